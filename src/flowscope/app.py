@@ -1,0 +1,176 @@
+"""The FastAPI application factory: routers, templates, static files, error handling."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from flowscope import __version__, ops
+from flowscope.auth import views as auth_views
+from flowscope.auth.service import ensure_first_admin
+from flowscope.db import Database, open_database, transaction
+from flowscope.errors import FlowscopeError, LoginRequired, ServiceUnavailable
+from flowscope.ingest import api as ingest_api
+from flowscope.ingest import views as ingest_views
+from flowscope.metrics import MetricsMiddleware
+from flowscope.paths import resource_dir
+from flowscope.settings import Settings, get_settings
+from flowscope.web import is_htmx, render
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+
+StartupHook = Callable[[FastAPI, Database], None]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    on_startup: list[StartupHook] | None = None,
+) -> FastAPI:
+    """Build the app. With `database` given (tests) the app uses it and does not close it."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = database or open_database(settings)
+        app.state.db = db
+        if settings.bootstrap_admin:
+            _bootstrap_admin(db)
+        for hook in on_startup or []:
+            hook(app, db)
+        try:
+            yield
+        finally:
+            # uvicorn re-raises SIGTERM after shutdown, so code after uvicorn.run() never runs:
+            # the embedded PostgreSQL must be stopped here.
+            if database is None:
+                db.close()
+
+    app = FastAPI(
+        title="Flowscope",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    if database is not None:
+        app.state.db = database
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="flowscope_session",
+        same_site="lax",
+        https_only=settings.secure_cookies,
+        max_age=14 * 24 * 3600,
+    )
+    app.add_middleware(MetricsMiddleware)
+    app.mount("/static", StaticFiles(directory=str(resource_dir("static"))), name="static")
+
+    app.include_router(ops.router)
+    app.include_router(ingest_api.router)
+    app.include_router(auth_views.router)
+    app.include_router(ingest_views.router)
+
+    @app.get("/", include_in_schema=False, name="home")
+    def home(request: Request) -> Response:
+        return RedirectResponse(request.url_for("events_overview").path, status_code=303)
+
+    _install_error_handlers(app)
+    return app
+
+
+def _bootstrap_admin(db: Database) -> None:
+    with transaction(db.sessions) as session:
+        password = ensure_first_admin(session)
+    if password is not None:
+        # Printed once, to the console of whoever started Flowscope: the only way in on a
+        # fresh install. Change it by creating your own admin and disabling this one.
+        print(  # noqa: T201
+            f"\n  First start: created user 'admin' with password {password}\n", file=sys.stderr
+        )
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "text/html" not in request.headers.get(
+        "accept", ""
+    )
+
+
+def _error_response(request: Request, error: FlowscopeError) -> Response:
+    headers: dict[str, str] = {}
+    if isinstance(error, ServiceUnavailable):
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if isinstance(error, LoginRequired) and not _wants_json(request):
+        target = request.url_for("login").include_query_params(next=request.url.path)
+        if is_htmx(request):
+            return Response(status_code=204, headers={"HX-Redirect": str(target)})
+        return RedirectResponse(str(target), status_code=303)
+    if _wants_json(request):
+        return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)
+    context: dict[str, Any] = {"error": error}
+    block = "content" if is_htmx(request) else None
+    response = render(
+        request, "errors/error.html", context, status_code=error.status_code, block=block
+    )
+    response.headers.update(headers)
+    return response
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FlowscopeError)
+    async def flowscope_error(request: Request, exc: FlowscopeError) -> Response:
+        return _error_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            {
+                "field": ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path")),
+                "message": err["msg"],
+            }
+            for err in exc.errors()
+        ]
+        error = FlowscopeError(
+            "; ".join(f"{p['field']}: {p['message']}" for p in problems), details=problems
+        )
+        error.code = "invalid_request"
+        return _error_response(request, error)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        error = FlowscopeError(str(exc.detail), status_code=exc.status_code)
+        error.code = "http_error"
+        return _error_response(request, error)
+
+    async def database_down(request: Request, exc: Exception) -> Response:
+        log.warning("database unavailable", extra={"error": str(exc)[:300]})
+        return _error_response(
+            request, ServiceUnavailable("the database is unavailable; retry shortly")
+        )
+
+    app.add_exception_handler(OperationalError, database_down)
+    app.add_exception_handler(PoolTimeout, database_down)
+    app.add_exception_handler(psycopg.OperationalError, database_down)
+
+    @app.exception_handler(DBAPIError)
+    async def dbapi_error(request: Request, exc: DBAPIError) -> Response:
+        if exc.connection_invalidated:
+            return await database_down(request, exc)
+        raise exc

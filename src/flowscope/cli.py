@@ -1,0 +1,165 @@
+"""The `flowscope` command: serve, db upgrade, tokens, users."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from flowscope.auth import service as auth_service
+from flowscope.auth.models import Role
+from flowscope.db import Database, open_database, transaction
+from flowscope.errors import FlowscopeError
+from flowscope.settings import get_settings
+
+app = typer.Typer(
+    help="Flowscope: business flow observability.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens for applications and scripts.", no_args_is_help=True)
+users_app = typer.Typer(help="People who sign in to the web UI.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(users_app, name="users")
+
+T = TypeVar("T")
+
+
+@contextmanager
+def _database() -> Iterator[Database]:
+    db = open_database(get_settings())
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def _in_transaction(work: Callable[[Session], T]) -> T:
+    with _database() as db, transaction(db.sessions) as session:
+        return work(session)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Interface to listen on. 0.0.0.0 makes Flowscope reachable from other "
+            "machines: only do that behind TLS and with strong passwords."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    reload: Annotated[
+        bool, typer.Option(help="Restart when the code changes (development).")
+    ] = False,
+    workers: Annotated[int, typer.Option(help="Web worker processes.")] = 1,
+) -> None:
+    """Run the web UI, the API and the scheduler."""
+    import uvicorn
+
+    from flowscope.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    typer.echo(f"Flowscope on http://{host}:{port}  (Ctrl+C stops it)", err=True)
+    uvicorn.run(
+        "flowscope.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        workers=None if reload else workers,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all database migrations (serve also does this on start)."""
+    with _database() as db:
+        typer.echo(f"database is at the latest schema ({db.engine.url.render_as_string()})")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Option(help="What the token is for, e.g. shop-checkout.")],
+    scope: Annotated[
+        list[str], typer.Option(help="events:write, events:read or admin; repeat for several.")
+    ],
+) -> None:
+    """Create a token and print its secret once (only a hash is stored)."""
+    token_id, secret = _in_transaction(
+        lambda s: (lambda t: (t[0].id, t[1]))(auth_service.create_token(s, name, scope))
+    )
+    typer.echo(
+        f"created token {token_id} ({name}); copy the secret now, it is not shown again:", err=True
+    )
+    typer.echo(secret)
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """List tokens (never their secrets)."""
+
+    def rows(session: Session) -> list[str]:
+        return [
+            f"{t.id}\t{t.name}\t{t.prefix}…\t{','.join(t.scopes)}\t"
+            f"{'revoked' if t.revoked_at else 'active'}"
+            for t in auth_service.list_tokens(session)
+        ]
+
+    for line in _in_transaction(rows):
+        typer.echo(line)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: Annotated[int, typer.Argument(help="The id from `tokens list`.")],
+) -> None:
+    """Revoke a token: requests with it are refused from now on."""
+    _in_transaction(lambda s: auth_service.revoke_token(s, token_id))
+    typer.echo(f"token {token_id} revoked")
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[Role, typer.Option(help="viewer < editor < admin")] = Role.viewer,
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            confirmation_prompt=True,
+            hide_input=True,
+            envvar="FLOWSCOPE_NEW_PASSWORD",
+            help="Asked for when not given.",
+        ),
+    ] = "",
+) -> None:
+    """Create a user who signs in to the web UI."""
+    _in_transaction(lambda s: auth_service.create_user(s, username, password, role))
+    typer.echo(f"user {username} created with role {role.value}")
+
+
+def main() -> None:
+    """Entry point: user errors end in one line and a non-zero exit, never a traceback."""
+    try:
+        app()
+    except FlowscopeError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        typer.echo(f"error: cannot reach the database: {reason}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,6 @@
+"""Imports every domain's models so that `Base.metadata` knows all tables."""
+
+
+def load_all_models() -> None:
+    from flowscope.auth import models as _auth  # noqa: F401
+    from flowscope.ingest import models as _ingest  # noqa: F401

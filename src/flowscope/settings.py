@@ -1,0 +1,74 @@
+"""All configuration, read once from the environment (prefix ``FLOWSCOPE_``)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "development-secret-change-me"  # noqa: S105 - refused outside development
+
+
+def default_data_dir() -> Path:
+    """The user's data directory, except for root.
+
+    The embedded PostgreSQL server, when started as root, runs as its own system user and makes
+    every parent of its data directory world-traversable; /root must not be opened that way.
+    """
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/flowscope")
+    return Path(platformdirs.user_data_dir("flowscope"))
+
+
+def normalise_dsn(url: str) -> str:
+    """Accept the usual spellings of a PostgreSQL URL and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOWSCOPE_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; unset starts an embedded PostgreSQL."
+    )
+    data_dir: Path = Field(default_factory=default_data_dir)
+    secret_key: str = DEV_SECRET
+    secure_cookies: bool = False
+
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    max_json_depth: int = Field(default=32, gt=0)
+    max_future_seconds: int = Field(default=600, ge=0)
+    max_events_per_request: int = Field(default=50_000, gt=0)
+
+    pool_size: int = Field(default=10, gt=0)
+    scheduler_enabled: bool = True
+    bootstrap_admin: bool = True
+    log_format: Literal["json", "text"] = "json"
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise(cls, value: str | None) -> str | None:
+        return normalise_dsn(value) if value else None
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.env == "production" and self.secret_key == DEV_SECRET:
+            raise ValueError(
+                "FLOWSCOPE_SECRET_KEY must be set to a random value when FLOWSCOPE_ENV=production"
+            )
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
