@@ -20,6 +20,7 @@ from sqlalchemy.types import Integer, String
 
 from flowscope.errors import FlowscopeError
 from flowscope.flows.schemas import Edge, EventMatcher, FlowDefinition, Step
+from flowscope.flows.yaml_io import parse_definition
 
 MAX_PATH_LENGTH = 256
 
@@ -299,12 +300,13 @@ def suggest_flow(
         )
         for a in stats
     ]
-    return FlowDefinition(
-        slug=slug,
-        name=name,
-        providers=[provider],
-        correlation=correlation,
-        steps=steps,
+    data = {
+        "slug": slug,
+        "name": name,
+        "providers": [provider],
+        "correlation": correlation,
+        "steps": steps,
         # Without edges the steps follow each other in order, which is always a valid graph.
-        edges=None if edges is None else [Edge(source=s, target=t) for s, t in edges],
-    )
+        "edges": None if edges is None else [Edge(source=s, target=t) for s, t in edges],
+    }
+    return parse_definition(data)  # a bad slug or name is the caller's error, named as such

@@ -39,6 +39,20 @@ from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
 from flowscope.ingest.validation import MAX_NAME_LENGTH, Invalid, Limits, from_json_object
 
+# For `flowscope import-log --help`: the mapping above, in paragraphs the terminal can wrap.
+MAPPING_HELP = "\n\n".join(
+    [
+        "Mapping: the case field → attribute case.id (the correlation id: discover with "
+        "--correlation case.id); other case:* fields (XES trace attributes) → case.<name>; "
+        "the activity → event.type; the timestamp → timestamp; every other field → an "
+        "attribute under its own name (timestamp, event, event.* and case get a log: prefix).",
+        "XES values keep their types; CSV integers and plain decimals become numbers, empty "
+        "cells are left out. Gzip is detected by itself.",
+        "Event ids are <case id>:<n> (n counts the case's events in file order), so importing "
+        "again stores nothing twice. Events are validated as by the ingest API and stored in "
+        "file order, one commit per batch.",
+    ]
+)
 BATCH_SIZE = 5_000
 MAX_PROBLEMS = 20
 CASE_KEY = "case"

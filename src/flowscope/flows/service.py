@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -16,6 +17,12 @@ from flowscope.flows.schemas import FlowDefinition
 
 def dump_definition(definition: FlowDefinition) -> dict[str, object]:
     return definition.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def slug_for(text: str) -> str:
+    """A valid flow slug made from any text (a provider name, say)."""
+    slug = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")[:63]
+    return slug or "flow"
 
 
 def save_flow(session: Session, definition: FlowDefinition, changed_by: str) -> Flow:
