@@ -166,10 +166,16 @@ def _csv_value(text: str) -> Any:
 
 
 def read_csv(stream: IO[bytes]) -> Iterator[_Row]:
-    reader = csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
-    for row in reader:
-        fields = {k: _csv_value(v) for k, v in row.items() if k is not None and v not in ("", None)}
-        yield _Row(fields, f"line {reader.line_num}")
+    decoded = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    reader = csv.DictReader(decoded)
+    try:
+        for row in reader:
+            fields = {
+                k: _csv_value(v) for k, v in row.items() if k is not None and v not in ("", None)
+            }
+            yield _Row(fields, f"line {reader.line_num}")
+    finally:
+        decoded.detach()  # the caller owns the file (and reads its position for progress)
 
 
 # ---------------------------------------------------------------------------------------------

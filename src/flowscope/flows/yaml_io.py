@@ -59,10 +59,15 @@ class _InlineList(list[Any]):
     """A list of short names written in flow style: `[shop.checkout, shop.logistics]`."""
 
 
+_LINE_BREAKS = frozenset("\r\x85\u2028\u2029")
+
+
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     # Multi-line text (descriptions) as a literal block; PyYAML falls back to quoting by itself
     # when a block cannot hold the text exactly (trailing spaces, special characters).
     style = "|" if "\n" in value else None
+    if any(ch in value for ch in _LINE_BREAKS):
+        style = '"'  # only escaped do these survive: a reader folds or normalises them
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
