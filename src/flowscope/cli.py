@@ -276,7 +276,8 @@ def import_log(
         case=case_field, activity=activity_field, timestamp=timestamp_field
     )
     settings = get_settings()
-    size = file.stat().st_size if file.is_file() else 0
+    importlog.log_format(file)  # a wrong file is reported before anything starts
+    size = file.stat().st_size
     with (
         _database() as db,
         db.sessions() as session,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ def shared_data_dir() -> Path:
 
 def store_cases(
     session: Session,
-    cases: dict[str, list[str | tuple[str, int]]],
+    cases: Mapping[str, Sequence[str | tuple[str, int]]],
     *,
     provider: str = "shop",
     field: str = "order",

@@ -231,6 +231,9 @@ def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
 
 
 def log_format(path: Path) -> str:
+    """`xes` or `csv`, from the file name; a missing file or another kind is a `LogError`."""
+    if not path.is_file():
+        raise LogError(f"{path}: no such file")
     name = path.name.lower()
     for suffix, kind in ((".xes.gz", "xes"), (".xes", "xes"), (".csv.gz", "csv"), (".csv", "csv")):
         if name.endswith(suffix):
@@ -253,8 +256,6 @@ def import_log(
     Never commits: `on_batch(bytes_read, result)` runs after each batch and may commit, so an
     interrupted import keeps its batches and a re-run skips them.
     """
-    if not path.is_file():
-        raise LogError(f"{path}: no such file")
     kind = log_format(path)
     limits = Limits(now=datetime.now(UTC), max_future=max_future, max_depth=32, check_strings=True)
     result = ImportResult()
