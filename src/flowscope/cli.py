@@ -175,6 +175,8 @@ def flows_import(
     except FlowscopeError as exc:
         raise FlowscopeError(f"{file}: {exc.message}") from None
     changed_by = by or f"cli:{getpass.getuser()}"
+    if len(changed_by) > 64:
+        raise FlowscopeError("--by: at most 64 characters")
 
     def store(session: Session) -> str:
         flow, outcome = flows_service.store_definition(session, definition, changed_by)

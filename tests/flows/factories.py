@@ -27,10 +27,13 @@ def shared_data_dir() -> Path:
     base = os.environ.get("FLOWSCOPE_SHARED_DIR")
     root = Path(base) if base else REPO_ROOT.parent / "shared"
     data = root / "data"
-    if not (data / "README.md").is_file():
+    needed = ["helpdesk.xes.gz", "helpdesk.expected.json", "receipt.csv", "receipt.expected.json"]
+    missing = [name for name in needed if not (data / name).is_file()]
+    if missing:
         pytest.fail(
-            f"the shared test data is missing: {data} has no README.md. Set "
-            "FLOWSCOPE_SHARED_DIR to the folder holding data/ (here: /work/shared)."
+            f"the shared test logs are missing from {data}: {', '.join(missing)}. Set "
+            "FLOWSCOPE_SHARED_DIR to the folder that holds data/, or put shared/ beside the "
+            "repository."
         )
     return data
 

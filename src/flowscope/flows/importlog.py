@@ -190,6 +190,13 @@ def event_id(case_id: str, n: int) -> str:
     return f"sha256:{hashlib.sha256(plain.encode()).hexdigest()}"
 
 
+class _Missing:
+    """A timestamp that is not in the row: the API would use the receive time; a log may not."""
+
+
+_MISSING = _Missing()
+
+
 def _to_object(row: _Row, provider: str, fields: LogFields, case_id: str, n: int) -> dict[str, Any]:
     """The row as an ingest API JSON object, so the API's validation applies unchanged."""
     values = dict(row.fields)
@@ -211,13 +218,6 @@ def _to_object(row: _Row, provider: str, fields: LogFields, case_id: str, n: int
     obj["event.id"] = event_id(case_id, n)
     obj["timestamp"] = timestamp if timestamp is not None else _MISSING
     return obj
-
-
-class _Missing:
-    """A timestamp that is not in the row: the API would use the receive time; a log may not."""
-
-
-_MISSING = _Missing()
 
 
 def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
