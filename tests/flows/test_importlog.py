@@ -93,6 +93,24 @@ def test_xes_is_imported_in_file_order_with_typed_attributes(
     assert rows[1]["attributes"] == {"case": {"id": "T-1", "priority": 2}}
 
 
+def test_xes_events_outside_traces_need_the_case_field_among_their_attributes(
+    session: Session, tmp_path: Path
+) -> None:
+    content = """<log>
+      <event><string key="concept:name" value="Open" /><string key="ticket" value="9" />
+        <date key="time:timestamp" value="2012-01-01T00:00:00Z" /></event>
+      <event><string key="concept:name" value="Close" />
+        <date key="time:timestamp" value="2012-01-02T00:00:00Z" /></event>
+    </log>"""
+    result = import_log(
+        session, write(tmp_path, "loose.xes", content), "p", LogFields(case="ticket")
+    )
+    assert (result.stored, result.rejected) == (1, 1)
+    assert result.problems == ["event 2 outside a trace: ticket: the case id is missing"]
+    [row] = stored(session)
+    assert (row["event_id"], row["attributes"]) == ("9:0", {"case": {"id": "9"}})
+
+
 def test_gzipped_xes_is_read_transparently(session: Session, tmp_path: Path) -> None:
     result = import_log(session, write(tmp_path, "log.xes.gz", XES), "tickets")
     assert result.stored == 3

@@ -81,6 +81,10 @@ def test_multiline_description_is_a_literal_block() -> None:
         ("slug: a\nname: [b\n", "YAML syntax error at line 3, column 1:"),
         ("slug: a\nname: b\n  steps: 1\n", "YAML syntax error at line 3, column 8:"),
         ("slug: a\nslug: b\n", "YAML syntax error at line 2, column 1: key 'slug' is given twice"),
+        (
+            "a: &x [1, 2]\nb: [*x, *x]\n",
+            "YAML syntax error at line 2, column 5: aliases (*name) are not supported",
+        ),
         ("- a\n- b\n", "a flow definition is a mapping (slug, name, steps…), not list"),
         ("", "a flow definition is a mapping (slug, name, steps…), not nothing"),
         (EXAMPLE.replace("slug: online-orders", "slug: Online Orders"), "slug: 'Online Orders' "),

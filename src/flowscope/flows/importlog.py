@@ -136,18 +136,26 @@ def _xes_attributes(elem: Any) -> dict[str, Any]:
 def read_xes(stream: IO[bytes]) -> Iterator[_Row]:
     """Stream a XES log trace by trace, clearing what has been read so memory stays flat."""
     root = None
-    trace_no = 0
+    trace_no = loose = 0
+    in_trace = False
     pending: list[dict[str, Any]] = []
     for kind, elem in iterparse(stream, events=("start", "end")):
         tag = _local(elem.tag)
         if kind == "start":
             if root is None:
                 root = elem
+            in_trace = in_trace or tag == "trace"
             continue
-        if tag == "event":
+        if tag == "event" and not in_trace:
+            # An event outside any trace: usable when --case-field names one of its attributes.
+            loose += 1
+            yield _Row(_xes_attributes(elem), f"event {loose} outside a trace")
+            elem.clear()
+        elif tag == "event":
             pending.append(_xes_attributes(elem))
             elem.clear()
         elif tag == "trace":
+            in_trace = False
             trace_no += 1
             case = {f"case:{k}": v for k, v in _xes_attributes(elem).items()}
             for n, attrs in enumerate(pending):

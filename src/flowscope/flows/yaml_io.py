@@ -48,7 +48,8 @@ def to_data(definition: FlowDefinition) -> dict[str, Any]:
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # the reader refuses aliases, so never write them
 
 
 class _Inline(dict[str, Any]):
@@ -139,7 +140,17 @@ def to_yaml(definition: FlowDefinition) -> str:
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core booleans, no timestamps, and no duplicate keys."""
+    """SafeLoader with YAML 1.2 core booleans, no timestamps, no duplicate keys, no aliases.
+
+    Aliases are refused because a few nested ones expand into billions of nodes when the
+    definition is validated and stored ("billion laughs"); definitions do not need them.
+    """
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not supported", mark)
+        return super().compose_node(parent, index)
 
 
 _Loader.yaml_implicit_resolvers = {
