@@ -123,6 +123,17 @@ def test_suggestion_makes_a_part_only_entered_at_its_start_reachable(session: Se
     assert {(e.source, e.target) for e in draft.edges} == {("a", "b"), ("c", "d")}
 
 
+def test_suggested_timeouts_follow_the_waits_between_events(session: Session) -> None:
+    # waits between events: ten of 5 min, one of 100 min, one of 50 h
+    store_cases(session, {f"c{i}": [("a", 0), ("b", 5)] for i in range(10)})
+    store_cases(session, {"slow": [("a", 0), ("b", 100)], "slower": [("a", 0), ("b", 3000)]})
+    found = discover(session, "shop", "order.id")
+    assert found.gap_p90_s == pytest.approx(300 + 0.9 * 5700)  # 90.5 min
+    assert found.gap_p99_s == pytest.approx(6000 + 0.89 * 174_000)  # 44.7 h
+    draft = suggest_flow(found, "waits", "Waits", "shop", "order.id")
+    assert (draft.timeouts.stall, draft.timeouts.drop) == (timedelta(hours=2), timedelta(hours=45))
+
+
 def test_suggestion_with_a_bad_slug_names_the_field(session: Session) -> None:
     store_cases(session, {"A": ["placed"]})
     found = discover(session, "shop", "order.id")
@@ -140,16 +151,30 @@ _logs = st.dictionaries(
 )
 
 
+def percentile(values: list[float], share: float) -> float | None:
+    """Linear interpolation between closest ranks, as PostgreSQL's percentile_cont."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * share
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
 def reference(log: dict[str, list[tuple[str, int]]], top: int) -> dict[str, object]:
     variants: Counter[tuple[str, ...]] = Counter()
     edges: Counter[tuple[str, str]] = Counter()
     durations = []
+    gaps: list[float] = []
     for events in log.values():
-        ordered = [t for t, _ in sorted(events, key=lambda e: e[1])]  # stable: ties keep order
+        in_order = sorted(events, key=lambda e: e[1])  # stable: ties keep their order
+        ordered = [t for t, _ in in_order]
         variants[tuple(ordered)] += 1
         edges.update(zip(ordered, ordered[1:], strict=False))
-        minutes = [m for _, m in events]
+        minutes = [m for _, m in in_order]
         durations.append((max(minutes) - min(minutes)) * 60)
+        gaps += [(b - a) * 60.0 for a, b in zip(minutes, minutes[1:], strict=False)]
     ranked = sorted(variants.items(), key=lambda v: (-v[1], v[0]))[:top]
     return {
         "cases": len(log),
@@ -161,6 +186,7 @@ def reference(log: dict[str, list[tuple[str, int]]], top: int) -> dict[str, obje
         "ends": dict(Counter(v[-1] for v in variants.elements())),
         "mean": statistics.mean(durations),
         "median": statistics.median(durations),
+        "gaps": (percentile(gaps, 0.9), percentile(gaps, 0.99)),
     }
 
 
@@ -177,6 +203,7 @@ def ours(found: Discovery) -> dict[str, object]:
         "ends": found.end_activities,
         "mean": pytest.approx(found.mean_case_duration_s),
         "median": pytest.approx(found.median_case_duration_s),
+        "gaps": pytest.approx((found.gap_p90_s, found.gap_p99_s)),
     }
 
 

@@ -8,8 +8,9 @@ order). `suggest_flow` turns the result into a draft `FlowDefinition`.
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import Integer, String
 
 from flowscope.errors import FlowscopeError
-from flowscope.flows.schemas import Edge, EventMatcher, FlowDefinition, Step
+from flowscope.flows.schemas import Edge, EventMatcher, FlowDefinition, Step, Timeouts
 from flowscope.flows.yaml_io import parse_definition
 
 MAX_PATH_LENGTH = 256
@@ -58,6 +59,9 @@ class Discovery(BaseModel):
     end_activities: dict[str, int]
     mean_case_duration_s: float | None
     median_case_duration_s: float | None
+    # Time between consecutive events of a case: 90th and 99th percentile (drafts' timeouts).
+    gap_p90_s: float | None
+    gap_p99_s: float | None
 
 
 def attribute_path(field: str) -> list[str]:
@@ -88,6 +92,7 @@ _DISCOVER = text(
     ordered as materialized (
         select case_id, type, "timestamp", seq,
                lag(type) over w as previous,
+               "timestamp" - lag("timestamp") over w as gap,
                row_number() over w as position,
                count(*) over (partition by case_id) as case_length
         from scoped
@@ -145,6 +150,14 @@ _DISCOVER = text(
         'mean_case_duration_s', (select avg(duration)::float8 from cases),
         'median_case_duration_s', (
             select percentile_cont(0.5) within group (order by duration::float8) from cases
+        ),
+        'gap_p90_s', (
+            select percentile_cont(0.9) within group (order by extract(epoch from gap)::float8)
+            from ordered where gap is not null
+        ),
+        'gap_p99_s', (
+            select percentile_cont(0.99) within group (order by extract(epoch from gap)::float8)
+            from ordered where gap is not null
         )
     )
     """
@@ -244,6 +257,21 @@ def _connect(
     return None
 
 
+def _round_up(seconds: float) -> timedelta:
+    """A readable duration at least `seconds` long: whole minutes, hours or days."""
+    unit = 60 if seconds <= 48 * 60 else 3600 if seconds <= 48 * 3600 else 86400
+    return timedelta(seconds=max(1, math.ceil(seconds / unit)) * unit)
+
+
+def _timeouts(discovery: Discovery) -> Timeouts | None:
+    """Stall after the 90th percentile of the wait for a case's next event, drop after the 99th."""
+    if discovery.gap_p90_s is None or discovery.gap_p99_s is None:
+        return None
+    stall = _round_up(discovery.gap_p90_s)
+    drop = max(_round_up(discovery.gap_p99_s), 2 * stall)
+    return Timeouts(stall=stall, drop=drop)
+
+
 def suggest_flow(
     discovery: Discovery,
     slug: str,
@@ -259,7 +287,7 @@ def suggest_flow(
     least once), plus each step's strongest way in and out (so no step is left hanging), plus
     rarer ones where a step would otherwise be unreachable.
     A step that ends at least half of the cases it appears in, yet has outgoing edges, is
-    marked `final`.
+    marked `final`. Timeouts follow the observed waits between events (see `_timeouts`).
     """
     stats = sorted(discovery.activity_stats, key=lambda a: (a.position, -a.events, a.name))
     if not stats:
@@ -300,7 +328,7 @@ def suggest_flow(
         )
         for a in stats
     ]
-    data = {
+    data: dict[str, Any] = {
         "slug": slug,
         "name": name,
         "providers": [provider],
@@ -309,4 +337,7 @@ def suggest_flow(
         # Without edges the steps follow each other in order, which is always a valid graph.
         "edges": None if edges is None else [Edge(source=s, target=t) for s, t in edges],
     }
+    timeouts = _timeouts(discovery)
+    if timeouts is not None:
+        data["timeouts"] = timeouts
     return parse_definition(data)  # a bad slug or name is the caller's error, named as such
