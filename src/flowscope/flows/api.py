@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from flowscope.auth.models import ApiToken, Role, Scope, User
 from flowscope.deps import RequireScope, SessionDep, verify_csrf
-from flowscope.errors import FlowscopeError
+from flowscope.errors import UnsupportedMediaType
 from flowscope.flows import service
 from flowscope.flows.discovery import Discovery, discover, suggest_flow
 from flowscope.flows.models import Flow
@@ -129,9 +129,8 @@ def put_flow(
     elif kind in JSON_TYPES or not kind:
         data = decode_json(body, max_depth=64)
     else:
-        raise FlowscopeError(
-            f"content type {kind!r} is not supported: send application/json or application/yaml",
-            status_code=415,
+        raise UnsupportedMediaType(
+            f"content type {kind!r} is not supported: send application/json or application/yaml"
         )
     if isinstance(data, dict):
         data.setdefault("slug", slug)

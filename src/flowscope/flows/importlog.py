@@ -57,7 +57,7 @@ BATCH_SIZE = 5_000
 MAX_PROBLEMS = 20
 CASE_KEY = "case"
 _RESERVED = frozenset({"timestamp", "event", CASE_KEY})
-_INT = re.compile(r"-?(?:0|[1-9]\d{0,17})")
+_INT = re.compile(r"0|-?[1-9]\d{0,17}")  # written as Python would print it back
 _DECIMAL = re.compile(r"-?(?:0|[1-9]\d*)\.\d+")
 
 
@@ -198,13 +198,6 @@ def event_id(case_id: str, n: int) -> str:
     return f"sha256:{hashlib.sha256(plain.encode()).hexdigest()}"
 
 
-class _Missing:
-    """A timestamp that is not in the row: the API would use the receive time; a log may not."""
-
-
-_MISSING = _Missing()
-
-
 def _to_object(row: _Row, provider: str, fields: LogFields, case_id: str, n: int) -> dict[str, Any]:
     """The row as an ingest API JSON object, so the API's validation applies unchanged."""
     values = dict(row.fields)
@@ -224,7 +217,7 @@ def _to_object(row: _Row, provider: str, fields: LogFields, case_id: str, n: int
     obj["event.provider"] = provider
     obj["event.type"] = activity
     obj["event.id"] = event_id(case_id, n)
-    obj["timestamp"] = timestamp if timestamp is not None else _MISSING
+    obj["timestamp"] = timestamp
     return obj
 
 
@@ -291,11 +284,12 @@ def import_log(
             n = seen.get(case_id, 0)
             seen[case_id] = n + 1
             try:
-                obj = _to_object(row, provider, fields, case_id, n)
-                if obj["timestamp"] is _MISSING:
+                # The API takes a missing time as "now"; in a log of history that is an error.
+                if row.fields.get(fields.timestamp) is None:
                     raise Invalid(fields.timestamp, "is required in an imported log")
-                if obj["event.type"] is None:
+                if row.fields.get(fields.activity) is None:
                     raise Invalid(fields.activity, "is required (it becomes event.type)")
+                obj = _to_object(row, provider, fields, case_id, n)
                 batch.append(from_json_object(obj, limits))
             except Invalid as exc:
                 _reject(result, row.where, exc.field, exc.message)
