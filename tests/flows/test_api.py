@@ -50,6 +50,25 @@ def test_put_creates_then_versions_and_get_shows_who_and_when(
     ]
 
 
+def test_expected_version_refuses_to_overwrite_a_newer_change(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    url = f"{URL}/online-orders"
+    assert (
+        client.put(url, params={"expected_version": 0}, json=body(), headers=admin).status_code
+        == 201
+    )
+    again = client.put(url, params={"expected_version": 0}, json=body(), headers=admin)
+    assert again.status_code == 409
+    assert again.json()["error"]["message"].startswith(
+        "flow 'online-orders' is at version 1 by token:deployer at "
+    )
+    ok = client.put(url, params={"expected_version": 1}, json=body(name="B"), headers=admin)
+    assert ok.json()["version"] == 2
+    stale = client.put(url, params={"expected_version": 1}, json=body(name="C"), headers=admin)
+    assert stale.status_code == 409
+
+
 def test_put_accepts_yaml_and_export_gives_the_same_yaml(
     client: TestClient, admin: dict[str, str], reader: dict[str, str]
 ) -> None:

@@ -112,6 +112,7 @@ _PUT_DOC: dict[str, Any] = {
     openapi_extra=_PUT_DOC,
     responses={
         201: {"model": FlowOut, "description": "created"},
+        409: {"description": "the flow is not at `expected_version`"},
         422: {"description": "invalid definition; `details` lists each path and reason"},
     },
     summary="Create a flow or store a new version of it (JSON or YAML body)",
@@ -122,6 +123,14 @@ def put_flow(
     body: Annotated[bytes, Depends(read_body)],
     session: SessionDep,
     principal: Writer,
+    expected_version: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="the version this change is based on (0: create only); another "
+            "version answers 409 instead of overwriting someone else's change",
+        ),
+    ] = None,
 ) -> Response:
     kind = media_type(request.headers.get("content-type"))
     if kind in YAML_TYPES:
@@ -141,7 +150,9 @@ def put_flow(
             )
             raise InvalidDefinition(message, details=[{"path": "slug", "message": message}])
     definition = parse_definition(data)
-    flow, outcome = service.store_definition(session, definition, _changed_by(principal))
+    flow, outcome = service.store_definition(
+        session, definition, _changed_by(principal), expected_version=expected_version
+    )
     return JSONResponse(
         _out(flow).model_dump(mode="json"), status_code=201 if outcome == "created" else 200
     )

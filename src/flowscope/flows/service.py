@@ -10,7 +10,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flowscope.errors import NotFound
+from flowscope.errors import Conflict, NotFound
 from flowscope.flows.models import Flow, FlowVersion
 from flowscope.flows.schemas import FlowDefinition
 
@@ -73,10 +73,27 @@ SaveOutcome = Literal["created", "updated", "unchanged"]
 
 
 def store_definition(
-    session: Session, definition: FlowDefinition, changed_by: str
+    session: Session,
+    definition: FlowDefinition,
+    changed_by: str,
+    *,
+    expected_version: int | None = None,
 ) -> tuple[Flow, SaveOutcome]:
-    """`save_flow`, also telling whether it created the flow, added a version or changed nothing."""
-    before = session.scalar(select(Flow.version).where(Flow.slug == definition.slug))
+    """`save_flow`, also telling whether it created the flow, added a version or changed nothing.
+
+    With `expected_version` (0: the flow must not exist yet) a change made by someone else
+    since that version is refused instead of silently overwritten.
+    """
+    before = session.scalar(
+        select(Flow.version).where(Flow.slug == definition.slug).with_for_update()
+    )
+    if expected_version is not None and (before or 0) != expected_version:
+        current = get_flow(session, definition.slug) if before else None
+        by = f" by {current.updated_by} at {current.updated_at:%Y-%m-%d %H:%M}" if current else ""
+        raise Conflict(
+            f"flow {definition.slug!r} is at version {before or 0}{by}, not "
+            f"{expected_version}: reload it and apply your change again"
+        )
     flow = save_flow(session, definition, changed_by)
     if before is None:
         return flow, "created"
