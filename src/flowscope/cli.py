@@ -300,6 +300,7 @@ def import_log(
             fields,
             batch_size=batch_size,
             max_future=timedelta(seconds=settings.max_future_seconds),
+            max_depth=settings.max_json_depth,
             on_batch=batch_done,
         )
     for problem in result.problems:

@@ -250,6 +250,7 @@ def import_log(
     *,
     batch_size: int = BATCH_SIZE,
     max_future: timedelta = timedelta(minutes=10),
+    max_depth: int = 32,
     on_batch: Callable[[int, ImportResult], None] | None = None,
 ) -> ImportResult:
     """Store the log's events for `provider`, in file order; returns what was stored.
@@ -258,7 +259,9 @@ def import_log(
     interrupted import keeps its batches and a re-run skips them.
     """
     kind = log_format(path)
-    limits = Limits(now=datetime.now(UTC), max_future=max_future, max_depth=32, check_strings=True)
+    limits = Limits(
+        now=datetime.now(UTC), max_future=max_future, max_depth=max_depth, check_strings=True
+    )
     result = ImportResult()
     seen: dict[str, int] = {}
     batch: list[NewEvent] = []
