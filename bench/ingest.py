@@ -138,6 +138,8 @@ class Tally:
     acked_events: int = 0
     requests: int = 0
     late_events: int = 0  # acknowledged after the end of the window (still stored)
+    all_events: int = 0  # acknowledged at any time, warm-up included
+    all_requests: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     cpu_seconds: float = 0.0
@@ -173,6 +175,8 @@ def _client_thread(load: Load, thread: int, tally: Tally, lock: threading.Lock) 
                 local.errors[reason] = local.errors.get(reason, 0) + 1
                 continue
             accepted = orjson.loads(body)["accepted"]
+            local.all_events += accepted
+            local.all_requests += 1
             if t0 < load.start:
                 continue  # warm-up
             if t1 > load.end:
@@ -186,6 +190,8 @@ def _client_thread(load: Load, thread: int, tally: Tally, lock: threading.Lock) 
     with lock:
         tally.acked_events += local.acked_events
         tally.late_events += local.late_events
+        tally.all_events += local.all_events
+        tally.all_requests += local.all_requests
         tally.requests += local.requests
         tally.latencies.extend(local.latencies)
         for k, v in local.errors.items():
@@ -240,6 +246,8 @@ def run_clients(
         part: Tally = out.get()
         total.acked_events += part.acked_events
         total.late_events += part.late_events
+        total.all_events += part.all_events
+        total.all_requests += part.all_requests
         total.requests += part.requests
         total.latencies.extend(part.latencies)
         total.cpu_seconds += part.cpu_seconds
@@ -311,14 +319,28 @@ class CpuUse:
         )
 
 
+def postgres_pids(conninfo: str) -> set[int]:
+    """Backends of the bench database and the server's own background processes.
+
+    Other people's backends on a shared server are left out (they count as 'other').
+    """
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        rows = conn.execute(
+            "select pid from pg_stat_activity where (datname = current_database() "
+            "or backend_type <> 'client backend') and pid <> pg_backend_pid()"
+        ).fetchall()
+    return {int(r[0]) for r in rows}
+
+
 @contextmanager
-def cpu_meter(server_pid: int | None) -> Iterator[CpuUse]:
+def cpu_meter(server_pid: int | None, conninfo: str) -> Iterator[CpuUse]:
     before = _proc_table()
     busy0, _ = _machine_busy_ticks()
     t0 = time.perf_counter()
     use = CpuUse(0.0)
     yield use
     use.seconds = time.perf_counter() - t0
+    postgres = postgres_pids(conninfo)
     after = _proc_table()
     busy1, _ = _machine_busy_ticks()
 
@@ -327,7 +349,6 @@ def cpu_meter(server_pid: int | None) -> Iterator[CpuUse]:
         return ticks / CLK_TCK / use.seconds
 
     server = _descendants(after, server_pid) if server_pid is not None else set()
-    postgres = {p for p, (_, comm, _) in after.items() if comm.startswith("postgres")}
     me = _descendants(after, os.getpid())
     use.server = used(server)
     use.postgres = used(postgres)
@@ -419,7 +440,9 @@ def count_events(conninfo: str) -> int:
 # Phases
 
 
-def copy_baseline(conninfo: str, duration: float, chunk: int, ts: datetime) -> tuple[int, float]:
+def copy_baseline(
+    conn: psycopg.Connection[Any], duration: float, chunk: int, ts: datetime
+) -> tuple[int, float]:
     """COPY binary straight into `events`, one transaction per `chunk` rows, for `duration` s."""
     templates = [event(i, "x", ts) for i in range(chunk)]
     rows = []
@@ -430,24 +453,23 @@ def copy_baseline(conninfo: str, duration: float, chunk: int, ts: datetime) -> t
         stamp = datetime.fromisoformat(doc.pop("timestamp"))
         rows.append((provider, etype, stamp, doc))
     stored = 0
-    with psycopg.connect(conninfo) as conn:
-        set_json_dumps(orjson.dumps, conn)
-        start = time.perf_counter()
-        n = 0
-        while time.perf_counter() - start < duration:
-            with conn.cursor() as cur:
-                sql = (
-                    'copy events (provider, event_id, type, "timestamp", attributes) '
-                    "from stdin (format binary)"
-                )
-                with cur.copy(sql) as copy:
-                    copy.set_types(["text", "text", "text", "timestamptz", "jsonb"])
-                    for i, (provider, etype, stamp, attrs) in enumerate(rows):
-                        copy.write_row((provider, f"copy{n:08d}-{i:05d}", etype, stamp, attrs))
-            conn.commit()
-            stored += len(rows)
-            n += 1
-        elapsed = time.perf_counter() - start
+    set_json_dumps(orjson.dumps, conn)
+    start = time.perf_counter()
+    n = 0
+    while time.perf_counter() - start < duration:
+        with conn.cursor() as cur:
+            sql = (
+                'copy events (provider, event_id, type, "timestamp", attributes) '
+                "from stdin (format binary)"
+            )
+            with cur.copy(sql) as copy:
+                copy.set_types(["text", "text", "text", "timestamptz", "jsonb"])
+                for i, (provider, etype, stamp, attrs) in enumerate(rows):
+                    copy.write_row((provider, f"copy{n:08d}-{i:05d}", etype, stamp, attrs))
+        conn.commit()
+        stored += len(rows)
+        n += 1
+    elapsed = time.perf_counter() - start
     return stored, elapsed
 
 
@@ -488,6 +510,17 @@ def report_http(name: str, tally: Tally, duration: float, cpu: CpuUse) -> None:
         f"p99 {percentile(lat, 0.99) * 1e3:.1f} ms max {max(lat, default=0) * 1e3:.1f} ms"
     )
     print(f"    {cpu.describe(tally.cpu_seconds)}")
+    if tally.all_requests:
+        # CPU per unit of work holds up far better than throughput on a shared, busy machine.
+        # The meter spans warm-up and wind-down too, so divide by all work acknowledged.
+        server_us = cpu.server * cpu.seconds * 1e6
+        postgres_us = cpu.postgres * cpu.seconds * 1e6
+        print(
+            f"    CPU per event: server {server_us / tally.all_events:.0f} us, postgres "
+            f"{postgres_us / tally.all_events:.0f} us; per request: server "
+            f"{server_us / tally.all_requests:.0f} us, postgres "
+            f"{postgres_us / tally.all_requests:.0f} us"
+        )
     if tally.errors:
         print(f"    ERRORS: {tally.errors}")
 
@@ -555,30 +588,40 @@ def main() -> int:
             f"{args.client_processes} load processes"
         )
 
-        copy_rate = batch_rate = None
+        copy_rate = batch_rate = copy_cpu = batch_cpu = None
         if "copy" in phases:
             truncate_events(conninfo)
-            with cpu_meter(None) as cpu:
+            # The connection outlives the meter, so its backend's CPU is still readable.
+            with psycopg.connect(conninfo) as conn, cpu_meter(None, conninfo) as cpu:
                 own0 = sum(os.times()[:2])
-                stored, elapsed = copy_baseline(conninfo, args.duration, args.copy_chunk, ts)
+                stored, elapsed = copy_baseline(conn, args.duration, args.copy_chunk, ts)
                 own = sum(os.times()[:2]) - own0
             copy_rate = stored / elapsed
+            copy_cpu = (own + cpu.postgres * cpu.seconds) / stored
             print(
                 f"  raw COPY binary into events (1 connection, {args.copy_chunk} rows per "
                 f"transaction): {copy_rate:,.0f} events/s"
             )
             print(f"    {cpu.describe(own)} (the load generator is the COPY client)")
+            print(
+                f"    CPU per event: client {own / stored * 1e6:.0f} us, postgres "
+                f"{cpu.postgres * cpu.seconds / stored * 1e6:.0f} us"
+            )
 
         if "batch" in phases:
             truncate_events(conninfo)
             time.sleep(1)
-            with cpu_meter(server.proc.pid) as cpu, profiler(args.profile, "batch", server, args):
+            with (
+                cpu_meter(server.proc.pid, conninfo) as cpu,
+                profiler(args.profile, "batch", server, args),
+            ):
                 tally = run_clients(
                     port, token, template, args.batch, args.clients,
                     args.client_processes, args.warmup, args.duration,
                 )  # fmt: skip
             # cpu_meter spans the warm-up too; the rate uses the counted window only.
             batch_rate = tally.acked_events / args.duration
+            batch_cpu = (cpu.server + cpu.postgres) * cpu.seconds / max(tally.all_events, 1)
             report_http(f"HTTP batches of {args.batch}", tally, args.duration, cpu)
             stored_rows = count_events(conninfo)
             print(
@@ -589,7 +632,10 @@ def main() -> int:
         if "single" in phases:
             truncate_events(conninfo)
             time.sleep(1)
-            with cpu_meter(server.proc.pid) as cpu, profiler(args.profile, "single", server, args):
+            with (
+                cpu_meter(server.proc.pid, conninfo) as cpu,
+                profiler(args.profile, "single", server, args),
+            ):
                 tally = run_clients(
                     port, token, single, 1, args.single_clients,
                     args.client_processes, args.warmup, args.duration,
@@ -611,6 +657,11 @@ def main() -> int:
                 f"  HTTP batches {batch_rate:,.0f} events/s vs raw COPY {copy_rate:,.0f} events/s: "
                 f"ratio {ratio:.2f} (target >= {TARGET_RATIO}: "
                 f"{'met' if ratio >= TARGET_RATIO else 'MISSED'})"
+            )
+        if copy_cpu and batch_cpu:
+            print(
+                f"  CPU per event (client/server + postgres): raw COPY {copy_cpu * 1e6:.0f} us, "
+                f"HTTP batches {batch_cpu * 1e6:.0f} us: HTTP costs {batch_cpu / copy_cpu:.1f}x"
             )
         return 0
     finally:
