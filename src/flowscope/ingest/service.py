@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg.types.json import Jsonb, set_json_dumps
+from psycopg.types.json import Jsonb
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -49,28 +49,24 @@ def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, ensure_ascii=False).encode()
 
 
-def _raw_connection(session: Session) -> psycopg.Connection[Any]:
-    connection = session.connection()
-    driver = connection.connection.driver_connection
+def _driver(session: Session) -> psycopg.Connection[Any]:
+    driver = session.connection().connection.driver_connection
     assert isinstance(driver, psycopg.Connection)  # noqa: S101 - we only run on psycopg
-    if not connection.info.get("ingest_ready"):
-        set_json_dumps(_dumps, driver)
-        connection.info["ingest_ready"] = True
     return driver
 
 
 def _insert(
-    session: Session, sql: str, events: Sequence[NewEvent], **extra: Any
+    conn: psycopg.Connection[Any], sql: str, events: Sequence[NewEvent], **extra: Any
 ) -> tuple[bool, int]:
     params = {
         "p": [e.provider for e in events],
         "i": [e.event_id for e in events],
         "t": [e.type for e in events],
         "ts": [e.timestamp for e in events],
-        "a": [Jsonb(e.attributes) for e in events],
+        "a": [Jsonb(e.attributes, dumps=_dumps) for e in events],
         **extra,
     }
-    with _raw_connection(session).cursor() as cur:
+    with conn.cursor() as cur:
         row = cur.execute(sql, params).fetchone()
     assert row is not None  # noqa: S101 - an aggregate always returns a row
     return bool(row[0]), int(row[1])
@@ -80,22 +76,26 @@ def store_events(session: Session, events: Sequence[NewEvent]) -> tuple[int, int
     """Append `events`; returns (stored, duplicates). Runs inside the caller's transaction."""
     if not events:
         return 0, 0
-    _, stored = _insert(session, _INSERT_ANY, events)
+    _, stored = _insert(_driver(session), _INSERT_ANY, events)
     return stored, len(events) - stored
 
 
 def store_events_for_token(
-    session: Session, events: Sequence[NewEvent], token_hash: str, scopes: Sequence[str]
+    conn: psycopg.Connection[Any],
+    events: Sequence[NewEvent],
+    token_hash: str,
+    scopes: Sequence[str],
 ) -> tuple[int, int] | None:
     """Like `store_events`, if the token with `token_hash` is live and has one of `scopes`.
 
-    Returns None (and stores nothing) when it is not; the caller then rolls back and answers
-    401 or 403.
+    Takes the pooled psycopg connection of the ingest route rather than a session (see
+    `ingest.api._connection`). Returns None, having stored nothing, when the token is not live
+    or lacks the scopes; the caller then answers 401 or 403.
     """
     if not events:
         return 0, 0
     allowed, stored = _insert(
-        session, _INSERT_FOR_TOKEN, events, token=token_hash, scopes=list(scopes)
+        conn, _INSERT_FOR_TOKEN, events, token=token_hash, scopes=list(scopes)
     )
     if not allowed:
         return None
