@@ -201,7 +201,8 @@ def test_sigkill_loses_no_acknowledged_event_and_retries_store_nothing_twice(
     print(  # noqa: T201
         f"\ncrash test: {len(acked_at_kill)} events acknowledged before SIGKILL, all stored; "
         f"{len(in_flight_at_kill)} in flight (unacknowledged) at the kill, of which "
-        f"{len(committed_unacked)} were committed anyway; {stream.retried} sends retried, "
+        f"{len(committed_unacked)} were already stored right after it; "
+        f"{stream.retried} sends retried, "
         f"retries found {stream.retry_duplicates} events already stored; "
         f"{len(rows)} events stored in all, none twice"
     )

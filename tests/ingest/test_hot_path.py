@@ -3,11 +3,15 @@ connections handed back in transaction mode whatever the request did."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from flowscope.app import create_app
@@ -15,9 +19,13 @@ from flowscope.auth import service as auth_service
 from flowscope.auth.models import Scope
 from flowscope.db import Database, make_sessionmaker
 from flowscope.deps import RecentTokens, recent_tokens
+from flowscope.ingest import service
+from flowscope.ingest.schemas import NewEvent
+from flowscope.ingest.writer import GroupWriter
 from flowscope.settings import Settings
 
 URL = "/api/v2/bizevents/ingest"
+WRITE = ("events:write", "admin")
 
 
 def event(event_id: str) -> dict[str, str]:
@@ -118,3 +126,49 @@ def test_ingest_hands_its_connection_back_in_transaction_mode(
         s.rollback()
         leaked = s.scalar(text("select count(*) from pg_tables where tablename = 'probe'"))
     assert leaked == 0
+
+
+T0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
+
+
+def new_event(event_id: str, provider: str = "shop") -> NewEvent:
+    return NewEvent(provider, event_id, "order.placed", T0, {"id": event_id})
+
+
+def test_one_statement_for_several_requests_answers_each_on_its_own(
+    clean_db: Database, make_token: Callable[..., str], session: Session
+) -> None:
+    writer = auth_service.hash_token(make_token("events:write"))
+    reader = auth_service.hash_token(make_token("events:read"))
+    unknown = auth_service.hash_token("fs_unknown")
+    with service.autocommit_connection(clean_db) as conn:
+        assert service.store_event_groups(conn, [(writer, [new_event("old")])], WRITE) == [(1, 0)]
+        groups = [
+            (writer, [new_event("b"), new_event("a"), new_event("b")]),  # a repeat inside
+            (reader, [new_event("r")]),  # may not write
+            (writer, [new_event("a"), new_event("old"), new_event("c")]),  # a: sent just before
+            (unknown, [new_event("u")]),
+        ]
+        results = service.store_event_groups(conn, groups, WRITE)
+    assert results == [(2, 1), None, (1, 2), None]
+    rows = session.execute(text("select event_id from events order by seq")).scalars().all()
+    assert rows == ["old", "b", "a", "c"]  # seq in the order sent, whatever the insert order
+
+
+def test_group_writer_isolates_a_failing_request(
+    clean_db: Database, make_token: Callable[..., str], session: Session
+) -> None:
+    token = auth_service.hash_token(make_token("events:write"))
+    writer = GroupWriter(clean_db, WRITE)
+
+    async def send_all() -> list[object]:
+        requests = [[new_event(f"e{i}")] for i in range(20)]
+        requests[7] = [new_event("too-long", provider="p" * 300)]  # violates varchar(256)
+        return await asyncio.gather(
+            *(writer.store(token, events) for events in requests), return_exceptions=True
+        )
+
+    results = asyncio.run(send_all())
+    assert isinstance(results[7], DBAPIError | psycopg.Error)
+    assert [r for i, r in enumerate(results) if i != 7] == [(1, 0)] * 19
+    assert count_events(session) == 19

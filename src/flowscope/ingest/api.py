@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from typing import Annotated, Any
 
 import anyio
 import orjson
-import psycopg
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.datastructures import Headers
@@ -21,11 +18,18 @@ from flowscope.deps import bearer_secret, recent_tokens, require_token_scope
 from flowscope.errors import PayloadTooLarge, Unauthorized
 from flowscope.ingest import service
 from flowscope.ingest.formats import SUPPORTED, parse_body
-from flowscope.ingest.schemas import IngestRejected, IngestResult
+from flowscope.ingest.schemas import IngestRejected, IngestResult, Parsed
+from flowscope.ingest.writer import writer_for
 from flowscope.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, EVENTS_REJECTED
 from flowscope.settings import Settings
 
 router = APIRouter(tags=["ingest"])
+
+_SCOPE = Scope.events_write
+_WRITE_SCOPES = (Scope.events_write.value, Scope.admin.value)
+# Bodies up to this size are parsed on the event loop (a few hundred microseconds at most) and
+# stored through the group writer; bigger ones are parsed and stored in the thread pool.
+SMALL_BODY = 16 * 1024
 
 
 async def read_body(request: Request, settings: Settings) -> bytes:
@@ -93,15 +97,25 @@ async def ingest(
     ] = False,
 ) -> Response:
     # The hot path avoids FastAPI's sync dependencies: each one costs a hop to the thread pool.
-    # Here the body is read on the event loop and all blocking work (token, parsing, storing,
-    # commit) happens in one hop, limited to the pool size so connections are never churned.
+    # The body is read on the event loop; small bodies from tokens seen lately are parsed here
+    # too and stored by the group writer; everything else (first use of a token, big batches)
+    # runs in one thread-pool hop, limited to the pool size so connections are never churned.
     app = request.app
     settings: Settings = app.state.settings
     secret = bearer_secret(request)
     if secret is None:
         raise Unauthorized("an API token is required: 'Authorization: Api-Token <token>'")
     body = await read_body(request, settings)
-    work = partial(_ingest_sync, app.state.db, settings, secret, request.headers, body, atomic)
+    token_hash = hash_token(secret)
+    if len(body) <= SMALL_BODY and recent_tokens.recently_valid(token_hash, _SCOPE):
+        parsed = _parse(request.headers, body, settings)  # about 30 us for one event
+        if parsed.events and not (parsed.problems and atomic):
+            result = await writer_for(app, _WRITE_SCOPES).store(token_hash, parsed.events)
+            if result is not None:
+                status, payload = _answer(parsed, *result)
+                return Response(payload, status_code=status, media_type="application/json")
+            recent_tokens.forget(token_hash)  # no longer valid: the full path says why
+    work = partial(_ingest_sync, app.state.db, settings, token_hash, request.headers, body, atomic)
     status, payload = await anyio.to_thread.run_sync(work, limiter=_limiter(app, settings))
     return Response(payload, status_code=status, media_type="application/json")
 
@@ -113,69 +127,49 @@ def _limiter(app: Any, settings: Settings) -> anyio.CapacityLimiter:
     return limiter
 
 
-@contextmanager
-def _connection(db: Database) -> Iterator[psycopg.Connection[Any]]:
-    """A pooled connection in autocommit, for the duration of one ingest request.
-
-    Every request writes with one statement (the token check travels inside the insert), so in
-    autocommit that statement's commit happens, and with synchronous_commit on is flushed,
-    before its answer comes back: no BEGIN and COMMIT round trips. The pool is the app's own
-    (pre-ping included); a session around it cost ~90 us of CPU per request, as much as the
-    insert's own Python work (bench/README.md).
-    """
-    fairy = db.engine.raw_connection()
-    conn = fairy.driver_connection
-    assert isinstance(conn, psycopg.Connection)  # noqa: S101 - we only run on psycopg
-    try:
-        conn.autocommit = True
-        yield conn
-    finally:
-        try:
-            conn.autocommit = False  # the pool's other users expect transactions
-        except psycopg.Error:
-            fairy.invalidate()  # broken (e.g. the server went away): never hand it out again
-        fairy.close()
+def _parse(headers: Headers, body: bytes, settings: Settings) -> Parsed:
+    return parse_body(
+        headers.get("content-type"),
+        headers,
+        body,
+        max_future_s=settings.max_future_seconds,
+        max_depth=settings.max_json_depth,
+        max_events=settings.max_events_per_request,
+    )
 
 
 def _ingest_sync(
     db: Database,
     settings: Settings,
-    secret: str,
+    token_hash: str,
     headers: Headers,
     body: bytes,
     atomic: bool,
 ) -> tuple[int, bytes]:
-    scope = Scope.events_write
-    token_hash = hash_token(secret)
-    with _connection(db) as conn:
+    with service.autocommit_connection(db) as conn:
         # A token not seen lately is checked before the body is parsed, so unknown tokens cost
         # no parsing; the insert checks it again either way.
-        checked = not recent_tokens.recently_valid(token_hash, scope)
+        checked = not recent_tokens.recently_valid(token_hash, _SCOPE)
         if checked:
-            require_token_scope(conn, token_hash, scope)
-            recent_tokens.remember(token_hash, scope)
-        parsed = parse_body(
-            headers.get("content-type"),
-            headers,
-            body,
-            max_future_s=settings.max_future_seconds,
-            max_depth=settings.max_json_depth,
-            max_events=settings.max_events_per_request,
-        )
+            require_token_scope(conn, token_hash, _SCOPE)
+            recent_tokens.remember(token_hash, _SCOPE)
+        parsed = _parse(headers, body, settings)
         if parsed.events and not (parsed.problems and atomic):
             # Committed when this returns: only then is the request acknowledged.
-            result = service.store_events_for_token(
-                conn, parsed.events, token_hash, (scope.value, Scope.admin.value)
-            )
+            result = service.store_events_for_token(conn, parsed.events, token_hash, _WRITE_SCOPES)
             if result is None:
                 recent_tokens.forget(token_hash)
-                require_token_scope(conn, token_hash, scope)  # says 401 or 403
+                require_token_scope(conn, token_hash, _SCOPE)  # says 401 or 403
                 raise Unauthorized("the API token is unknown or revoked")
             stored, duplicates = result
         else:
             if not checked:
-                require_token_scope(conn, token_hash, scope)
+                require_token_scope(conn, token_hash, _SCOPE)
             stored, duplicates = 0, 0
+    return _answer(parsed, stored, duplicates)
+
+
+def _answer(parsed: Parsed, stored: int, duplicates: int) -> tuple[int, bytes]:
     EVENTS_ACCEPTED.inc(stored)
     EVENTS_DUPLICATE.inc(duplicates)
     if parsed.problems:
