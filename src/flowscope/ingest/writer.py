@@ -84,8 +84,10 @@ class GroupWriter:
                 size += len(item[1])
             try:
                 self._write(group)
-            except BaseException:  # never let the writer die: answer and go on
+            except BaseException as exc:  # never let the writer die, nor a request hang
                 log.exception("ingest writer failed")
+                for item in group:
+                    _settle(item, None, exc)  # no effect on requests already answered
 
     def _retire(self) -> bool:
         """Let an idle writer end (apps in tests come and go); `store` starts a new one.
@@ -114,13 +116,13 @@ class GroupWriter:
                     self._write([item])
                 return
             for item in group:
-                _answer(item, None, exc)
+                _settle(item, None, exc)
             return
         for item, result in zip(group, results, strict=True):
-            _answer(item, result, None)
+            _settle(item, result, None)
 
 
-def _answer(item: _Item, result: Result, error: BaseException | None) -> None:
+def _settle(item: _Item, result: Result, error: BaseException | None) -> None:
     loop, future = item[2], item[3]
 
     def settle() -> None:
