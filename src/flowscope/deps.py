@@ -87,7 +87,9 @@ class RecentTokens:
     Only a hint that lets the ingest route skip the separate check before it parses a body:
     the insert checks the token again in the same statement (see
     `ingest.service.store_events_for_token`), so a revoked token never stores anything, in any
-    process, whatever this remembers. Unknown tokens are never remembered.
+    process, whatever this remembers. Unknown tokens are never remembered. The one visible
+    effect: for up to `ttl_seconds` after its last success, a revoked token whose body cannot be
+    parsed gets the 400/413/415 about the body instead of 401 (nothing is stored either way).
     """
 
     def __init__(self, ttl_seconds: float = 60.0, max_entries: int = 10_000) -> None:
