@@ -62,7 +62,7 @@ def media_type(content_type: str | None) -> str:
 def make_limits(body: bytes, now: datetime, max_future_s: int, max_depth: int) -> Limits:
     # NUL can only reach a decoded string through the escape \u0000, and lone surrogates
     # only through \ud800-\udfff escapes: without those bytes the per-string scan is skipped.
-    check = b"\\u0000" in body or b"\\ud" in body.lower()
+    check = b"\\u0000" in body or b"\\ud" in body or b"\\uD" in body
     return Limits(now, timedelta(seconds=max_future_s), max_depth, check)
 
 

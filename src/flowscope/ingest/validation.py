@@ -107,8 +107,21 @@ def _from_epoch(value: float, field: str) -> datetime:
         raise Invalid(field, f"{value} is outside the supported time range") from None
 
 
+def _too_deep(node: dict[str, Any] | list[Any], depth: int, max_depth: int) -> bool:
+    if depth > max_depth:
+        return True
+    for child in node.values() if isinstance(node, dict) else node:
+        if isinstance(child, (dict, list)) and _too_deep(child, depth + 1, max_depth):
+            return True
+    return False
+
+
 def _check_tree(value: Any, path: str, limits: Limits) -> None:
     """Depth limit, and no NUL or lone surrogates (PostgreSQL cannot store them)."""
+    if not limits.check_strings and (
+        not isinstance(value, (dict, list)) or not _too_deep(value, 1, limits.max_depth)
+    ):
+        return  # the hot path: only containers visited, no paths built (the walk below names them)
     stack: list[tuple[Any, str, int]] = [(value, path, 1)]
     while stack:
         node, where, depth = stack.pop()
