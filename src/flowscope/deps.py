@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from flowscope.auth import service as auth_service
 from flowscope.auth.models import ApiToken, Role, Scope, User
 from flowscope.db import Database
-from flowscope.errors import Forbidden, LoginRequired, Unauthorized
+from flowscope.errors import Forbidden, LoginRequired, PayloadTooLarge, Unauthorized
 from flowscope.settings import Settings
 
 
@@ -195,3 +195,26 @@ async def verify_csrf(request: Request) -> None:
             sent = value if isinstance(value, str) else None
     if not isinstance(expected, str) or sent is None or not secrets.compare_digest(expected, sent):
         raise Forbidden("the form has expired or did not come from this site: reload and retry")
+
+
+async def read_limited_body(request: Request, settings: Settings) -> bytes:
+    """The request body, refused with 413 as soon as it passes the configured limit."""
+    limit = settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _limited_body(request: Request, settings: SettingsDep) -> bytes:
+    return await read_limited_body(request, settings)
+
+
+LimitedBody = Annotated[bytes, Depends(_limited_body)]

@@ -14,13 +14,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from flowscope.auth.models import ApiToken, Role, Scope, User
-from flowscope.deps import RequireScope, SessionDep, verify_csrf
+from flowscope.deps import LimitedBody, RequireScope, SessionDep, verify_csrf
 from flowscope.errors import UnsupportedMediaType
 from flowscope.flows import service
 from flowscope.flows.discovery import Discovery, discover, suggest_flow
 from flowscope.flows.models import Flow
 from flowscope.flows.yaml_io import InvalidDefinition, load_yaml, parse_definition, to_yaml
-from flowscope.ingest.api import read_body
 from flowscope.ingest.formats import decode_json, media_type
 
 router = APIRouter(prefix="/api/v1", tags=["flows"])
@@ -120,7 +119,7 @@ _PUT_DOC: dict[str, Any] = {
 def put_flow(
     slug: str,
     request: Request,
-    body: Annotated[bytes, Depends(read_body)],
+    body: LimitedBody,
     session: SessionDep,
     principal: Writer,
     expected_version: Annotated[

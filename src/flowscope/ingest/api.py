@@ -14,8 +14,8 @@ from starlette.datastructures import Headers
 from flowscope.auth.models import Scope
 from flowscope.auth.service import hash_token
 from flowscope.db import Database
-from flowscope.deps import bearer_secret, recent_tokens, require_token_scope
-from flowscope.errors import PayloadTooLarge, Unauthorized
+from flowscope.deps import bearer_secret, read_limited_body, recent_tokens, require_token_scope
+from flowscope.errors import Unauthorized
 from flowscope.ingest import service
 from flowscope.ingest.formats import SUPPORTED, parse_body
 from flowscope.ingest.schemas import IngestRejected, IngestResult, Parsed
@@ -30,22 +30,6 @@ _WRITE_SCOPES = (Scope.events_write.value, Scope.admin.value)
 # Bodies up to this size are parsed on the event loop (a few hundred microseconds at most) and
 # stored through the group writer; bigger ones are parsed and stored in the thread pool.
 SMALL_BODY = 16 * 1024
-
-
-async def read_body(request: Request, settings: Settings) -> bytes:
-    """The request body, refused with 413 as soon as it passes the configured limit."""
-    limit = settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 _EVENT_SCHEMA: dict[str, Any] = {
@@ -105,7 +89,7 @@ async def ingest(
     secret = bearer_secret(request)
     if secret is None:
         raise Unauthorized("an API token is required: 'Authorization: Api-Token <token>'")
-    body = await read_body(request, settings)
+    body = await read_limited_body(request, settings)
     token_hash = hash_token(secret)
     if len(body) <= SMALL_BODY and recent_tokens.recently_valid(token_hash, _SCOPE):
         parsed = _parse(request.headers, body, settings)  # about 30 us for one event
