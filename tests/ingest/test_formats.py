@@ -267,3 +267,19 @@ def test_invalid_timestamps_are_refused_with_the_reason(
     assert problem["field"] == "timestamp"
     assert reason in problem["message"]
     assert count_events(session) == 0
+
+
+def test_binary_cloudevent_with_non_json_data_is_refused(
+    client: TestClient, write_headers: dict[str, str], session: Session
+) -> None:
+    headers = {
+        **write_headers,
+        "Content-Type": "text/plain",
+        "ce-specversion": "1.0",
+        "ce-source": "s",
+        "ce-type": "t",
+    }
+    response = client.post(URL, content=b"hello", headers=headers)
+    assert response.status_code == 415
+    assert "must be JSON" in response.json()["error"]["message"]
+    assert count_events(session) == 0

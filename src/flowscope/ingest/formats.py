@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -102,7 +103,10 @@ def parse_body(
 ) -> Parsed:
     kind = media_type(content_type)
     limits = make_limits(body, datetime.now(UTC), max_future_s, max_depth)
-    ce_headers = {k[3:].lower(): v for k, v in headers.items() if k.lower().startswith("ce-")}
+    # The HTTP binding percent-encodes space, '"', '%' and non-ASCII in ce-* header values.
+    ce_headers = {
+        k[3:].lower(): unquote(v) for k, v in headers.items() if k.lower().startswith("ce-")
+    }
     if "specversion" in ce_headers:
         return _binary_cloudevent(kind, ce_headers, body, limits)
     if kind in JSON_TYPES:
@@ -162,7 +166,8 @@ def _ndjson(body: bytes, limits: Limits, max_events: int) -> Parsed:
 def _binary_cloudevent(kind: str, context: dict[str, str], body: bytes, limits: Limits) -> Parsed:
     """Binary mode: context in `ce-*` headers, the body is the event's data."""
     if body.strip():
-        if kind not in JSON_TYPES and not kind.endswith("+json"):
+        # No Content-Type means no datacontenttype, which CloudEvents reads as JSON.
+        if kind and kind not in JSON_TYPES and not kind.endswith("+json"):
             raise UnsupportedMediaType(
                 f"binary-mode CloudEvent data must be JSON, not {kind or '(none)'!r}"
             )
