@@ -22,7 +22,7 @@ def _safe_next(target: str | None) -> str:
     """Only same-site paths: never redirect to another host after login."""
     if not target:
         return "/"
-    # Browsers read a backslash as "/" and drop tabs and newlines: "/\\evil" would be "//evil".
+    # Browsers read a backslash as "/" and drop tabs and newlines: "/\evil" would be "//evil".
     if "\\" in target or not target.isprintable():
         return "/"
     parsed = urlparse(target)
