@@ -157,7 +157,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         error = FlowscopeError(str(exc.detail), status_code=exc.status_code)
         error.code = "http_error"
-        return _error_response(request, error)
+        response = _error_response(request, error)
+        response.headers.update(exc.headers or {})  # e.g. the Allow header of a 405
+        return response
 
     async def database_down(request: Request, exc: Exception) -> Response:
         log.warning("database unavailable", extra={"error": str(exc)[:300]})

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from flowscope.auth.models import Scope
 from flowscope.deps import RequireScope, SessionDep, SettingsDep
-from flowscope.errors import PayloadTooLarge
+from flowscope.errors import ErrorResponse, PayloadTooLarge
 from flowscope.ingest import service
 from flowscope.ingest.formats import SUPPORTED, parse_body
 from flowscope.ingest.schemas import IngestRejected, IngestResult, ProblemOut
@@ -66,12 +66,21 @@ _BODY_DOC: dict[str, Any] = {
     status_code=202,
     response_model=IngestResult,
     responses={
-        400: {"model": IngestRejected, "description": "invalid events (valid ones are stored)"},
-        401: {"description": "no or unknown API token"},
-        403: {"description": "token lacks events:write"},
-        413: {"description": "body too large"},
-        415: {"description": f"content type not one of {', '.join(SUPPORTED)}"},
-        503: {"description": "database unavailable; retry after Retry-After seconds"},
+        400: {
+            "model": IngestRejected | ErrorResponse,
+            "description": "invalid events (valid ones are stored), or a malformed request",
+        },
+        401: {"model": ErrorResponse, "description": "no or unknown API token"},
+        403: {"model": ErrorResponse, "description": "token lacks events:write"},
+        413: {"model": ErrorResponse, "description": "body too large"},
+        415: {
+            "model": ErrorResponse,
+            "description": f"content type not one of {', '.join(SUPPORTED)}",
+        },
+        503: {
+            "model": ErrorResponse,
+            "description": "database unavailable; retry after Retry-After seconds",
+        },
     },
     openapi_extra=_BODY_DOC,
     summary="Ingest business events",
