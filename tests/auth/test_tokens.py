@@ -37,6 +37,7 @@ def test_admin_token_may_ingest(
 def test_request_without_authorization_is_401(client: TestClient, session: Session) -> None:
     response = client.post(URL, json=make_event())
     assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Api-Token, Bearer"
     assert "Api-Token" in response.json()["error"]["message"]
     assert count_events(session) == 0
 

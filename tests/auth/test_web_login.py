@@ -164,6 +164,11 @@ def test_tokens_page_sends_anonymous_visitors_to_login(client: TestClient) -> No
     assert response.headers["location"].endswith("/login?next=%2Fadmin%2Ftokens")
 
 
+def test_login_redirect_keeps_the_query_of_the_page_asked_for(client: TestClient) -> None:
+    response = client.get("/admin/tokens?page=2", headers=HTML, follow_redirects=False)
+    assert response.headers["location"].endswith("/login?next=%2Fadmin%2Ftokens%3Fpage%3D2")
+
+
 def test_tokens_page_refuses_a_viewer(sign_in: Callable[..., TestClient]) -> None:
     browser = sign_in(Role.viewer)
     response = browser.get("/admin/tokens", headers=HTML)

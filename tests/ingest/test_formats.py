@@ -283,3 +283,59 @@ def test_binary_cloudevent_with_non_json_data_is_refused(
     assert response.status_code == 415
     assert "must be JSON" in response.json()["error"]["message"]
     assert count_events(session) == 0
+
+
+def test_binary_cloudevent_header_with_an_encoded_nul_is_refused(
+    client: TestClient, write_headers: dict[str, str], session: Session
+) -> None:
+    headers = {
+        **write_headers,
+        "Content-Type": "application/json",
+        "ce-specversion": "1.0",
+        "ce-source": "shop%00checkout",
+        "ce-type": "order.placed",
+    }
+    response = client.post(URL, content=b"{}", headers=headers)
+    assert response.status_code == 400, response.text
+    [problem] = response.json()["errors"]
+    assert problem["field"] == "source"
+    assert "NUL" in problem["message"]
+    assert count_events(session) == 0
+
+
+def test_structured_content_type_wins_over_stray_ce_headers(
+    client: TestClient, write_headers: dict[str, str], session: Session
+) -> None:
+    # HTTP binding: the application/cloudevents+json content type marks structured mode.
+    headers = {
+        **write_headers,
+        "Content-Type": "application/cloudevents+json",
+        "ce-specversion": "1.0",
+        "ce-source": "from.header",
+        "ce-type": "from.header",
+    }
+    response = client.post(URL, content=json.dumps(cloudevent()).encode(), headers=headers)
+    assert response.status_code == 202, response.text
+    [row] = stored(session)
+    assert (row["provider"], row["type"]) == ("shop.checkout", "order.placed")
+    assert row["attributes"] == {"order": {"id": "A-1"}, "amount": 10}
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+14:00", -62_135_596_801])
+def test_timestamp_before_year_1_in_utc_is_refused(
+    client: TestClient, write_headers: dict[str, str], session: Session, value: Any
+) -> None:
+    response = client.post(URL, json=make_event(timestamp=value), headers=write_headers)
+    assert response.status_code == 400, response.text
+    [problem] = response.json()["errors"]
+    assert problem["field"] == "timestamp"
+    assert "outside the supported time range" in problem["message"]
+    assert count_events(session) == 0
+
+
+def test_timestamp_with_an_offset_is_stored_as_the_same_instant(
+    client: TestClient, write_headers: dict[str, str], session: Session
+) -> None:
+    body = make_event(timestamp="0001-01-01T05:00:00+01:00")
+    assert client.post(URL, json=body, headers=write_headers).status_code == 202
+    assert stored(session)[0]["timestamp"] == datetime(1, 1, 1, 4, tzinfo=UTC)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -103,12 +104,11 @@ def parse_body(
 ) -> Parsed:
     kind = media_type(content_type)
     limits = make_limits(body, datetime.now(UTC), max_future_s, max_depth)
-    # The HTTP binding percent-encodes space, '"', '%' and non-ASCII in ce-* header values.
-    ce_headers = {
-        k[3:].lower(): unquote(v) for k, v in headers.items() if k.lower().startswith("ce-")
-    }
-    if "specversion" in ce_headers:
-        return _binary_cloudevent(kind, ce_headers, body, limits)
+    # Binary mode is recognised by ce-specversion, unless the content type says structured mode
+    # (CloudEvents HTTP binding, 3.1).
+    structured = kind in CLOUDEVENT_TYPES or kind in CLOUDEVENT_BATCH_TYPES
+    if not structured and any(k.lower() == "ce-specversion" for k in headers):
+        return _binary_cloudevent(kind, headers, body, limits)
     if kind in JSON_TYPES:
         doc = decode_json(body, max_depth)
         items = doc if isinstance(doc, list) else [doc]
@@ -163,8 +163,14 @@ def _ndjson(body: bytes, limits: Limits, max_events: int) -> Parsed:
     return parsed
 
 
-def _binary_cloudevent(kind: str, context: dict[str, str], body: bytes, limits: Limits) -> Parsed:
+def _binary_cloudevent(
+    kind: str, headers: Mapping[str, str], body: bytes, limits: Limits
+) -> Parsed:
     """Binary mode: context in `ce-*` headers, the body is the event's data."""
+    # The HTTP binding percent-encodes space, '"', '%' and non-ASCII in ce-* header values;
+    # decoded, they may hold a NUL, so strings are always checked here.
+    context = {k[3:].lower(): unquote(v) for k, v in headers.items() if k.lower().startswith("ce-")}
+    limits = replace(limits, check_strings=True)
     if body.strip():
         # No Content-Type means no datacontenttype, which CloudEvents reads as JSON.
         if kind and kind not in JSON_TYPES and not kind.endswith("+json"):
