@@ -34,13 +34,20 @@ async def read_body(request: Request, settings: SettingsDep) -> bytes:
     return b"".join(chunks)
 
 
+# What validation.py accepts: names are strings (integers are read as their digits) of up to
+# 256 characters; a timestamp is RFC 3339 (a time without offset is read as UTC) or epoch
+# seconds, ms, µs or ns, so it is documented without the stricter `date-time` format.
+_NAME: dict[str, Any] = {"type": ["string", "integer"], "minLength": 1, "maxLength": 256}
 _EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "event.provider": {"type": "string"},
-        "event.type": {"type": "string"},
-        "event.id": {"type": "string"},
-        "timestamp": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]},
+        "event.provider": _NAME,
+        "event.type": _NAME,
+        "event.id": {**_NAME, "type": ["string", "integer", "null"]},  # null: one is generated
+        "timestamp": {
+            "type": ["string", "number", "null"],
+            "description": "RFC 3339 or epoch s, ms, µs or ns; missing or null: the receive time",
+        },
     },
     "additionalProperties": True,
 }
