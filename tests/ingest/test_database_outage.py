@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
 from sqlalchemy.orm import Session
 
 from flowscope.app import create_app
@@ -98,3 +98,40 @@ def test_page_answers_an_error_page_with_retry_after_while_the_database_is_down(
 
     proxy.restore()
     assert proxied_client.get("/events", headers={"Accept": "text/html"}).status_code == 200
+
+
+@pytest.fixture
+def impatient_client(
+    database_url: str, settings: Settings, clean_db: Database
+) -> Iterator[TestClient]:
+    """An app with one pooled connection that gives up waiting for a row lock after 300 ms."""
+    url = make_url(database_url).update_query_dict({"options": "-c lock_timeout=300"})
+    app_settings = settings.model_copy(
+        update={"database_url": url.render_as_string(hide_password=False), "pool_size": 1}
+    )
+    with TestClient(create_app(app_settings)) as client:
+        yield client
+
+
+def test_ingest_works_again_after_the_first_transaction_on_a_connection_failed(
+    impatient_client: TestClient, clean_db: Database, write_headers: dict[str, str], session: Session
+) -> None:
+    # Another writer holds the row (shop.checkout, o-1) uncommitted: the app's insert of the
+    # same event waits for it, times out, and its transaction is rolled back.
+    with clean_db.engine.connect() as blocker:
+        blocker.execute(
+            text(
+                "insert into events (provider, event_id, type, \"timestamp\", attributes) "
+                "values ('shop.checkout', 'o-1', 't', now(), '{}')"
+            )
+        )
+        stuck = impatient_client.post(INGEST_URL, json=make_event(), headers=write_headers)
+        assert stuck.status_code == 503
+        blocker.rollback()
+
+    # The same pooled connection must still be able to ingest.
+    for i in range(3):
+        event = make_event(**{"event.id": f"after-{i}"})
+        response = impatient_client.post(INGEST_URL, json=event, headers=write_headers)
+        assert response.status_code == 202, response.text
+    assert count_events(session) == 3

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg.types.json import set_json_dumps
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from flowscope.ingest.schemas import NewEvent
@@ -63,7 +63,17 @@ def _raw_connection(session: Session) -> psycopg.Connection[Any]:
         set_json_dumps(_dumps, driver)
         with driver.cursor() as cur:
             cur.execute(_STAGING_DDL)
-        connection.info["ingest_ready"] = True
+        info = connection.info
+        info["ingest_ready"] = True
+
+        # The table is created inside the caller's transaction: if that (or a savepoint around
+        # it) rolls back, the table is gone while the pooled connection lives on. Forget the
+        # flag then, or every later batch on this connection fails on a missing table.
+        def forget(*_: Any) -> None:
+            info.pop("ingest_ready", None)
+
+        event.listen(connection, "rollback", forget, once=True)
+        event.listen(connection, "rollback_savepoint", forget, once=True)
     return driver
 
 
