@@ -30,11 +30,16 @@ def test_json_object_is_stored_with_nested_attributes(
 def test_json_array_is_stored_in_the_order_sent(
     client: TestClient, write_headers: dict[str, str], session: Session
 ) -> None:
-    body = [make_event(**{"event.id": f"o-{i}", "n": i}) for i in range(5)]
+    # ids and providers deliberately not in sorted order: `seq` must follow the request
+    ids = ["o-9", "o-1", "o-5", "o-0", "o-7"]
+    body = [
+        make_event(**{"event.id": i, "event.provider": f"p{9 - n}", "n": n})
+        for n, i in enumerate(ids)
+    ]
     response = client.post(URL, json=body, headers=write_headers)
     assert response.status_code == 202
     assert response.json() == {"accepted": 5, "duplicates": 0}
-    assert [r["event_id"] for r in stored(session)] == [f"o-{i}" for i in range(5)]
+    assert [r["event_id"] for r in stored(session)] == ids
 
 
 def test_nested_event_keys_are_read_like_flat_ones(

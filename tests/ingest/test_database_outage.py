@@ -114,14 +114,17 @@ def impatient_client(
 
 
 def test_ingest_works_again_after_the_first_transaction_on_a_connection_failed(
-    impatient_client: TestClient, clean_db: Database, write_headers: dict[str, str], session: Session
+    impatient_client: TestClient,
+    clean_db: Database,
+    write_headers: dict[str, str],
+    session: Session,
 ) -> None:
     # Another writer holds the row (shop.checkout, o-1) uncommitted: the app's insert of the
     # same event waits for it, times out, and its transaction is rolled back.
     with clean_db.engine.connect() as blocker:
         blocker.execute(
             text(
-                "insert into events (provider, event_id, type, \"timestamp\", attributes) "
+                'insert into events (provider, event_id, type, "timestamp", attributes) '
                 "values ('shop.checkout', 'o-1', 't', now(), '{}')"
             )
         )

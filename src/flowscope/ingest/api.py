@@ -6,16 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from psycopg.errors import DeadlockDetected
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from flowscope.auth.models import Scope
 from flowscope.deps import RequireScope, SessionDep, SettingsDep
 from flowscope.errors import ErrorResponse, PayloadTooLarge
 from flowscope.ingest import service
 from flowscope.ingest.formats import SUPPORTED, parse_body
-from flowscope.ingest.schemas import IngestRejected, IngestResult, NewEvent, ProblemOut
+from flowscope.ingest.schemas import IngestRejected, IngestResult, ProblemOut
 from flowscope.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, EVENTS_REJECTED
 
 router = APIRouter(tags=["ingest"])
@@ -71,28 +68,6 @@ _BODY_DOC: dict[str, Any] = {
 }
 
 
-DEADLOCK_ATTEMPTS = 5
-
-
-def _store_and_commit(session: Session, events: list[NewEvent]) -> tuple[int, int]:
-    """Store and commit: only what is committed is acknowledged.
-
-    Batches that share event ids, sent at once in different orders, take the unique index's
-    row locks in different orders; PostgreSQL then aborts one of them as a deadlock. Its
-    events are simply stored again, once the other batch has committed.
-    """
-    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
-        try:
-            result = service.store_events(session, events)
-            session.commit()
-            return result
-        except OperationalError as exc:
-            if not isinstance(exc.orig, DeadlockDetected) or attempt == DEADLOCK_ATTEMPTS:
-                raise
-            session.rollback()
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 @router.post(
     "/api/v2/bizevents/ingest",
     status_code=202,
@@ -138,7 +113,9 @@ def ingest(
     if parsed.problems and atomic:
         stored, duplicates = 0, 0
     else:
-        stored, duplicates = _store_and_commit(session, parsed.events)
+        stored, duplicates = service.store_events(session, parsed.events)
+        # Acknowledge only what is committed: commit here, before the answer is built.
+        session.commit()
     EVENTS_ACCEPTED.inc(stored)
     EVENTS_DUPLICATE.inc(duplicates)
     if parsed.problems:

@@ -26,15 +26,23 @@ create temporary table if not exists ingest_staging (
 ) on commit delete rows
 """
 
-# Events in request order, so that `seq` follows the order the client sent them in (ties in
-# time are then ordered as sent). Duplicates, within the batch or with stored events, are
-# skipped by the unique (provider, event_id).
+# `seq` follows the order the client sent the events in (ties in time are then ordered as
+# sent): it is drawn in `ord` order first (a CTE with a volatile function is evaluated once,
+# in that order). The rows are then inserted in key order, so concurrent batches that share
+# event ids take the unique index's locks in the same order and cannot deadlock; the first
+# of several duplicates sent wins. Duplicates, within the batch or with stored events, are
+# skipped by the unique (provider, event_id) and leave gaps in `seq`.
 # The staging rows are cleared in the same statement (both parts see the same snapshot), so a
 # transaction that stores several batches never moves a row twice.
 _MOVE = """
-with moved as (
-    insert into events (provider, event_id, type, "timestamp", attributes)
-    select provider, event_id, type, "timestamp", attributes from ingest_staging order by ord
+with numbered as (
+    select nextval('events_seq_seq') as seq, provider, event_id, type, "timestamp", attributes, ord
+    from (select * from ingest_staging order by ord) as staged
+), moved as (
+    insert into events (seq, provider, event_id, type, "timestamp", attributes)
+    overriding system value
+    select seq, provider, event_id, type, "timestamp", attributes from numbered
+    order by provider, event_id, ord
     on conflict (provider, event_id) do nothing
     returning 1
 ), cleared as (delete from ingest_staging)
