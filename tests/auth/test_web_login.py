@@ -261,3 +261,35 @@ def test_revoking_an_unknown_token_is_404(sign_in: Callable[..., TestClient]) ->
     browser = sign_in(Role.admin)
     response = browser.post("/admin/tokens/999/revoke", data={"csrf_token": tokens_csrf(browser)})
     assert response.status_code == 404
+
+
+def test_disabled_user_cannot_sign_in_and_loses_an_open_session(
+    sign_in: Callable[..., TestClient], clean_db: Database
+) -> None:
+    browser = sign_in(Role.viewer, username="ann")
+    assert signed_in(browser)
+    with clean_db.engine.begin() as conn:
+        conn.execute(text("update users set disabled = true where username = 'ann'"))
+    assert not signed_in(browser)
+    browser.cookies.clear()
+    assert login_post(browser, "ann", PASSWORD).status_code == 401
+
+
+def test_tampered_session_cookie_is_ignored(sign_in: Callable[..., TestClient]) -> None:
+    browser = sign_in(Role.admin)
+    value = browser.cookies["flowscope_session"]
+    browser.cookies.clear()
+    browser.cookies.set(
+        "flowscope_session", value[:-4] + ("AAAA" if value[-4:] != "AAAA" else "BBBB")
+    )
+    assert not signed_in(browser)
+
+
+def test_csrf_token_from_before_sign_in_is_replaced(client: TestClient, clean_db: Database) -> None:
+    make_user(clean_db)
+    before = csrf_from(client.get("/login").text)
+    data = {"username": "ann", "password": PASSWORD, "csrf_token": before}
+    assert client.post("/login", data=data, follow_redirects=False).status_code == 303
+    response = client.post("/logout", data={"csrf_token": before}, follow_redirects=False)
+    assert response.status_code == 403
+    assert signed_in(client)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+from cloudevents.v1 import conversion as v1_conversion
+from cloudevents.v1.http import CloudEvent as V1CloudEvent
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -131,3 +135,29 @@ def test_sdk_event_round_trips_through_the_stored_row(
     assert parsed.get_id() == row["event_id"]
     assert parsed.get_time() == row["timestamp"]
     assert json.loads(json.dumps(parsed.get_data())) == {"order": row["attributes"]["order"]}
+
+
+@pytest.mark.parametrize("convert", [v1_conversion.to_structured, v1_conversion.to_binary])
+def test_classic_sdk_api_events_are_stored(
+    client: TestClient,
+    write_headers: dict[str, str],
+    session: Session,
+    convert: Callable[[V1CloudEvent], tuple[dict[str, str], bytes]],
+) -> None:
+    """The pre-2.0 API (`cloudevents.http`, now `cloudevents.v1`) that many clients still use."""
+    event = V1CloudEvent(
+        {
+            "id": "v1-1",
+            "source": "shop checkout",
+            "type": "order.placed",
+            "time": "2026-11-23T10:00:00Z",
+            "traceparent": TRACEPARENT,
+        },
+        {"order": {"id": "A-1", "amount": 99.5}},
+    )
+    headers, body = convert(event)
+    response = client.post(URL, content=body, headers={**write_headers, **headers})
+    assert response.status_code == 202, response.text
+    [row] = stored(session)
+    assert (row["provider"], row["event_id"], row["timestamp"]) == ("shop checkout", "v1-1", T0)
+    assert row["attributes"] == {"order": {"id": "A-1", "amount": 99.5}, "traceparent": TRACEPARENT}
