@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, make_url, text
 from sqlalchemy.orm import Session
 
 from flowscope.auth import service as auth_service
@@ -201,3 +201,12 @@ def test_database_url_that_is_not_postgresql_is_one_line_error(url: str, reason:
 )
 def test_invalid_setting_is_one_line_error(env: dict[str, str], words: tuple[str, ...]) -> None:
     assert_one_line_error(run("tokens", "list", database_url=UNREACHABLE, env=env), *words)
+
+
+def test_db_upgrade_never_prints_the_database_password(database_url: str) -> None:
+    # The test server trusts local connections, so any password is accepted and ignored.
+    url = make_url(database_url).set(password="hunter2-secret")
+    result = run("db", "upgrade", database_url=url.render_as_string(hide_password=False))
+    assert result.returncode == 0, result.stderr
+    assert "hunter2-secret" not in result.stdout + result.stderr
+    assert "***" in result.stdout
