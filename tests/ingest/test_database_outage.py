@@ -22,7 +22,12 @@ from tests.fixtures.tcp_proxy import TcpProxy
 @pytest.fixture
 def proxy(database_url: str) -> Iterator[TcpProxy]:
     url = make_url(database_url)
-    with TcpProxy((url.host or "127.0.0.1", url.port or 5432)) as p:
+    socket_dir = url.query.get("host")  # the embedded server listens on a unix socket only
+    if isinstance(socket_dir, str):
+        upstream: tuple[str, int] | str = f"{socket_dir}/.s.PGSQL.{url.port or 5432}"
+    else:
+        upstream = (url.host or "127.0.0.1", url.port or 5432)
+    with TcpProxy(upstream) as p:
         yield p
 
 
@@ -31,7 +36,8 @@ def proxied_client(
     proxy: TcpProxy, database_url: str, settings: Settings, clean_db: Database
 ) -> Iterator[TestClient]:
     """An app that opens its own database, at a URL that goes through the proxy."""
-    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+    url = make_url(database_url).difference_update_query(["host"])
+    url = url.set(host="127.0.0.1", port=proxy.port)
     app_settings = settings.model_copy(
         update={"database_url": url.render_as_string(hide_password=False), "pool_size": 2}
     )
