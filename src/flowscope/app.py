@@ -22,7 +22,7 @@ from flowscope import __version__, ops
 from flowscope.auth import views as auth_views
 from flowscope.auth.service import ensure_first_admin
 from flowscope.db import Database, open_database, transaction
-from flowscope.errors import FlowscopeError, LoginRequired, ServiceUnavailable
+from flowscope.errors import FlowscopeError, LoginRequired, ServiceUnavailable, Unauthorized
 from flowscope.flows import api as flows_api
 from flowscope.ingest import api as ingest_api
 from flowscope.ingest import views as ingest_views
@@ -119,8 +119,12 @@ def _error_response(request: Request, error: FlowscopeError) -> Response:
     headers: dict[str, str] = {}
     if isinstance(error, ServiceUnavailable):
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if isinstance(error, Unauthorized):
+        headers["WWW-Authenticate"] = "Api-Token, Bearer"  # RFC 9110: a 401 names its schemes
     if isinstance(error, LoginRequired) and not _wants_json(request):
-        target = request.url_for("login").include_query_params(next=request.url.path)
+        query = request.url.query
+        here = f"{request.url.path}?{query}" if query else request.url.path
+        target = request.url_for("login").include_query_params(next=here)
         if is_htmx(request):
             return Response(status_code=204, headers={"HX-Redirect": str(target)})
         return RedirectResponse(str(target), status_code=303)
@@ -159,7 +163,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         error = FlowscopeError(str(exc.detail), status_code=exc.status_code)
         error.code = "http_error"
-        return _error_response(request, error)
+        response = _error_response(request, error)
+        response.headers.update(exc.headers or {})  # e.g. the Allow header of a 405
+        return response
 
     async def database_down(request: Request, exc: Exception) -> Response:
         log.warning("database unavailable", extra={"error": str(exc)[:300]})

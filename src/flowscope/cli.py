@@ -13,6 +13,8 @@ from typing import Annotated, TypeVar
 
 import typer
 from fastapi import FastAPI
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -338,12 +340,22 @@ def import_log(
         raise FlowscopeError(f"{result.rejected} events were rejected (see above)")
 
 
+def _setting_problem(error: ErrorDetails) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    names = "_".join(str(part) for part in error["loc"])
+    return f"FLOWSCOPE_{names.upper()}: {message}" if names else message
+
+
 def main() -> None:
     """Entry point: user errors end in one line and a non-zero exit, never a traceback."""
     try:
         app()
     except FlowscopeError as exc:
         typer.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    except ValidationError as exc:  # a FLOWSCOPE_* setting that does not parse
+        problems = "; ".join(_setting_problem(err) for err in exc.errors())
+        typer.echo(f"error: invalid setting: {problems}", err=True)
         sys.exit(1)
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)

@@ -13,9 +13,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, MetaData, create_engine, text
+from sqlalchemy import Engine, MetaData, create_engine, make_url, text
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from flowscope.errors import FlowscopeError
 from flowscope.paths import resource_dir
 from flowscope.settings import Settings, normalise_dsn
 
@@ -148,10 +150,25 @@ class Database:
             self.embedded.stop()
 
 
+def _check_url(url: str) -> None:
+    """Refuse what is not a PostgreSQL URL before SQLAlchemy fails on it obscurely."""
+    hint = "such as postgresql://user:password@host:5432/flowscope"
+    try:
+        driver = make_url(url).drivername
+    except ArgumentError:
+        raise FlowscopeError(f"FLOWSCOPE_DATABASE_URL is not a URL; give one {hint}") from None
+    if driver != "postgresql+psycopg":
+        raise FlowscopeError(
+            f"FLOWSCOPE_DATABASE_URL must be a PostgreSQL URL {hint}, not {driver}://..."
+        )
+
+
 def open_database(settings: Settings, *, migrate: bool = True) -> Database:
     """Connect to FLOWSCOPE_DATABASE_URL, or start the embedded server when it is unset."""
     embedded = None
     url = settings.database_url
+    if url is not None:
+        _check_url(url)
     if url is None:
         embedded = EmbeddedPostgres(settings.data_dir)
         url = embedded.start()

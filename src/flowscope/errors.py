@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 
 class FlowscopeError(Exception):
     """An error whose message is meant for the user, with the HTTP status that carries it."""
@@ -67,3 +69,15 @@ class UnsupportedMediaType(FlowscopeError):
 class ServiceUnavailable(FlowscopeError):
     status_code = 503
     code = "unavailable"
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """The JSON body of every error answer (`FlowscopeError.to_dict()`), for OpenAPI."""
+
+    error: ErrorDetail

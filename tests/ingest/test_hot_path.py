@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import psycopg
@@ -168,7 +169,10 @@ def test_group_writer_isolates_a_failing_request(
             *(writer.store(token, events) for events in requests), return_exceptions=True
         )
 
-    results = asyncio.run(send_all())
+    # In a thread of its own: the browser tests' Playwright keeps an event loop running in
+    # the main thread for the whole session, and asyncio.run refuses to nest in it.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        results = pool.submit(asyncio.run, send_all()).result()
     assert isinstance(results[7], DBAPIError | psycopg.Error)
     assert [r for i, r in enumerate(results) if i != 7] == [(1, 0)] * 19
     assert count_events(session) == 19

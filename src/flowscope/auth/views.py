@@ -22,6 +22,9 @@ def _safe_next(target: str | None) -> str:
     """Only same-site paths: never redirect to another host after login."""
     if not target:
         return "/"
+    # Browsers read a backslash as "/" and drop tabs and newlines: "/\evil" would be "//evil".
+    if "\\" in target or not target.isprintable():
+        return "/"
     parsed = urlparse(target)
     if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
         return "/"

@@ -15,7 +15,7 @@ from flowscope.auth.models import Scope
 from flowscope.auth.service import hash_token
 from flowscope.db import Database
 from flowscope.deps import bearer_secret, read_limited_body, recent_tokens, require_token_scope
-from flowscope.errors import Unauthorized
+from flowscope.errors import ErrorResponse, Unauthorized
 from flowscope.ingest import service
 from flowscope.ingest.formats import SUPPORTED, parse_body
 from flowscope.ingest.schemas import IngestRejected, IngestResult, Parsed
@@ -32,13 +32,20 @@ _WRITE_SCOPES = (Scope.events_write.value, Scope.admin.value)
 SMALL_BODY = 16 * 1024
 
 
+# What validation.py accepts: names are strings (integers are read as their digits) of up to
+# 256 characters; a timestamp is RFC 3339 (a time without offset is read as UTC) or epoch
+# seconds, ms, µs or ns, so it is documented without the stricter `date-time` format.
+_NAME: dict[str, Any] = {"type": ["string", "integer"], "minLength": 1, "maxLength": 256}
 _EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "event.provider": {"type": "string"},
-        "event.type": {"type": "string"},
-        "event.id": {"type": "string"},
-        "timestamp": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]},
+        "event.provider": _NAME,
+        "event.type": _NAME,
+        "event.id": {**_NAME, "type": ["string", "integer", "null"]},  # null: one is generated
+        "timestamp": {
+            "type": ["string", "number", "null"],
+            "description": "RFC 3339 or epoch s, ms, µs or ns; missing or null: the receive time",
+        },
     },
     "additionalProperties": True,
 }
@@ -64,12 +71,21 @@ _BODY_DOC: dict[str, Any] = {
     status_code=202,
     response_model=IngestResult,
     responses={
-        400: {"model": IngestRejected, "description": "invalid events (valid ones are stored)"},
-        401: {"description": "no or unknown API token"},
-        403: {"description": "token lacks events:write"},
-        413: {"description": "body too large"},
-        415: {"description": f"content type not one of {', '.join(SUPPORTED)}"},
-        503: {"description": "database unavailable; retry after Retry-After seconds"},
+        400: {
+            "model": IngestRejected | ErrorResponse,
+            "description": "invalid events (valid ones are stored), or a malformed request",
+        },
+        401: {"model": ErrorResponse, "description": "no or unknown API token"},
+        403: {"model": ErrorResponse, "description": "token lacks events:write"},
+        413: {"model": ErrorResponse, "description": "body too large"},
+        415: {
+            "model": ErrorResponse,
+            "description": f"content type not one of {', '.join(SUPPORTED)}",
+        },
+        503: {
+            "model": ErrorResponse,
+            "description": "database unavailable; retry after Retry-After seconds",
+        },
     },
     openapi_extra=_BODY_DOC,
     summary="Ingest business events",

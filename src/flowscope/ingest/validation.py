@@ -8,7 +8,6 @@ and more than `max_future` ahead is refused. Every other key is an attribute, ne
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -81,6 +80,15 @@ def parse_timestamp(value: Any, field: str, limits: Limits) -> datetime:
             ) from None
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=UTC)  # documented: a time without offset is UTC
+        elif ts.year == 1:
+            # 0001-01-01T00:00+14:00 is a year-0 instant: PostgreSQL stores it, but Python (and
+            # so every later read) cannot represent it.
+            try:
+                ts.astimezone(UTC)
+            except OverflowError:
+                raise Invalid(
+                    field, f"{value[:40]!r} is outside the supported time range"
+                ) from None
     else:
         raise Invalid(field, f"must be an RFC 3339 string or epoch number, not {_json_type(value)}")
     if ts - limits.now > limits.max_future:
@@ -220,8 +228,3 @@ def from_cloudevent(obj: Any, limits: Limits) -> NewEvent:
             if name is not None:
                 _check_string(name, field)
     return NewEvent(provider, event_id or str(uuid.uuid4()), etype, ts, attrs)
-
-
-def iter_headers_cloudevent(headers: Iterator[tuple[str, str]]) -> dict[str, Any]:
-    """The context attributes of a binary-mode CloudEvent (`ce-*` headers)."""
-    return {name[3:].lower(): value for name, value in headers if name.lower().startswith("ce-")}
