@@ -90,13 +90,6 @@ def upgrade() -> None:
     op.create_index(
         "ix_flow_instances_build_id_current_step", "flow_instances", ["build_id", "current_step"]
     )
-    op.create_index(
-        "ix_flow_instances_properties",
-        "flow_instances",
-        ["properties"],
-        postgresql_using="gin",
-        postgresql_ops={"properties": "jsonb_path_ops"},
-    )
 
     op.create_table(
         "flow_instance_steps",

@@ -72,7 +72,9 @@ def define_receipt_flow(db: Database, events: list[NewEvent]) -> dict[str, str]:
     edges: set[tuple[str, str]] = set()
     for case_events in by_case.values():
         ordered = sorted(case_events, key=lambda e: e.timestamp)  # stable: ties keep file order
-        edges.update((step_key(a.type), step_key(b.type)) for a, b in zip(ordered, ordered[1:]))
+        edges.update(
+            (step_key(a.type), step_key(b.type)) for a, b in zip(ordered, ordered[1:], strict=False)
+        )
     make_flow(
         db,
         slug="receipt",

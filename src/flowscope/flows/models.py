@@ -153,12 +153,6 @@ class FlowInstance(Base):
             "correlation_id",
         ),
         Index("ix_flow_instances_build_id_current_step", "build_id", "current_step"),
-        Index(
-            "ix_flow_instances_properties",
-            "properties",
-            postgresql_using="gin",
-            postgresql_ops={"properties": "jsonb_path_ops"},
-        ),
     )
 
 
