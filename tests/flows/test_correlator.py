@@ -37,7 +37,8 @@ def test_events_in_order_make_one_completed_instance(clean_db: Database) -> None
     assert a["completed_at"] == a["last_event_at"]
     assert a["duration_s"] == 3000
     assert a["current_step"] == "shipped"
-    assert a["skipped_steps"] == [] and a["out_of_order"] == []
+    assert a["skipped_steps"] == []
+    assert a["out_of_order"] == []
     assert set(a["steps"]) == {"placed", "paid", "shipped"}
     assert rows["B"]["variant"] == ["placed"]
 
@@ -52,7 +53,8 @@ def test_older_event_arriving_later_takes_its_place_in_time(clean_db: Database) 
     a = instances(clean_db)["A"]
     assert a["variant"] == ["placed", "paid", "shipped"]
     assert a["started_at"] == T0
-    assert a["skipped_steps"] == [] and a["out_of_order"] == []
+    assert a["skipped_steps"] == []
+    assert a["out_of_order"] == []
 
 
 def test_duplicates_change_nothing(clean_db: Database) -> None:
@@ -102,7 +104,8 @@ def test_branches_and_a_join(clean_db: Database) -> None:
     rows = instances(clean_db)
     for cid in "AB":
         assert rows[cid]["completed_at"] is not None
-        assert rows[cid]["skipped_steps"] == [] and rows[cid]["out_of_order"] == []
+        assert rows[cid]["skipped_steps"] == []
+        assert rows[cid]["out_of_order"] == []
     assert rows["C"]["skipped_steps"] == ["card"]  # a required step on the shortest path
     assert rows["D"]["out_of_order"] == ["card>invoice"]  # the other branch: no edge leads there
     assert rows["D"]["completed_at"] is None
@@ -123,8 +126,10 @@ def test_loops_and_self_edges(clean_db: Database) -> None:
     drain(clean_db)
     row = instances(clean_db)["L"]
     assert row["variant"] == ["a", "b", "b", "a", "b", "c"]
-    assert row["out_of_order"] == [] and row["skipped_steps"] == []
-    assert row["steps"]["b"]["count"] == 3 and row["steps"]["a"]["count"] == 2
+    assert row["out_of_order"] == []
+    assert row["skipped_steps"] == []
+    assert row["steps"]["b"]["count"] == 3
+    assert row["steps"]["a"]["count"] == 2
     assert row["completed_at"] == T0.replace(minute=5)
     with clean_db.sessions() as s:
         pairs = s.execute(text("select source, target from flow_transitions order by ord")).all()
@@ -155,7 +160,8 @@ def test_optional_steps_may_be_skipped_required_ones_not(clean_db: Database) -> 
     )
     drain(clean_db)
     rows = instances(clean_db)
-    assert rows["A"]["skipped_steps"] == [] and rows["B"]["skipped_steps"] == []
+    assert rows["A"]["skipped_steps"] == []
+    assert rows["B"]["skipped_steps"] == []
     assert rows["C"]["skipped_steps"] == ["paid"]
     assert rows["D"]["skipped_steps"] == ["placed"]
     assert rows["D"]["out_of_order"] == ["paid>placed"]
@@ -321,7 +327,8 @@ def test_a_flow_of_250_steps(clean_db: Database) -> None:
     drain(clean_db, batch_size=97)
     rows = instances(clean_db)
     assert len(rows["full"]["steps"]) == 250
-    assert rows["full"]["completed_at"] is not None and rows["full"]["skipped_steps"] == []
+    assert rows["full"]["completed_at"] is not None
+    assert rows["full"]["skipped_steps"] == []
     assert rows["gap"]["skipped_steps"] == ["s100"]
 
 
@@ -348,7 +355,8 @@ def test_an_edited_flow_is_rebuilt_while_the_old_results_stay_readable(clean_db:
         ).one()
     assert (done, total) == (10, 60)
     old = instances(clean_db)
-    assert len(old) == 30 and old["o1"]["variant"] == ["placed", "paid"]  # still version 1
+    assert len(old) == 30
+    assert old["o1"]["variant"] == ["placed", "paid"]
     ingest(clean_db, [event("late", "order.placed", 99)])  # keeps arriving during the rebuild
     drain(clean_db, batch_size=10)
     assert _build_states(clean_db) == [(1, "retired", True), (2, "ready", False)]
