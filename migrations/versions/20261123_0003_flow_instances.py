@@ -26,11 +26,10 @@ def upgrade() -> None:
         sa.Column("flow_id", sa.BigInteger(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("horizon_txid", sa.BigInteger(), nullable=False),
+        sa.Column("horizon", sa.Text(), nullable=False),
         sa.Column("backfill_seq", sa.BigInteger(), nullable=False),
         sa.Column("backfill_done", sa.Boolean(), nullable=False),
-        sa.Column("cursor_txid", sa.BigInteger(), nullable=False),
-        sa.Column("cursor_seq", sa.BigInteger(), nullable=False),
+        sa.Column("snapshot", sa.Text(), nullable=False),
         sa.Column("events_total", sa.BigInteger(), nullable=False),
         sa.Column("events_done", sa.BigInteger(), nullable=False),
         sa.Column("created_at", TZ, server_default=sa.func.now(), nullable=False),
@@ -75,8 +74,6 @@ def upgrade() -> None:
         sa.Column("properties", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("revenue", sa.Numeric(), nullable=True),
         sa.Column("variant", postgresql.ARRAY(sa.Text()), nullable=False),
-        sa.Column("skipped_steps", postgresql.ARRAY(sa.Text()), nullable=False),
-        sa.Column("out_of_order", postgresql.ARRAY(sa.Text()), nullable=False),
         sa.PrimaryKeyConstraint("build_id", "correlation_id", name=op.f("pk_flow_instances")),
     )
     op.create_index(

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from flowscope.db import Database, transaction
 from flowscope.flows.correlator import correlate
+from flowscope.flows.matching import CompiledFlow
 from flowscope.flows.schemas import FlowDefinition
 from flowscope.flows.service import save_flow
 from flowscope.ingest.schemas import NewEvent
@@ -73,15 +74,16 @@ def caught_up(db: Database) -> bool:
                 """
                 select
                   (select count(*) from flow_builds where state = 'building'),
-                  (select min(cursor_txid) from flow_builds where state = 'ready'),
-                  (select max(txid)::text::bigint from events)
+                  (select count(*) from flow_builds b
+                   where b.state = 'ready' and exists (
+                     select 1 from events e
+                     where e.txid >= pg_snapshot_xmin(b.snapshot::pg_snapshot)
+                       and not pg_visible_in_snapshot(e.txid, b.snapshot::pg_snapshot)))
                 """
             )
         ).one()
-    building, cursor, newest = row
-    if building:
-        return False
-    return newest is None or (cursor is not None and cursor > newest)
+    building, behind = row
+    return not building and not behind
 
 
 def drain(db: Database, *, batch_size: int = 5000, timeout: float = 60.0) -> int:
@@ -128,8 +130,25 @@ def instances(db: Database, slug: str = "orders") -> dict[str, dict[str, Any]]:
             ),
             {"slug": slug},
         ).mappings()
-        for s in steps:
-            result[s["correlation_id"]].setdefault("steps", {})[s["step"]] = dict(s)
+        for row in steps:
+            result[row["correlation_id"]].setdefault("steps", {})[row["step"]] = dict(row)
+        definition = session.scalar(
+            text(
+                """
+                select v.definition from flow_builds b
+                join flows f on f.id = b.flow_id
+                join flow_versions v on v.flow_id = b.flow_id and v.version = b.version
+                where f.slug = :slug and b.state = 'ready' order by b.id desc limit 1
+                """
+            ),
+            {"slug": slug},
+        )
+    if definition is None:
+        return result
+    flow = CompiledFlow.compile(
+        FlowDefinition.model_validate(definition), build_id=0, flow_id=0, version=0
+    )
     for r in result.values():
         r.pop("build_id")
+        r["skipped_steps"], r["out_of_order"] = flow.deviations(r["variant"])
     return result

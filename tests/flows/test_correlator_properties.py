@@ -1,8 +1,11 @@
 """Property: correlating a log incrementally, in any arrival order and any batching, gives the
-same rows as a full rebuild of the same stored events."""
+same rows as a full rebuild of the same stored events, and as a plain-Python model of the
+instance rules applied to the memberships."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import asdict
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -10,8 +13,11 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from flowscope.db import Database
+from flowscope.flows.matching import CompiledFlow
+from flowscope.flows.schemas import FlowDefinition
 from tests.conftest import _truncate_all
 from tests.flows.correlation_support import drain, event, ingest, make_flow
+from tests.flows.reference_model import Membership, summarize
 
 STEPS = [
     {
@@ -41,6 +47,7 @@ EDGES = [
     {"from": "c", "to": "a"},
     {"from": "c", "to": "d"},
 ]
+BASE: dict[str, Any] = {"providers": ["shop"], "correlation": "order.id"}
 DEFINITION: dict[str, Any] = {
     "steps": STEPS,
     "edges": EDGES,
@@ -80,6 +87,41 @@ def snapshot(db: Database, slug: str) -> dict[str, list[Any]]:
     return result
 
 
+def model(memberships: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The rows the plain-Python reference model derives from the same memberships."""
+    flow = CompiledFlow.compile(
+        FlowDefinition.model_validate({"slug": "m", "name": "M", **BASE, **DEFINITION}),
+        build_id=0,
+        flow_id=0,
+        version=0,
+    )
+    by_cid: dict[str, list[Membership]] = defaultdict(list)
+    for m in memberships:
+        by_cid[m["correlation_id"]].append(
+            Membership(
+                m["seq"], m["timestamp"], m["step"], m["exception"], m["properties"], m["revenue"]
+            )
+        )
+    rows: dict[str, list[Any]] = {
+        "flow_instances": [],
+        "flow_instance_steps": [],
+        "flow_transitions": [],
+        "flow_events": memberships,
+    }
+    for cid in sorted(by_cid):
+        r = summarize(flow, cid, by_cid[cid])
+        instance = {k: v for k, v in asdict(r).items() if k not in ("steps", "transitions")}
+        rows["flow_instances"].append(instance)
+        rows["flow_instance_steps"] += [
+            {"correlation_id": cid, **asdict(s)} for s in sorted(r.steps, key=lambda s: s.step)
+        ]
+        rows["flow_transitions"] += [
+            {"correlation_id": cid, "ord": i, "source": a, "target": b, "delay_s": d}
+            for i, (a, b, d) in enumerate(r.transitions)
+        ]
+    return rows
+
+
 @settings(
     max_examples=25,
     deadline=None,
@@ -106,5 +148,6 @@ def test_incremental_in_any_order_and_batching_equals_a_full_rebuild(
     drain(clean_db, batch_size=1000)
     incremental, rebuilt = snapshot(clean_db, "incremental"), snapshot(clean_db, "rebuilt")
     assert incremental == rebuilt
+    assert incremental == model(incremental["flow_events"])
     correlated = {cid for cid, type_, *_ in entries if type_ != "unrelated"}
     assert {r["correlation_id"] for r in incremental["flow_instances"]} == correlated

@@ -53,11 +53,12 @@ def build_status(build: FlowBuild | None) -> dict[str, Any] | None:
     }
 
 
-def sync_builds(session: Session, xmin: int) -> list[FlowBuild]:
+def sync_builds(session: Session, snapshot: str) -> list[FlowBuild]:
     """Start a build for every flow whose current version has none; returns the new builds.
 
     A build still running for an older version is retired at once: its results would never
-    be shown. `xmin` (the run's snapshot xmin) becomes the new build's backfill horizon.
+    be shown. `snapshot` (the run's transaction snapshot) becomes the new build's horizon:
+    it backfills the events visible in it, then follows from it.
     """
     rows = session.execute(
         select(Flow.id, Flow.version, Flow.definition).where(
@@ -81,19 +82,19 @@ def sync_builds(session: Session, xmin: int) -> list[FlowBuild]:
         total = session.scalar(
             text(
                 "select count(*) from events "
-                "where provider = any(:providers) and txid < cast(:horizon as xid8)"
+                "where provider = any(:providers) "
+                "and pg_visible_in_snapshot(txid, cast(:horizon as pg_snapshot))"
             ),
-            {"providers": providers, "horizon": str(xmin)},
+            {"providers": providers, "horizon": snapshot},
         )
         build = FlowBuild(
             flow_id=flow_id,
             version=version,
             state="building",
-            horizon_txid=xmin,
+            horizon=snapshot,
             backfill_seq=0,
             backfill_done=False,
-            cursor_txid=xmin,
-            cursor_seq=0,
+            snapshot=snapshot,
             events_total=int(total or 0),
             events_done=0,
             purged=False,

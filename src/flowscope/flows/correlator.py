@@ -2,22 +2,30 @@
 
 Watermark. Sequence values are handed out before commit, so transactions commit out of `seq`
 order and "the highest seq seen" would skip events of a transaction that commits late.
-Instead each event carries the id of its inserting transaction (`events.txid`), and a run
-takes `xmin = pg_snapshot_xmin(pg_current_snapshot())`: every transaction with an id below
-xmin has finished, and any transaction still running (or not yet started) has an id >= xmin.
-A run therefore reads the events with `cursor <= (txid, seq)` and `txid < xmin`, ordered by
-(txid, seq) in batches, and then moves the cursor to (xmin, 0). Nothing can later appear
-behind the cursor. The price: a long-running *writing* transaction anywhere on the server
-holds xmin back, and with it the correlation of everything committed after it started.
+Instead each event carries the id of its inserting transaction (`events.txid`) and each build
+remembers the transaction snapshot (`pg_current_snapshot()`, `xmin:xmax:xip`) its results
+include: exactly the events whose transaction is visible in that snapshot. A run takes a new
+snapshot and reads the events visible in the new one and not in the old one, which are
 
-Each build (one flow version) has its own cursor; builds at the same position are served by
-one scan. A new build first backfills the events below its horizon in `seq` order (they are
-all committed), a bounded number of batches per run, then follows like the others and is
-promoted once it has caught up (see `flowscope.flows.builds`).
+  * events of transactions that were still running at the old snapshot (its `xip` list) and
+    have finished since, and
+  * events with `old.xmax <= txid < new.xmax` that are visible in the new snapshot,
+
+in (txid, seq) order and in batches. Snapshots only grow, so nothing can later appear behind
+a build's snapshot, and nothing is read twice. Compared with keeping only `xmin`, a long
+writing transaction (a log import, or a session in *another database* on the same server:
+transaction ids are server-wide) delays only its own events, not everything committed after
+it began; its id stays in `xip` until it ends.
+
+Each build (one flow version) has its own snapshot; builds at the same snapshot are served
+by one scan. A new build first backfills the events visible in its horizon snapshot in `seq`
+order, a bounded number of batches per run, then follows like the others and is promoted
+once it has caught up (see `flowscope.flows.builds`).
 
 Recompute. Memberships are inserted idempotently (duplicates and re-reads change nothing),
-then every touched instance is recomputed from all its memberships, so the rows never
-depend on arrival order, batch size or duplicates.
+then every touched instance is recomputed from all its memberships inside PostgreSQL
+(`flowscope.flows.recompute`), so the rows never depend on arrival order, batch size or
+duplicates.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -33,19 +42,32 @@ from psycopg.types.json import set_json_loads
 from sqlalchemy.orm import Session
 
 from flowscope.flows import builds
-from flowscope.flows.instances import InstanceRow, Membership, summarize
 from flowscope.flows.matching import CompiledFlow
 from flowscope.flows.models import FlowBuild
-from flowscope.flows.writes import delete_touched, insert_rows
+from flowscope.flows.recompute import recompute
+from flowscope.flows.writes import merge_rows
 
 log = logging.getLogger(__name__)
 
 LOCK_ID = 0x434F5252  # "CORR": one correlator run at a time per database
 
-_FOLLOW = """
+# Events of the given transactions (finished since the build's snapshot).
+_FINISHED = """
 select seq, provider, type, "timestamp", attributes, txid::text::bigint
 from events
-where (txid, seq) > (%(ct)s::text::xid8, %(cs)s) and txid < %(xmin)s::text::xid8
+where txid = any(%(txids)s::text[]::xid8[]) and (txid, seq) > (%(ct)s::text::xid8, %(cs)s)
+  and provider = any(%(providers)s)
+order by txid, seq
+limit %(n)s
+"""
+
+# Events of transactions that started after the build's snapshot and are visible now.
+_NEWER = """
+select seq, provider, type, "timestamp", attributes, txid::text::bigint
+from events
+where txid >= %(lo)s::text::xid8 and txid < %(hi)s::text::xid8
+  and pg_visible_in_snapshot(txid, %(snapshot)s::pg_snapshot)
+  and (txid, seq) > (%(ct)s::text::xid8, %(cs)s)
   and provider = any(%(providers)s)
 order by txid, seq
 limit %(n)s
@@ -54,18 +76,31 @@ limit %(n)s
 _BACKFILL = """
 select seq, provider, type, "timestamp", attributes, txid::text::bigint
 from events
-where seq > %(after)s and txid < %(horizon)s::text::xid8 and provider = any(%(providers)s)
+where seq > %(after)s and pg_visible_in_snapshot(txid, %(horizon)s::pg_snapshot)
+  and provider = any(%(providers)s)
 order by seq
 limit %(n)s
 """
 
-_MEMBERS = """
-select f.build_id, f.correlation_id, f.seq, f."timestamp", f.step, f.exception,
-       f.properties, f.revenue
-from flow_events f
-join unnest(%(b)s::bigint[], %(c)s::text[]) as t(b, c)
-  on f.build_id = t.b and f.correlation_id = t.c
-"""
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A transaction snapshot as PostgreSQL prints it: `xmin:xmax:xip1,xip2,…`."""
+
+    xmin: int
+    xmax: int
+    xip: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, value: str) -> Snapshot:
+        xmin, xmax, xip = value.split(":")
+        return cls(int(xmin), int(xmax), tuple(int(x) for x in xip.split(",") if x))
+
+    def __str__(self) -> str:
+        return f"{self.xmin}:{self.xmax}:{','.join(map(str, self.xip))}"
+
+    def visible(self, txid: int) -> bool:
+        return txid < self.xmin or (txid < self.xmax and txid not in self.xip)
 
 
 def _raw(session: Session) -> psycopg.Connection[Any]:
@@ -93,25 +128,25 @@ def correlate(session: Session, *, batch_size: int = 5000, backfill_batches: int
         row = cur.fetchone()
         if not row or not row[0]:
             return 0  # another run is busy; the next tick continues
-        # Taken before this transaction writes anything, so it is not held back by itself.
-        cur.execute("select pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        # Taken before this transaction writes anything, so it does not contain itself.
+        cur.execute("select pg_current_snapshot()::text")
         row = cur.fetchone()
     assert row is not None  # noqa: S101
-    xmin = int(row[0])
-    builds.sync_builds(session, xmin)
+    snapshot = Snapshot.parse(row[0])
+    builds.sync_builds(session, str(snapshot))
     active = builds.load_active(session)
     read = 0
     for build, flow in active:
         if not build.backfill_done:
             read += _backfill(session, build, flow, batch_size, backfill_batches)
-    groups: dict[tuple[int, int], list[tuple[FlowBuild, CompiledFlow]]] = defaultdict(list)
+    groups: dict[str, list[tuple[FlowBuild, CompiledFlow]]] = defaultdict(list)
     for build, flow in active:
         if build.backfill_done:
-            groups[(build.cursor_txid, build.cursor_seq)].append((build, flow))
-    for (ct, cs), members in sorted(groups.items()):
-        read += _follow(session, members, ct, cs, xmin, batch_size)
+            groups[build.snapshot].append((build, flow))
+    for since, members in groups.items():
+        read += _follow(session, members, Snapshot.parse(since), snapshot, batch_size)
     for build, _ in active:
-        caught_up = build.backfill_done and (build.cursor_txid, build.cursor_seq) == (xmin, 0)
+        caught_up = build.backfill_done and build.snapshot == str(snapshot)
         if build.state == "building" and caught_up:
             builds.promote(session, build)
     builds.purge_retired(session)
@@ -130,7 +165,7 @@ def _backfill(
             _BACKFILL,
             {
                 "after": build.backfill_seq,
-                "horizon": str(build.horizon_txid),
+                "horizon": build.horizon,
                 "providers": flow.providers,
                 "n": batch_size,
             },
@@ -149,29 +184,35 @@ def _backfill(
 def _follow(
     session: Session,
     members: list[tuple[FlowBuild, CompiledFlow]],
-    ct: int,
-    cs: int,
-    xmin: int,
+    since: Snapshot,
+    until: Snapshot,
     batch_size: int,
 ) -> int:
+    """Read the events visible in `until` but not in `since` for the builds in `members`."""
     conn = _raw(session)
     flows = [flow for _, flow in members]
-    providers = sorted({p for flow in flows for p in flow.providers})
-    read = 0
-    while True:
-        rows = _read(
-            conn,
-            _FOLLOW,
-            {"ct": str(ct), "cs": cs, "xmin": str(xmin), "providers": providers, "n": batch_size},
+    common = {"providers": sorted({p for flow in flows for p in flow.providers}), "n": batch_size}
+    finished = [str(t) for t in since.xip if until.visible(t)]
+    phases: list[tuple[str, dict[str, Any]]] = []
+    if finished:
+        phases.append((_FINISHED, {"txids": finished}))
+    if until.xmax > since.xmax:
+        phases.append(
+            (_NEWER, {"lo": str(since.xmax), "hi": str(until.xmax), "snapshot": str(until)})
         )
-        if rows:
-            apply_events(session, flows, rows)
-            ct, cs = rows[-1][5], rows[-1][0]
-            read += len(rows)
-        if len(rows) < batch_size:
-            break
+    read = 0
+    for sql, params in phases:
+        ct, cs = 0, 0
+        while True:
+            rows = _read(conn, sql, {**common, **params, "ct": str(ct), "cs": cs})
+            if rows:
+                apply_events(session, flows, rows)
+                ct, cs = rows[-1][5], rows[-1][0]
+                read += len(rows)
+            if len(rows) < batch_size:
+                break
     for build, _ in members:
-        build.cursor_txid, build.cursor_seq = xmin, 0
+        build.snapshot = str(until)
         if build.state == "building":
             build.events_done += read
     return read
@@ -201,133 +242,20 @@ def apply_events(
     if not memberships:
         return 0
     conn = _raw(session)
-    insert_rows(
-        conn,
-        "flow_events",
-        [
-            ("build_id", "bigint"),
-            ("correlation_id", "text"),
-            ("seq", "bigint"),
-            ("timestamp", "timestamptz"),
-            ("step", "text"),
-            ("exception", "text"),
-            ("properties", "jsonb"),
-            ("revenue", "numeric"),
-        ],
-        memberships,
-        conflict="on conflict do nothing",
-    )
-    touched = sorted({(m[0], m[1]) for m in memberships})
-    recompute(session, {flow.build_id: flow for flow in flows}, touched)
+    merge_rows(conn, "flow_events", MEMBERSHIP_COLUMNS, memberships, "on conflict do nothing")
+    for flow in flows:
+        cids = sorted({m[1] for m in memberships if m[0] == flow.build_id})
+        recompute(conn, flow, cids)
     return len(memberships)
 
 
-def recompute(
-    session: Session, flows: dict[int, CompiledFlow], touched: list[tuple[int, str]]
-) -> None:
-    """Rewrite the instances `touched` (build id, correlation id) from their memberships."""
-    conn = _raw(session)
-    params: dict[str, list[Any]] = {
-        "b": [t[0] for t in touched],
-        "c": [t[1] for t in touched],
-    }
-    grouped: dict[tuple[int, str], list[Membership]] = defaultdict(list)
-    for b, c, *rest in _read(conn, _MEMBERS, params):
-        grouped[(b, c)].append(Membership(*rest))
-    summaries: list[tuple[int, InstanceRow]] = [
-        (key[0], summarize(flows[key[0]], key[1], events)) for key, events in grouped.items()
-    ]
-    delete_touched(conn, ("flow_instance_steps", "flow_transitions"), params)
-    write_instances(conn, summaries)
-
-
-def write_instances(
-    conn: psycopg.Connection[Any], summaries: list[tuple[int, InstanceRow]]
-) -> None:
-    insert_rows(
-        conn,
-        "flow_instances",
-        INSTANCE_COLUMNS,
-        [
-            (
-                b,
-                r.correlation_id,
-                r.started_at,
-                r.last_event_at,
-                r.duration_s,
-                r.event_count,
-                r.current_step,
-                r.completed_at,
-                r.stall_at,
-                r.drop_at,
-                r.has_exception,
-                r.exception_step,
-                r.exception_name,
-                r.properties,
-                r.revenue,
-                r.variant,
-                r.skipped_steps,
-                r.out_of_order,
-            )
-            for b, r in summaries
-        ],
-        conflict="on conflict (build_id, correlation_id) do update set "
-        + ", ".join(f"{c} = excluded.{c}" for c, _ in INSTANCE_COLUMNS[2:]),
-    )
-    insert_rows(
-        conn,
-        "flow_instance_steps",
-        [
-            ("build_id", "bigint"),
-            ("correlation_id", "text"),
-            ("step", "text"),
-            ("first_at", "timestamptz"),
-            ("last_at", "timestamptz"),
-            ("count", "integer"),
-            ("exception", "text"),
-        ],
-        [
-            (b, r.correlation_id, s.step, s.first_at, s.last_at, s.count, s.exception)
-            for b, r in summaries
-            for s in r.steps
-        ],
-    )
-    insert_rows(
-        conn,
-        "flow_transitions",
-        [
-            ("build_id", "bigint"),
-            ("correlation_id", "text"),
-            ("ord", "integer"),
-            ("source", "text"),
-            ("target", "text"),
-            ("delay_s", "float8"),
-        ],
-        [
-            (b, r.correlation_id, i, source, target, delay)
-            for b, r in summaries
-            for i, (source, target, delay) in enumerate(r.transitions)
-        ],
-    )
-
-
-INSTANCE_COLUMNS = [
-    ("build_id", "bigint"),
+MEMBERSHIP_COLUMNS = [
+    ("build_id", "int8"),
     ("correlation_id", "text"),
-    ("started_at", "timestamptz"),
-    ("last_event_at", "timestamptz"),
-    ("duration_s", "float8"),
-    ("event_count", "integer"),
-    ("current_step", "text"),
-    ("completed_at", "timestamptz"),
-    ("stall_at", "timestamptz"),
-    ("drop_at", "timestamptz"),
-    ("has_exception", "boolean"),
-    ("exception_step", "text"),
-    ("exception_name", "text"),
+    ("seq", "int8"),
+    ("timestamp", "timestamptz"),
+    ("step", "text"),
+    ("exception", "text"),
     ("properties", "jsonb"),
     ("revenue", "numeric"),
-    ("variant", "text[]"),
-    ("skipped_steps", "text[]"),
-    ("out_of_order", "text[]"),
 ]

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from flowscope.errors import FlowscopeError, NotFound
 from flowscope.flows.analysis import resolve
-from flowscope.flows.matching import START
+from flowscope.flows.matching import START, CompiledFlow
 from flowscope.flows.states import state_sql, state_where
 
 Status = Literal["completed", "in_progress", "stalled", "dropped", "exception"]
@@ -202,80 +202,76 @@ def variants(
     examples: int = 5,
 ) -> dict[str, Any]:
     """Step sequences with count, share and average duration, and conformance: instances that
-    skipped a required step (jumped over it along the edges) or ran steps against the edges."""
+    skipped a required step (jumped over it along the edges) or ran steps against the edges.
+
+    Conformance depends on the variant alone, so it is judged once per distinct variant and
+    weighted by the variant's count.
+    """
     resolved = resolve(session, slug)
     build = resolved.build
     if build is None:
-        return {"total": 0, "variants": [], "conformance": None}
+        return {"total": 0, "distinct": 0, "variants": [], "conformance": None}
     where = "i.build_id = :b"
-    params: dict[str, Any] = {"b": build.id, "limit": limit, "ex": examples}
+    params: dict[str, Any] = {"b": build.id, "ex": examples}
     if start is not None:
         where += " and i.started_at >= :start"
         params["start"] = start
     if end is not None:
         where += " and i.started_at < :end"
         params["end"] = end
-    summary = (
-        session.execute(
+    rows = [
+        dict(r)
+        for r in session.execute(
             text(
-                "select count(*) as total, "  # noqa: S608 - constant fragments
-                "count(*) filter (where cardinality(i.skipped_steps) = 0 "
-                "and cardinality(i.out_of_order) = 0) as conformant, "
-                "count(*) filter (where cardinality(i.skipped_steps) > 0) as skipped, "
-                "count(*) filter (where cardinality(i.out_of_order) > 0) as out_of_order, "
-                "count(distinct i.variant) as distinct_variants "
-                f"from flow_instances i where {where}"
-            ),
-            params,
-        )
-        .mappings()
-        .one()
-    )
-    total = int(summary["total"])
-    rows = session.execute(
-        text(
-            "select i.variant as steps, count(*) as count, avg(i.duration_s) as avg_duration_s, "  # noqa: S608
-            "count(*) filter (where i.completed_at is not null) as completed "
-            f"from flow_instances i where {where} "
-            "group by i.variant order by count(*) desc, i.variant limit :limit"
-        ),
-        params,
-    ).mappings()
-    found = [dict(r) | {"share": r["count"] / total if total else 0.0} for r in rows]
-
-    def deviations(column: str) -> list[dict[str, Any]]:
-        result = session.execute(
-            text(
-                f"select d.value as what, count(*) as count, "  # noqa: S608 - constant column
-                f"(array_agg(i.correlation_id order by i.started_at desc))[1:(:ex)] as examples "
-                f"from flow_instances i, unnest(i.{column}) as d(value) where {where} "
-                "group by d.value order by count(*) desc, d.value"
+                "select i.variant as steps, count(*) as count, "  # noqa: S608 - constant fragments
+                "avg(i.duration_s) as avg_duration_s, "
+                "count(*) filter (where i.completed_at is not null) as completed, "
+                "(array_agg(i.correlation_id order by i.started_at desc, i.correlation_id))"
+                "[1:(:ex)] as examples "
+                f"from flow_instances i where {where} "
+                "group by i.variant order by count(*) desc, i.variant"
             ),
             params,
         ).mappings()
-        return [dict(r) for r in result]
-
-    skipped = [
-        {"step": d["what"], "count": d["count"], "examples": d["examples"]}
-        for d in deviations("skipped_steps")
     ]
-    wrong = []
-    for d in deviations("out_of_order"):
-        source, _, target = str(d["what"]).partition(">")
-        wrong.append(
-            # "^" is the start: the instance began at a step that is not a start step.
-            {
-                "from": None if source == START else source,
-                "to": target,
-                "count": d["count"],
-                "examples": d["examples"],
-            }
-        )
-    conformance = dict(summary) | {"skipped_steps": skipped, "out_of_order_transitions": wrong}
-    conformance.pop("total")
+    total = sum(r["count"] for r in rows)
+    flow = CompiledFlow.compile(
+        resolved.definition, build_id=build.id, flow_id=resolved.flow.id, version=build.version
+    )
+    skipped: dict[str, dict[str, Any]] = {}
+    wrong: dict[str, dict[str, Any]] = {}
+    conformant = with_skips = with_wrong = 0
+    for r in rows:
+        missed, bad = flow.deviations(r["steps"])
+        conformant += r["count"] if not missed and not bad else 0
+        with_skips += r["count"] if missed else 0
+        with_wrong += r["count"] if bad else 0
+        for bucket, keys in ((skipped, missed), (wrong, bad)):
+            for key in keys:
+                entry = bucket.setdefault(key, {"count": 0, "examples": []})
+                entry["count"] += r["count"]
+                entry["examples"] = (entry["examples"] + r["examples"])[:examples]
+    found = [
+        {k: v for k, v in r.items() if k != "examples"} | {"share": r["count"] / total}
+        for r in rows[:limit]
+    ]
+    transitions = []
+    for label, entry in sorted(wrong.items(), key=lambda kv: (-kv[1]["count"], kv[0])):
+        source, _, target = label.partition(">")
+        # "^" is the start: the instance began at a step that is not a start step.
+        transitions.append({"from": None if source == START else source, "to": target, **entry})
     return {
         "total": total,
-        "distinct": conformance.pop("distinct_variants"),
+        "distinct": len(rows),
         "variants": found,
-        "conformance": conformance,
+        "conformance": {
+            "conformant": conformant,
+            "skipped": with_skips,
+            "out_of_order": with_wrong,
+            "skipped_steps": [
+                {"step": k, **v}
+                for k, v in sorted(skipped.items(), key=lambda kv: (-kv[1]["count"], kv[0]))
+            ],
+            "out_of_order_transitions": transitions,
+        },
     }

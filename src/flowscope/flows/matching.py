@@ -247,3 +247,22 @@ class CompiledFlow:
             result = [k for k in reversed(path) if k not in self.optional]
         self._skips[key] = result
         return result
+
+    def deviations(self, variant: list[str]) -> tuple[list[str], list[str]]:
+        """Conformance of a step sequence to the edges: the required steps it jumped over
+        (on the shortest edge path of each jump), and its transitions that no edge path
+        allows, as "a>b" ("^>b": it began at a step that is not a start step)."""
+        skipped: list[str] = []
+        wrong: list[str] = []
+        previous = START
+        for step in variant:
+            if step not in self.allowed(previous):
+                between = self.skipped_between(previous, step)
+                if between is None:
+                    label = f"{previous}>{step}"
+                    if label not in wrong:
+                        wrong.append(label)
+                else:
+                    skipped.extend(k for k in between if k not in skipped)
+            previous = step
+        return skipped, wrong

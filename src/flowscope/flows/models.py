@@ -70,9 +70,9 @@ class FlowBuild(Base):
 
     `state`: `building` (backfilling stored events, progress in `events_done`/`events_total`),
     `ready` (the newest ready build is what readers see), `retired` (superseded; its rows are
-    purged). Position: the backfill reads events with `txid < horizon_txid` in `seq` order up
-    to `backfill_seq`; after that the build follows new events by `(txid, seq) > (cursor_txid,
-    cursor_seq)`, bounded by the snapshot xmin of each run (see `flowscope.flows.correlator`).
+    purged). Position: the backfill reads the events visible in the `horizon` snapshot in
+    `seq` order up to `backfill_seq`; after that `snapshot` is the transaction snapshot whose
+    visible events the results include (see `flowscope.flows.correlator`).
     """
 
     __tablename__ = "flow_builds"
@@ -81,11 +81,10 @@ class FlowBuild(Base):
     flow_id: Mapped[int] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16), default="building")
-    horizon_txid: Mapped[int] = mapped_column(BigInteger)
+    horizon: Mapped[str] = mapped_column(Text)  # a pg_snapshot as text: xmin:xmax:xip,…
     backfill_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     backfill_done: Mapped[bool] = mapped_column(Boolean, default=False)
-    cursor_txid: Mapped[int] = mapped_column(BigInteger)
-    cursor_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    snapshot: Mapped[str] = mapped_column(Text)
     events_total: Mapped[int] = mapped_column(BigInteger, default=0)
     events_done: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -140,9 +139,9 @@ class FlowInstance(Base):
     exception_name: Mapped[str | None] = mapped_column(String(128))
     properties: Mapped[dict[str, Any]] = mapped_column(JSONB)
     revenue: Mapped[Decimal | None] = mapped_column(Numeric)
+    # The step sequence; conformance to the edges is a function of it alone, so it is
+    # judged per distinct variant at read time rather than stored per instance.
     variant: Mapped[list[str]] = mapped_column(ARRAY(Text))
-    skipped_steps: Mapped[list[str]] = mapped_column(ARRAY(Text))
-    out_of_order: Mapped[list[str]] = mapped_column(ARRAY(Text))
 
     __table_args__ = (
         Index("ix_flow_instances_build_id_started_at", "build_id", "started_at"),

@@ -1,8 +1,7 @@
-"""One flow instance computed from its memberships alone (pure: no database, no clock).
+"""A reference model of one flow instance, in plain Python, computed from its memberships.
 
-Because the result depends only on the set of memberships, processing events in any order or
-batching gives the same rows as a full rebuild. Events are ordered by (timestamp, seq): ties
-in time keep ingest order.
+The correlator computes instances in SQL (`flowscope.flows.recompute`); tests compare its
+rows with this model. Events are ordered by (timestamp, seq): ties keep ingest order.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from flowscope.flows.matching import START, CompiledFlow
+from flowscope.flows.matching import CompiledFlow
 
 
 class Membership(NamedTuple):
@@ -50,8 +49,6 @@ class InstanceRow:
     properties: dict[str, Any]
     revenue: Decimal | None
     variant: list[str]
-    skipped_steps: list[str]
-    out_of_order: list[str]
     steps: list[StepRow]
     transitions: list[tuple[str, str, float]]
 
@@ -68,24 +65,6 @@ def _revenue(flow: CompiledFlow, events: list[Membership]) -> Decimal | None:
     if rev.aggregate == "max":
         return max(values)
     return values[0] if rev.aggregate == "first" else values[-1]
-
-
-def _conformance(flow: CompiledFlow, variant: list[str]) -> tuple[list[str], list[str]]:
-    """Required steps jumped over, and transitions against the edges (as "a>b", first seen)."""
-    skipped: list[str] = []
-    wrong: list[str] = []
-    previous = START
-    for step in variant:
-        if step not in flow.allowed(previous):
-            between = flow.skipped_between(previous, step)
-            if between is None:
-                label = f"{previous}>{step}"
-                if label not in wrong:
-                    wrong.append(label)
-            else:
-                skipped.extend(k for k in between if k not in skipped)
-        previous = step
-    return skipped, wrong
 
 
 def summarize(flow: CompiledFlow, correlation_id: str, events: list[Membership]) -> InstanceRow:
@@ -115,7 +94,6 @@ def summarize(flow: CompiledFlow, correlation_id: str, events: list[Membership])
         for a, b in zip(events, events[1:], strict=False)
     ]
     stall, drop = flow.timeouts[last.step]
-    skipped, wrong = _conformance(flow, variant)
     return InstanceRow(
         correlation_id=correlation_id,
         started_at=first.timestamp,
@@ -132,8 +110,6 @@ def summarize(flow: CompiledFlow, correlation_id: str, events: list[Membership])
         properties=properties,
         revenue=_revenue(flow, events),
         variant=variant,
-        skipped_steps=skipped,
-        out_of_order=wrong,
         steps=list(steps.values()),
         transitions=transitions,
     )
