@@ -120,9 +120,16 @@ def upgrade() -> None:
     # The correlator pages through new events by (txid, seq); with only the txid index a
     # large transaction (a log import) would be re-sorted for every batch.
     op.create_index("ix_events_txid_seq", "events", ["txid", "seq"])
+    # Merges JSON objects in aggregate order, later keys winning: an instance's captured
+    # properties (`jsonb_concat` is the function behind `||`; being strict, it skips nulls).
+    op.execute(
+        "create aggregate flowscope_jsonb_merge(jsonb) "
+        "(sfunc = jsonb_concat, stype = jsonb, initcond = '{}')"
+    )
 
 
 def downgrade() -> None:
+    op.execute("drop aggregate flowscope_jsonb_merge(jsonb)")
     op.drop_index("ix_events_txid_seq", table_name="events")
     op.drop_table("flow_transitions")
     op.drop_table("flow_instance_steps")

@@ -244,8 +244,8 @@ def apply_events(
     conn = _raw(session)
     merge_rows(conn, "flow_events", MEMBERSHIP_COLUMNS, memberships, "on conflict do nothing")
     for flow in flows:
-        cids = sorted({m[1] for m in memberships if m[0] == flow.build_id})
-        recompute(conn, flow, cids)
+        new = [(m[1], m[4], m[3], m[2]) for m in memberships if m[0] == flow.build_id]
+        recompute(conn, flow, new)
     return len(memberships)
 
 

@@ -6,8 +6,9 @@ per-step rows and its transitions from *all* its memberships (`flow_events`), or
 memberships: arrival order, batching and duplicates do not matter.
 
 Memberships only ever grow within a build, so steps and transitions never disappear: they are
-upserted, and a row whose values did not change is not rewritten (the common case when events
-arrive in order is one new transition and one changed step per event).
+upserted, only the ones the new memberships can change are recomputed (the steps that got a
+membership; the transitions from the first new membership on), and a row whose values did
+not change is not rewritten.
 """
 
 from __future__ import annotations
@@ -54,11 +55,13 @@ with m as materialized (
   from flow_events f
   where f.build_id = %(b)s and f.correlation_id = any(%(c)s::text[])
 ),
-props as (
-  -- the latest value of a property wins: later keys replace earlier ones
-  select m.cid, jsonb_object_agg(p.key, p.value order by m.ts, m.seq) as properties
-  from m cross join lateral jsonb_each(m.properties) as p
-  group by m.cid
+new as (
+  select n.cid, n.step, n.ts, n.seq
+  from unnest(%(nc)s::text[], %(ns)s::text[], %(nt)s::timestamptz[], %(nq)s::bigint[])
+    as n(cid, step, ts, seq)
+),
+first_new as (
+  select distinct on (n.cid) n.cid, n.ts, n.seq from new n order by n.cid, n.ts, n.seq
 ),
 agg as (
   select m.cid,
@@ -72,7 +75,9 @@ agg as (
          (array_agg(m.exception order by m.ts, m.seq)
             filter (where m.exception is not null))[1] as exception_name,
          {revenue} as revenue,
-         array_agg(m.step order by m.ts, m.seq) as variant
+         array_agg(m.step order by m.ts, m.seq) as variant,
+         -- later values of a property replace earlier ones (see the migration's aggregate)
+         flowscope_jsonb_merge(m.properties order by m.ts, m.seq) as properties
   from m
   group by m.cid
 ),
@@ -86,9 +91,8 @@ instances as (
          a.last_event_at + make_interval(secs => tt.stall),
          a.last_event_at + make_interval(secs => tt.drop),
          a.exception_name is not null, a.exception_step, a.exception_name,
-         coalesce(p.properties, '{{}}'::jsonb), a.revenue, a.variant
+         a.properties, a.revenue, a.variant
   from agg a
-  left join props p on p.cid = a.cid
   left join unnest(%(tsteps)s::text[], %(tstall)s::float8[], %(tdrop)s::float8[])
     as tt(step, stall, drop) on tt.step = a.current_step
   on conflict (build_id, correlation_id) do update set {instance_set}
@@ -101,6 +105,8 @@ steps as (
          (array_agg(m.exception order by m.ts, m.seq)
             filter (where m.exception is not null))[1]
   from m
+  -- a step row depends only on the memberships at that step: only those with new ones change
+  where (m.cid, m.step) in (select n.cid, n.step from new n)
   group by m.cid, m.step
   on conflict (build_id, correlation_id, step) do update
     set first_at = excluded.first_at, last_at = excluded.last_at, count = excluded.count,
@@ -110,14 +116,18 @@ steps as (
   returning 1
 ),
 pairs as (
-  select m.cid, (row_number() over w - 2)::int as ord, lag(m.step) over w as source,
-         m.step as target, extract(epoch from m.ts - lag(m.ts) over w)::float8 as delay_s
+  select m.cid, m.ts, m.seq, (row_number() over w - 2)::int as ord,
+         lag(m.step) over w as source, m.step as target,
+         extract(epoch from m.ts - lag(m.ts) over w)::float8 as delay_s
   from m
   window w as (partition by m.cid order by m.ts, m.seq)
 ),
 transitions as (
   insert into flow_transitions as t (build_id, correlation_id, ord, source, target, delay_s)
-  select %(b)s, p.cid, p.ord, p.source, p.target, p.delay_s from pairs p
+  select %(b)s, p.cid, p.ord, p.source, p.target, p.delay_s
+  from pairs p
+  -- transitions before the first new membership of an instance are unchanged
+  join first_new f on f.cid = p.cid and (p.ts, p.seq) >= (f.ts, f.seq)
   where p.source is not null
   on conflict (build_id, correlation_id, ord) do update
     set source = excluded.source, target = excluded.target, delay_s = excluded.delay_s
@@ -136,14 +146,21 @@ def recompute_sql(flow: CompiledFlow) -> str:
     return _SQL.format(revenue=expr, instance_set=_INSTANCE_SET)
 
 
-def recompute(conn: psycopg.Connection[Any], flow: CompiledFlow, cids: list[str]) -> None:
-    """Rewrite the instances `cids` of `flow`'s build from their memberships."""
-    if not cids:
+def recompute(
+    conn: psycopg.Connection[Any], flow: CompiledFlow, new: list[tuple[str, str, Any, int]]
+) -> None:
+    """Rewrite the instances of `flow`'s build that got the memberships `new`
+    (correlation id, step, timestamp, seq) from all their memberships."""
+    if not new:
         return
     steps = list(flow.timeouts)
     params = {
         "b": flow.build_id,
-        "c": cids,
+        "c": sorted({n[0] for n in new}),
+        "nc": [n[0] for n in new],
+        "ns": [n[1] for n in new],
+        "nt": [n[2] for n in new],
+        "nq": [n[3] for n in new],
         "ends": sorted(flow.end_steps),
         "rstep": flow.definition.revenue.step if flow.definition.revenue else None,
         "tsteps": steps,
