@@ -50,10 +50,16 @@ _INSTANCE_SET = ", ".join(
 
 _SQL = """
 with m as materialized (
-  select f.correlation_id as cid, f.seq, f."timestamp" as ts, f.step, f.exception,
-         f.properties, f.revenue
-  from flow_events f
-  where f.build_id = %(b)s and f.correlation_id = any(%(c)s::text[])
+  -- one primary-key range scan per instance (lateral): the cost follows the instances
+  -- touched, never the size of the build, whatever the statistics say
+  select t.cid, f.seq, f."timestamp" as ts, f.step, f.exception, f.properties, f.revenue
+  from unnest(%(c)s::text[]) as t(cid)
+  cross join lateral (
+    select x.seq, x."timestamp", x.step, x.exception, x.properties, x.revenue
+    from flow_events x
+    where x.build_id = %(b)s and x.correlation_id = t.cid
+    offset 0  -- keeps the subquery per instance: flattened, it became a scan of the build
+  ) as f
 ),
 new as (
   select n.cid, n.step, n.ts, n.seq
