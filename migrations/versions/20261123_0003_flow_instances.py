@@ -84,9 +84,6 @@ def upgrade() -> None:
         "flow_instances",
         ["build_id", "last_event_at", "correlation_id"],
     )
-    op.create_index(
-        "ix_flow_instances_build_id_current_step", "flow_instances", ["build_id", "current_step"]
-    )
 
     op.create_table(
         "flow_instance_steps",

@@ -78,14 +78,20 @@ def sync_builds(session: Session, snapshot: str) -> list[FlowBuild]:
             .where(FlowBuild.flow_id == flow_id, FlowBuild.state == "building")
             .values(state="retired", retired_at=datetime.now(UTC))
         )
-        providers = FlowDefinition.model_validate(definition).providers
+        compiled = CompiledFlow.compile(
+            FlowDefinition.model_validate(definition), build_id=0, flow_id=flow_id, version=version
+        )
         total = session.scalar(
             text(
                 "select count(*) from events "
-                "where provider = any(:providers) "
+                "where provider = any(:providers) and type = any(:types) "
                 "and pg_visible_in_snapshot(txid, cast(:horizon as pg_snapshot))"
             ),
-            {"providers": providers, "horizon": snapshot},
+            {
+                "providers": compiled.providers,
+                "types": sorted({t for _, t in compiled.by_event}),
+                "horizon": snapshot,
+            },
         )
         build = FlowBuild(
             flow_id=flow_id,

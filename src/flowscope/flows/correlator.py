@@ -56,7 +56,7 @@ _FINISHED = """
 select seq, provider, type, "timestamp", attributes, txid::text::bigint
 from events
 where txid = any(%(txids)s::text[]::xid8[]) and (txid, seq) > (%(ct)s::text::xid8, %(cs)s)
-  and provider = any(%(providers)s)
+  and provider = any(%(providers)s) and type = any(%(types)s)
 order by txid, seq
 limit %(n)s
 """
@@ -68,7 +68,7 @@ from events
 where txid >= %(lo)s::text::xid8 and txid < %(hi)s::text::xid8
   and pg_visible_in_snapshot(txid, %(snapshot)s::pg_snapshot)
   and (txid, seq) > (%(ct)s::text::xid8, %(cs)s)
-  and provider = any(%(providers)s)
+  and provider = any(%(providers)s) and type = any(%(types)s)
 order by txid, seq
 limit %(n)s
 """
@@ -77,7 +77,7 @@ _BACKFILL = """
 select seq, provider, type, "timestamp", attributes, txid::text::bigint
 from events
 where seq > %(after)s and pg_visible_in_snapshot(txid, %(horizon)s::pg_snapshot)
-  and provider = any(%(providers)s)
+  and provider = any(%(providers)s) and type = any(%(types)s)
 order by seq
 limit %(n)s
 """
@@ -167,6 +167,7 @@ def _backfill(
                 "after": build.backfill_seq,
                 "horizon": build.horizon,
                 "providers": flow.providers,
+                "types": sorted({t for _, t in flow.by_event}),
                 "n": batch_size,
             },
         )
@@ -191,7 +192,11 @@ def _follow(
     """Read the events visible in `until` but not in `since` for the builds in `members`."""
     conn = _raw(session)
     flows = [flow for _, flow in members]
-    common = {"providers": sorted({p for flow in flows for p in flow.providers}), "n": batch_size}
+    common = {
+        "providers": sorted({p for flow in flows for p in flow.providers}),
+        "types": sorted({t for flow in flows for _, t in flow.by_event}),
+        "n": batch_size,
+    }
     finished = [str(t) for t in since.xip if until.visible(t)]
     phases: list[tuple[str, dict[str, Any]]] = []
     if finished:

@@ -151,7 +151,6 @@ class FlowInstance(Base):
             "last_event_at",
             "correlation_id",
         ),
-        Index("ix_flow_instances_build_id_current_step", "build_id", "current_step"),
     )
 
 
