@@ -213,7 +213,8 @@ def test_builds_route_shows_a_rebuild_in_progress(
     assert body["version"] == 2
     newest, shown = body["builds"][0], body["builds"][1]
     assert (newest["version"], newest["state"]) == (2, "building")
-    assert (newest["events_done"], newest["events_total"]) == (10, 75)
+    # 75 stored events, of which the 2 payment.declined are not part of version 2
+    assert (newest["events_done"], newest["events_total"]) == (10, 73)
     assert (shown["version"], shown["state"]) == (1, "ready")
     analysis = api.get(f"{BASE}/analysis", params={"from": "2026-11-01", "to": "2026-11-02"})
     assert analysis.json()["version"] == 1  # the old results stay readable meanwhile
