@@ -45,7 +45,7 @@ from flowscope.flows import builds
 from flowscope.flows.matching import CompiledFlow
 from flowscope.flows.models import FlowBuild
 from flowscope.flows.recompute import recompute
-from flowscope.flows.writes import merge_rows
+from flowscope.flows.writes import clear, copy_rows, insert_staged, stage
 
 log = logging.getLogger(__name__)
 
@@ -247,10 +247,13 @@ def apply_events(
     if not memberships:
         return 0
     conn = _raw(session)
-    merge_rows(conn, "flow_events", MEMBERSHIP_COLUMNS, memberships, "on conflict do nothing")
-    for flow in flows:
-        new = [(m[1], m[4], m[3], m[2]) for m in memberships if m[0] == flow.build_id]
-        recompute(conn, flow, new)
+    # Staged first: the recompute reads the new memberships from there to know what changed.
+    staged = stage(conn, "flow_events")
+    copy_rows(conn, staged, MEMBERSHIP_COLUMNS, memberships)
+    insert_staged(conn, "flow_events", staged, MEMBERSHIP_COLUMNS, "on conflict do nothing")
+    for build_id in sorted({m[0] for m in memberships}):
+        recompute(conn, next(f for f in flows if f.build_id == build_id), staged)
+    clear(conn, staged)
     return len(memberships)
 
 

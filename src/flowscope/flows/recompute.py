@@ -49,22 +49,23 @@ _INSTANCE_SET = ", ".join(
 )
 
 _SQL = """
-with m as materialized (
+with new as (
+  -- this batch's memberships (staged by the caller; some may have been stored before)
+  select n.correlation_id as cid, n.step, n."timestamp" as ts, n.seq
+  from {staged} n
+  where n.build_id = %(b)s
+),
+m as materialized (
   -- one primary-key range scan per instance (lateral): the cost follows the instances
   -- touched, never the size of the build, whatever the statistics say
   select t.cid, f.seq, f."timestamp" as ts, f.step, f.exception, f.properties, f.revenue
-  from unnest(%(c)s::text[]) as t(cid)
+  from (select distinct n.cid from new n) as t(cid)
   cross join lateral (
     select x.seq, x."timestamp", x.step, x.exception, x.properties, x.revenue
     from flow_events x
     where x.build_id = %(b)s and x.correlation_id = t.cid
     offset 0  -- keeps the subquery per instance: flattened, it became a scan of the build
   ) as f
-),
-new as (
-  select n.cid, n.step, n.ts, n.seq
-  from unnest(%(nc)s::text[], %(ns)s::text[], %(nt)s::timestamptz[], %(nq)s::bigint[])
-    as n(cid, step, ts, seq)
 ),
 first_new as (
   select distinct on (n.cid) n.cid, n.ts, n.seq from new n order by n.cid, n.ts, n.seq
@@ -146,27 +147,18 @@ select (select count(*) from instances), (select count(*) from steps),
 """
 
 
-def recompute_sql(flow: CompiledFlow) -> str:
+def recompute_sql(flow: CompiledFlow, staged: str) -> str:
     revenue = flow.definition.revenue
     expr = _REVENUE[revenue.aggregate] if revenue else "null::numeric"
-    return _SQL.format(revenue=expr, instance_set=_INSTANCE_SET)
+    return _SQL.format(revenue=expr, instance_set=_INSTANCE_SET, staged=staged)
 
 
-def recompute(
-    conn: psycopg.Connection[Any], flow: CompiledFlow, new: list[tuple[str, str, Any, int]]
-) -> None:
-    """Rewrite the instances of `flow`'s build that got the memberships `new`
-    (correlation id, step, timestamp, seq) from all their memberships."""
-    if not new:
-        return
+def recompute(conn: psycopg.Connection[Any], flow: CompiledFlow, staged: str) -> None:
+    """Rewrite the instances of `flow`'s build that have memberships in the table `staged`
+    (this batch's) from all their memberships."""
     steps = list(flow.timeouts)
     params = {
         "b": flow.build_id,
-        "c": sorted({n[0] for n in new}),
-        "nc": [n[0] for n in new],
-        "ns": [n[1] for n in new],
-        "nt": [n[2] for n in new],
-        "nq": [n[3] for n in new],
         "ends": sorted(flow.end_steps),
         "rstep": flow.definition.revenue.step if flow.definition.revenue else None,
         "tsteps": steps,
@@ -174,7 +166,7 @@ def recompute(
         "tdrop": [_seconds(flow.timeouts[s][1]) for s in steps],
     }
     with conn.cursor() as cur:
-        cur.execute(recompute_sql(flow), params)
+        cur.execute(recompute_sql(flow, staged), params)
 
 
 def _seconds(value: Any) -> float | None:

@@ -1,5 +1,5 @@
-"""Set-based writes for the correlator: binary COPY, through a staging table where a row may
-already exist (memberships read twice, instances recomputed).
+"""Set-based writes for the correlator: binary COPY into a per-connection staging table, then
+one `insert … select` (a membership read twice is skipped by its key).
 
 COPY in binary with declared types is the fastest way in (see ECOSYSTEM.md: ~5× an ORM
 insert), and a batch is a few round trips whatever its size.
@@ -36,7 +36,7 @@ def copy_rows(
                 copy.write_row(row)
 
 
-def _stage(conn: psycopg.Connection[Any], table: str) -> str:
+def stage(conn: psycopg.Connection[Any], table: str) -> str:
     """A temporary copy of `table`'s columns for this connection, emptied at commit.
 
     Created (if missing) on every call rather than remembered: a rolled-back transaction
@@ -50,36 +50,17 @@ def _stage(conn: psycopg.Connection[Any], table: str) -> str:
     return name
 
 
-def merge_rows(
-    conn: psycopg.Connection[Any],
-    table: str,
-    columns: Columns,
-    rows: Sequence[Sequence[Any]],
-    conflict: str,
+def insert_staged(
+    conn: psycopg.Connection[Any], table: str, staged: str, columns: Columns, conflict: str
 ) -> None:
-    """COPY `rows` into a staging table, then `insert into table … select … <conflict>`."""
-    if not rows:
-        return
-    stage = _stage(conn, table)
-    copy_rows(conn, stage, columns, rows)
+    """`insert into table … select … from staged <conflict>` (the staged rows stay)."""
     names = ", ".join(f'"{c}"' for c, _ in columns)
     with conn.cursor() as cur:
-        # Both parts see the same snapshot: the staging rows are moved exactly once.
         cur.execute(
-            f"with moved as (insert into {table} ({names}) select {names} from {stage} "  # noqa: S608
-            f"{conflict} returning 1), cleared as (delete from {stage}) "
-            "select count(*) from moved"
+            f"insert into {table} ({names}) select {names} from {staged} {conflict}"  # noqa: S608
         )
 
 
-def delete_touched(
-    conn: psycopg.Connection[Any], tables: Sequence[str], params: dict[str, list[Any]]
-) -> None:
-    """Delete the rows of the instances in `params` (`b`: build ids, `c`: correlation ids)."""
+def clear(conn: psycopg.Connection[Any], staged: str) -> None:
     with conn.cursor() as cur:
-        for table in tables:
-            cur.execute(
-                f"delete from {table} x using unnest(%(b)s::bigint[], %(c)s::text[]) as t(b, c) "  # noqa: S608
-                "where x.build_id = t.b and x.correlation_id = t.c",
-                params,
-            )
+        cur.execute(f"delete from {staged}")  # noqa: S608 - a name from `stage`
