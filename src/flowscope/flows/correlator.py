@@ -51,33 +51,38 @@ log = logging.getLogger(__name__)
 
 LOCK_ID = 0x434F5252  # "CORR": one correlator run at a time per database
 
+# The provider and type filters are written `x || ''` so that they cannot use an index: the
+# reads must walk the (txid, seq) or seq order with a limit. Right after a bulk load, stale
+# statistics made PostgreSQL pick the (provider, type) index and sort every row of the range
+# for each batch instead.
+
 # Events of the given transactions (finished since the build's snapshot).
 _FINISHED = """
-select seq, provider, type, "timestamp", attributes, txid::text::bigint
+select seq, provider, type, "timestamp", attributes, txid::text::bigint as tx
 from events
 where txid = any(%(txids)s::text[]::xid8[]) and (txid, seq) > (%(ct)s::text::xid8, %(cs)s)
-  and provider = any(%(providers)s) and type = any(%(types)s)
+  and provider || '' = any(%(providers)s) and type || '' = any(%(types)s)
 order by txid, seq
 limit %(n)s
 """
 
 # Events of transactions that started after the build's snapshot and are visible now.
 _NEWER = """
-select seq, provider, type, "timestamp", attributes, txid::text::bigint
+select seq, provider, type, "timestamp", attributes, txid::text::bigint as tx
 from events
 where txid >= %(lo)s::text::xid8 and txid < %(hi)s::text::xid8
   and pg_visible_in_snapshot(txid, %(snapshot)s::pg_snapshot)
   and (txid, seq) > (%(ct)s::text::xid8, %(cs)s)
-  and provider = any(%(providers)s) and type = any(%(types)s)
+  and provider || '' = any(%(providers)s) and type || '' = any(%(types)s)
 order by txid, seq
 limit %(n)s
 """
 
 _BACKFILL = """
-select seq, provider, type, "timestamp", attributes, txid::text::bigint
+select seq, provider, type, "timestamp", attributes, txid::text::bigint as tx
 from events
 where seq > %(after)s and pg_visible_in_snapshot(txid, %(horizon)s::pg_snapshot)
-  and provider = any(%(providers)s) and type = any(%(types)s)
+  and provider || '' = any(%(providers)s) and type || '' = any(%(types)s)
 order by seq
 limit %(n)s
 """
