@@ -46,6 +46,8 @@ class Event(Base):
         Index("ix_events_provider_type_timestamp", "provider", "type", "timestamp"),
         Index("ix_events_timestamp", "timestamp"),
         Index("ix_events_txid", "txid"),
+        # Added by the flow_instances migration (0003): the correlator pages by (txid, seq).
+        Index("ix_events_txid_seq", "txid", "seq"),
         Index(
             "ix_events_attributes",
             "attributes",
