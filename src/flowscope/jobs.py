@@ -29,7 +29,8 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
+from sqlalchemy.orm import Session
 
 from flowscope.db import Database
 
@@ -72,6 +73,19 @@ def job_sources() -> list[JobSource]:
     from flowscope.generator.jobs import scheduled_generators
 
     return [scheduled_generators]
+
+
+def next_run_times(session: Session, prefix: str = "") -> dict[str, datetime | None]:
+    """Next run of the persisted jobs whose id starts with `prefix`, read from the job store's
+    table so that every process can show it, not only the runner. Empty for a paused job."""
+    rows = session.execute(
+        text("select id, next_run_time from apscheduler_jobs where starts_with(id, :prefix)"),
+        {"prefix": prefix},
+    )
+    return {
+        row.id: datetime.fromtimestamp(row.next_run_time, UTC) if row.next_run_time else None
+        for row in rows
+    }
 
 
 # The runner of this process, if this process is the runner. Persisted jobs call `_execute`

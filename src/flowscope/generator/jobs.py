@@ -9,6 +9,7 @@ import threading
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from flowscope.db import Database, transaction
 from flowscope.generator import service
@@ -113,16 +114,27 @@ JOBS = [
 ]
 
 
+def _ensure_demo_generator(db: Database) -> str:
+    template = service.get_template(DEMO_TEMPLATE)
+    for attempt in range(2):
+        try:
+            with transaction(db.sessions) as session:
+                generator = service.ensure_generator(session, template.source, "demo", enabled=True)
+                return generator.slug
+        except IntegrityError:
+            # Another worker process created it at the same moment: read it on the retry.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def start_demo(db: Database) -> threading.Thread:
-    """`flowscope serve --demo`: the retail generator (created if absent, enabled), whose first
-    run backfills 24 h, in a thread so the server answers while the history is written."""
-    with transaction(db.sessions) as session:
-        template = service.get_template(DEMO_TEMPLATE)
-        generator = service.ensure_generator(session, template.source, "demo", enabled=True)
-        slug = generator.slug
+    """`flowscope serve --demo`: the retail generator (created if absent), whose first run
+    backfills 24 h, in a thread so that the server answers while the history is written."""
 
     def work() -> None:
         try:
+            slug = _ensure_demo_generator(db)
             run, _ = run_once(db, slug, trigger="demo")
             log.info("demo data ready", extra={"generator": slug, "written": run.events_written})
         except Exception:

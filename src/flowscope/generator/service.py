@@ -140,6 +140,21 @@ def ensure_generator(session: Session, source: str, changed_by: str, *, enabled:
     return existing or create_generator(session, source, changed_by, enabled=enabled)
 
 
+def upsert_generator(session: Session, source: str, changed_by: str, *, enable: bool) -> Generator:
+    """Create the generator from this YAML, or bring the stored one (same slug) up to it.
+    `enable` switches it on; without it a new generator starts disabled and an existing one
+    keeps its state."""
+    slug = parse_config(source).flow_slug
+    existing = session.scalar(select(Generator).where(Generator.slug == slug))
+    if existing is None:
+        return create_generator(session, source, changed_by, enabled=enable)
+    if existing.source != source:
+        update_generator(session, slug, source, changed_by)
+    if enable and not existing.enabled:
+        set_enabled(session, slug, True, changed_by)
+    return existing
+
+
 def recent_runs(
     session: Session, generator_id: int | None = None, limit: int = 50
 ) -> Sequence[GeneratorRun]:
