@@ -175,24 +175,36 @@ class Scheduler:
     def _loop(self) -> None:
         last_sync = datetime.min.replace(tzinfo=UTC)
         woken = False
-        while not self._stop.is_set():
-            try:
-                if not self.is_runner:
-                    if self._try_lock():
-                        self._become_runner()
+        try:
+            while not self._stop.is_set():
+                try:
+                    if not self.is_runner:
+                        if self._try_lock():
+                            self._become_runner()
+                            last_sync = datetime.now(UTC)
+                    elif not self._lock_alive():
+                        log.warning("scheduler lock connection lost: standing by")
+                        self._step_down()
+                    elif woken or datetime.now(UTC) - last_sync >= timedelta(
+                        seconds=self.sync_seconds
+                    ):
                         last_sync = datetime.now(UTC)
-                elif not self._lock_alive():
-                    log.warning("scheduler lock connection lost: standing by")
+                        self._sync_logged()
+                except Exception:
+                    log.exception("scheduler loop error: standing by")
                     self._step_down()
-                elif woken or datetime.now(UTC) - last_sync >= timedelta(seconds=self.sync_seconds):
-                    self.sync()
-                    last_sync = datetime.now(UTC)
-            except Exception:
-                log.exception("scheduler loop error")
-                self._step_down()
-            woken = self._wake.wait(self.poll_seconds)
-            self._wake.clear()
-        self._step_down()
+                woken = self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+        finally:
+            self._step_down()
+
+    def _sync_logged(self) -> None:
+        """A failed reconciliation (database away for a moment) keeps the jobs as they were;
+        the runner does not give up its role for it."""
+        try:
+            self.sync()
+        except Exception:
+            log.exception("scheduler could not reconcile jobs; retrying later")
 
     def _try_lock(self) -> bool:
         try:

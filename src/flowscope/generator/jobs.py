@@ -85,7 +85,13 @@ def scheduled_generators(db: Database) -> list[ScheduledJob]:
         generators = session.scalars(select(Generator).where(Generator.enabled)).all()
     jobs = []
     for generator in generators:
-        schedule = config_of(generator).schedule
+        try:
+            schedule = config_of(generator).schedule
+        except ValueError:
+            # Stored before a stricter validation: skipped (its page shows the YAML to fix),
+            # rather than stopping every other job.
+            log.exception("generator has an invalid configuration", extra={"slug": generator.slug})
+            continue
         jobs.append(
             ScheduledJob(
                 id=f"generator:{generator.slug}",

@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from flowscope.errors import Conflict, FlowscopeError, NotFound
@@ -168,7 +169,7 @@ def last_runs(session: Session) -> dict[int, GeneratorRun]:
     """The latest run of each generator (one index scan per generator via DISTINCT ON)."""
     query = (
         select(GeneratorRun)
-        .distinct(GeneratorRun.generator_id)
+        .ext(distinct_on(GeneratorRun.generator_id))
         .order_by(GeneratorRun.generator_id, GeneratorRun.started_at.desc(), GeneratorRun.id.desc())
     )
     return {run.generator_id: run for run in session.scalars(query)}
