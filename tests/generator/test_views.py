@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
@@ -165,3 +166,42 @@ def test_unknown_generator_is_a_404_page(sign_in: SignIn) -> None:
     response = client.get("/generators/nope", headers={"Accept": "text/html"})
     assert response.status_code == 404
     assert "generator &#39;nope&#39; does not exist" in response.text
+
+
+def test_htmx_form_posts_get_the_form_with_errors_swapped_in(sign_in: SignIn) -> None:
+    client = sign_in(Role.editor)
+    token = csrf_from(client.get("/generators/new").text)
+    response = client.post(
+        "/generators/new",
+        data={"source": "name: x\n", "csrf_token": token},
+        headers={"HX-Request": "true"},
+    )
+    # HTMX does not swap 4xx answers: the errors must come with a 200 to be seen.
+    assert response.status_code == 200
+    assert "The configuration was not saved" in response.text
+
+
+def test_run_history_refreshes_itself_while_a_run_is_going_on(
+    sign_in: SignIn, session: Session
+) -> None:
+    generator = make_generator(session)
+    client = sign_in(Role.viewer)
+    assert 'hx-trigger="every 2s"' not in client.get("/generators/test-orders").text
+    session.add(
+        GeneratorRun(
+            generator_id=generator.id,
+            trigger="manual",
+            started_at=datetime.now(UTC),
+            events_written=0,
+            pending_added=0,
+        )
+    )
+    session.commit()
+    page = client.get("/generators/test-orders")
+    assert 'hx-trigger="every 2s"' in page.text
+    assert "running…" in page.text
+    fragment = client.get(
+        "/generators/test-orders", headers={"HX-Request": "true", "HX-Target": "runs"}
+    )
+    assert fragment.text.lstrip().startswith('<section id="runs"')
+    assert "<html" not in fragment.text

@@ -30,6 +30,12 @@ def _redirect(request: Request, url: str) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
+def _invalid_status(request: Request) -> int:
+    """400 for plain form posts; 200 for HTMX, which does not swap error responses, so that
+    the form with its inline errors replaces the page."""
+    return 200 if is_htmx(request) else 400
+
+
 def _schedule_changed(request: Request) -> None:
     """The scheduler of this process reconciles now; one in another process does within
     its sync period."""
@@ -92,7 +98,7 @@ def create_generator(
             "problems": exc.problems,
             "generator": None,
         }
-        return render(request, "generator/form.html", context, status_code=400)
+        return render(request, "generator/form.html", context, status_code=_invalid_status(request))
     session.commit()  # before the scheduler (maybe in this process) looks for it
     _schedule_changed(request)
     return _redirect(request, request.url_for("generator", slug=generator.slug).path)
@@ -109,7 +115,9 @@ def generator_page(request: Request, session: SessionDep, user: CurrentUser, slu
         "runs": service.recent_runs(session, generator.id, limit=100),
         "next_run": next_run_times(session, prefix=f"generator:{slug}").get(f"generator:{slug}"),
     }
-    return render(request, "generator/detail.html", context)
+    # The run history polls itself while a run is going on (see detail.html).
+    block = "runs" if is_htmx(request) and request.headers.get("hx-target") == "runs" else None
+    return render(request, "generator/detail.html", context, block=block)
 
 
 @router.get("/generators/{slug}/edit", name="edit_generator")
@@ -144,7 +152,7 @@ def update_generator(
             "source": source,
             "problems": exc.problems,
         }
-        return render(request, "generator/form.html", context, status_code=400)
+        return render(request, "generator/form.html", context, status_code=_invalid_status(request))
     session.commit()
     _schedule_changed(request)
     return _redirect(request, request.url_for("generator", slug=slug).path)
