@@ -29,14 +29,25 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import make_url, text
+from sqlalchemy import Column, Float, Index, LargeBinary, Table, Unicode, make_url, text
 from sqlalchemy.orm import Session
 
-from flowscope.db import Database
+from flowscope.db import Base, Database
 
 log = logging.getLogger(__name__)
 
 SCHEDULER_LOCK_ID = 0x464C5343  # "FLSC": held by the one process that runs jobs
+
+# The job store's table as APScheduler defines it, declared in our metadata too so that
+# Alembic (migration 0005 creates it) and the test fixtures know it.
+JOBS_TABLE = Table(
+    "apscheduler_jobs",
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25)),
+    Column("job_state", LargeBinary, nullable=False),
+    Index("ix_apscheduler_jobs_next_run_time", "next_run_time"),
+)
 
 
 @dataclass(frozen=True)
@@ -237,7 +248,9 @@ class Scheduler:
                 return
             _runner = self
         aps = BackgroundScheduler(
-            jobstores={"default": _SharedEngineJobStore(engine=self.db.engine)},
+            jobstores={
+                "default": _SharedEngineJobStore(engine=self.db.engine, tablename=JOBS_TABLE.name)
+            },
             executors={"default": ThreadPoolExecutor(max_workers=2)},
             # A late run (after a takeover or a long job) runs once, as soon as possible.
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},

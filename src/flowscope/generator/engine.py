@@ -9,6 +9,7 @@ re-running a window yields the same event ids (the store skips them as duplicate
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from collections.abc import Iterator
@@ -120,7 +121,8 @@ class _Flow:
                 _put(attributes, "service.name", step.service)
             if step.host:
                 _put(attributes, "host.name", step.host)
-            _put(attributes, "trace.id", uuid.uuid5(_EVENT_NAMESPACE, "trace/" + slot).hex)
+            trace = hashlib.blake2b(slot.encode(), digest_size=16, person=b"flowscope-trace")
+            _put(attributes, "trace.id", trace.hexdigest())
         _put(attributes, cfg.correlation, self.flow_id)
         self.events.append(
             GeneratedEvent(
