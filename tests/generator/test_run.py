@@ -213,3 +213,27 @@ def test_update_keeps_the_slug_and_applies_to_new_flows(session: Session) -> Non
     assert generator.config["volume"] == 5
     with pytest.raises(service.InvalidConfig, match="slug"):
         service.update_generator(session, generator.slug, changed + "slug: other\n", "editor")
+
+
+def test_a_run_left_open_by_a_stopped_process_is_closed_as_interrupted(
+    clean_db: Database,
+) -> None:
+    with clean_db.sessions() as session:
+        generator = make_generator(session)
+        session.add(
+            GeneratorRun(
+                generator_id=generator.id,
+                trigger="schedule",
+                started_at=datetime.now(UTC) - timedelta(hours=3),
+                events_written=0,
+                pending_added=0,
+            )
+        )
+        session.commit()
+    jobs.run_once(clean_db, generator.slug, trigger="manual", now=T0)
+    with clean_db.sessions() as session:
+        runs = session.scalars(select(GeneratorRun).order_by(GeneratorRun.id)).all()
+        assert runs[0].finished_at is not None
+        assert runs[0].error is not None
+        assert runs[0].error.startswith("interrupted")
+        assert runs[1].error is None

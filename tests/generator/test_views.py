@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
@@ -186,6 +186,16 @@ def test_run_history_refreshes_itself_while_a_run_is_going_on(
 ) -> None:
     generator = make_generator(session)
     client = sign_in(Role.viewer)
+    assert 'hx-trigger="every 2s"' not in client.get("/generators/test-orders").text
+    interrupted = GeneratorRun(
+        generator_id=generator.id,
+        trigger="schedule",
+        started_at=datetime.now(UTC) - timedelta(hours=2),
+        events_written=0,
+        pending_added=0,
+    )
+    session.add(interrupted)
+    session.commit()
     assert 'hx-trigger="every 2s"' not in client.get("/generators/test-orders").text
     session.add(
         GeneratorRun(

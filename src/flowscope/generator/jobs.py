@@ -6,10 +6,11 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from flowscope.db import Database, transaction
 from flowscope.generator import service
@@ -20,6 +21,24 @@ from flowscope.jobs import ScheduledJob
 log = logging.getLogger(__name__)
 
 DEMO_TEMPLATE = "retail"
+
+
+# A run still open after this long was cut short by a stopped process (runs take seconds).
+STALE_RUN = timedelta(hours=1)
+
+
+def _close_interrupted_runs(session: Session, generator_id: int, current_run: int) -> None:
+    now = datetime.now(UTC)
+    session.execute(
+        update(GeneratorRun)
+        .where(
+            GeneratorRun.generator_id == generator_id,
+            GeneratorRun.id != current_run,
+            GeneratorRun.finished_at.is_(None),
+            GeneratorRun.started_at < now - STALE_RUN,
+        )
+        .values(finished_at=now, error="interrupted: the process stopped during the run")
+    )
 
 
 def run_once(
@@ -50,6 +69,7 @@ def run_once(
         with transaction(db.sessions) as session:
             generator = service.get_generator(session, slug, for_update=True)
             outcome = run_generator(session, generator, now or datetime.now(UTC), since=since)
+            _close_interrupted_runs(session, generator.id, run.id)
             recorded = session.get_one(GeneratorRun, run.id)
             recorded.finished_at = datetime.now(UTC)
             recorded.events_written = outcome.written

@@ -4,6 +4,7 @@ YAML form (from a template or to edit) with inline validation errors."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
@@ -114,6 +115,7 @@ def generator_page(request: Request, session: SessionDep, user: CurrentUser, slu
         "config": config_of(generator),
         "runs": service.recent_runs(session, generator.id, limit=100),
         "next_run": next_run_times(session, prefix=f"generator:{slug}").get(f"generator:{slug}"),
+        "stale_before": datetime.now(UTC) - jobs.STALE_RUN,
     }
     # The run history polls itself while a run is going on (see detail.html).
     block = "runs" if is_htmx(request) and request.headers.get("hx-target") == "runs" else None
