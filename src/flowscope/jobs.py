@@ -61,7 +61,9 @@ class ScheduledJob:
 
     @property
     def spec(self) -> str:
-        return f"cron {self.cron}" if self.cron else f"every {self.every_seconds:g}s"
+        """What the job store remembers (as the job's name) to see that a job changed."""
+        spec = f"cron {self.cron}" if self.cron else f"every {self.every_seconds:g}s"
+        return f"{spec}, first run now" if self.run_immediately else spec
 
     def trigger(self) -> CronTrigger | IntervalTrigger:
         if self.cron:
@@ -316,3 +318,5 @@ class Scheduler:
             elif current.name != job.spec:
                 aps.modify_job(job_id, name=job.spec)
                 aps.reschedule_job(job_id, trigger=job.trigger())
+                if job.run_immediately:
+                    aps.modify_job(job_id, next_run_time=now)

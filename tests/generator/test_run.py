@@ -237,3 +237,14 @@ def test_a_run_left_open_by_a_stopped_process_is_closed_as_interrupted(
         assert runs[0].error is not None
         assert runs[0].error.startswith("interrupted")
         assert runs[1].error is None
+
+
+def test_a_new_provider_gets_its_own_backfill(session: Session) -> None:
+    generator = make_generator(session)
+    run(session, generator, T0)
+    changed = generator.source.replace("test.orders.v001", "test.orders.v002")
+    service.update_generator(session, generator.slug, changed, "editor")
+    session.commit()
+    outcome = run(session, generator, T0 + timedelta(minutes=5))
+    assert outcome.backfilled
+    assert len(events(session, "test.orders.v002")) > 300

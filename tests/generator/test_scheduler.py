@@ -189,6 +189,12 @@ def test_generators_are_scheduled_run_and_unscheduled_when_disabled(
         when = planned["generator:test-orders"]
         assert when is not None
         assert when > datetime.now(UTC) + timedelta(minutes=4)
+        # A new provider (the journey's version suffix) is backfilled now, not in 5 minutes.
+        changed = generator.source.replace("test.orders.v001", "test.orders.v002")
+        service.update_generator(session, generator.slug, changed, "test")
+        session.commit()
+        scheduler.request_sync()
+        wait_until(lambda: runs(session) == 2, "the run for the new provider")
         service.set_enabled(session, generator.slug, False, "test")
         session.commit()
         scheduler.request_sync()

@@ -110,11 +110,15 @@ def create_generator(
 
 def update_generator(session: Session, slug: str, source: str, changed_by: str) -> Generator:
     """A new configuration applies to flows that start from now on; flows already generated
-    keep their events, pending ones included."""
+    keep their events, pending ones included. A new provider starts with a backfill."""
     generator = get_generator(session, slug, for_update=True)
     config = parse_config(source)
     if config.flow_slug != generator.slug:
         raise InvalidConfig([f"slug: stays {generator.slug!r} (set `slug: {generator.slug}`)"])
+    if config.provider != generator.provider:
+        # New data identity (the journey's `…v002`): the next run backfills the new provider
+        # if it is empty. Pending events of the old provider's flows are still written.
+        generator.generated_until = None
     generator.name = config.name
     generator.provider = config.provider
     generator.source = source
