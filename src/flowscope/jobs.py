@@ -58,12 +58,15 @@ class ScheduledJob:
     description: str = ""
     cron: str | None = None  # a crontab line in UTC; when set it replaces every_seconds
     run_immediately: bool = False  # first run when scheduled rather than one interval later
+    revision: str = ""  # a new value reschedules the job (at once with run_immediately)
 
     @property
     def spec(self) -> str:
         """What the job store remembers (as the job's name) to see that a job changed."""
         spec = f"cron {self.cron}" if self.cron else f"every {self.every_seconds:g}s"
-        return f"{spec}, first run now" if self.run_immediately else spec
+        if self.run_immediately:
+            spec += ", first run now"
+        return f"{spec} [{self.revision}]" if self.revision else spec
 
     def trigger(self) -> CronTrigger | IntervalTrigger:
         if self.cron:

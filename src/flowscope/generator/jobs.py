@@ -119,6 +119,9 @@ def scheduled_generators(db: Database) -> list[ScheduledJob]:
                 every_seconds=schedule.every.total_seconds() if schedule.every else 0,
                 cron=schedule.cron,
                 run_immediately=generator.generated_until is None,
+                # Moved to another provider before the scheduler saw the last first run:
+                # still a change, so the new provider's backfill runs at once.
+                revision=generator.provider if generator.generated_until is None else "",
                 description=f"generator {generator.name}, {schedule.describe()}",
             )
         )
