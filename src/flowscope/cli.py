@@ -101,7 +101,6 @@ def generate(
     template_or_file: Annotated[
         str,
         typer.Argument(
-            metavar="TEMPLATE_OR_FILE",
             help="A template (retail, loan, power-outage, insurance-claim) or a YAML file.",
         ),
     ],

@@ -115,3 +115,14 @@ def test_yaml_syntax_errors_name_the_line() -> None:
     with pytest.raises(InvalidConfig) as caught:
         service.parse_config("name: x\nsteps: [a, b\n")
     assert caught.value.problems[0].startswith("YAML line 3")
+
+
+def test_validation_errors_name_the_yaml_line() -> None:
+    source = service.get_template("retail").source
+    broken = source.replace("percent: 4}", "percent: 140}")
+    line = next(i for i, text in enumerate(broken.splitlines(), 1) if "percent: 140}" in text)
+    with pytest.raises(InvalidConfig) as caught:
+        service.parse_config(broken)
+    assert caught.value.problems == [
+        f"line {line}: exceptions.0.percent: Input should be less than or equal to 100"
+    ]

@@ -45,7 +45,35 @@ def parse_config(source: str) -> GeneratorConfig:
     try:
         return GeneratorConfig.model_validate(data)
     except ValidationError as exc:
-        raise InvalidConfig(describe_errors(list(exc.errors()))) from None
+        errors = list(exc.errors())
+        lines = [_line_of(source, err.get("loc", ())) for err in errors]
+        problems = [
+            f"line {line}: {text}" if line else text
+            for line, text in zip(lines, describe_errors(errors), strict=True)
+        ]
+        raise InvalidConfig(problems) from None
+
+
+def _line_of(source: str, loc: tuple[int | str, ...]) -> int | None:
+    """The YAML line of the value at a validation error's location, found by walking the
+    composed node tree along the location's keys and indices (None when it is not there,
+    e.g. a missing field)."""
+    node = yaml.compose(source)
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part]
+            if not match:
+                break
+            node = match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
 
 
 @dataclass(frozen=True)
