@@ -70,7 +70,13 @@ def session(clean_db: Database) -> Iterator[Session]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(env="test", database_url=database_url, bootstrap_admin=False, log_format="text")
+    return Settings(
+        env="test",
+        database_url=database_url,
+        bootstrap_admin=False,
+        log_format="text",
+        scheduler_enabled=False,  # scheduler tests start their own
+    )
 
 
 @pytest.fixture

@@ -25,8 +25,11 @@ from flowscope.db import Database, open_database, transaction
 from flowscope.errors import FlowscopeError, LoginRequired, ServiceUnavailable, Unauthorized
 from flowscope.flows import analysis_api as flows_analysis_api
 from flowscope.flows import api as flows_api
+from flowscope.generator import jobs as generator_jobs
+from flowscope.generator import views as generator_views
 from flowscope.ingest import api as ingest_api
 from flowscope.ingest import views as ingest_views
+from flowscope.jobs import Scheduler
 from flowscope.metrics import MetricsMiddleware
 from flowscope.paths import resource_dir
 from flowscope.settings import Settings, get_settings
@@ -56,9 +59,18 @@ def create_app(
             _bootstrap_admin(db)
         for hook in on_startup or []:
             hook(app, db)
+        demo = generator_jobs.start_demo(db) if settings.demo else None
+        scheduler = Scheduler(db) if settings.scheduler_enabled else None
+        if scheduler is not None:
+            scheduler.start()
+        app.state.scheduler = scheduler
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()  # waits for running jobs, then releases the runner lock
+            if demo is not None:
+                demo.join(timeout=60)
             # uvicorn re-raises SIGTERM after shutdown, so code after uvicorn.run() never runs:
             # the embedded PostgreSQL must be stopped here.
             if database is None:
@@ -91,6 +103,7 @@ def create_app(
     app.include_router(flows_analysis_api.router)
     app.include_router(auth_views.router)
     app.include_router(ingest_views.router)
+    app.include_router(generator_views.router)
 
     @app.get("/", include_in_schema=False, name="home")
     def home(request: Request) -> Response:

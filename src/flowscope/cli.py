@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import getpass
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -80,12 +81,25 @@ def serve(
             "ingest; request counts and latencies stay on /metrics either way."
         ),
     ] = True,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Load the online-retail demo generator with 24 h of history on start "
+            "(same as FLOWSCOPE_DEMO=1).",
+        ),
+    ] = False,
 ) -> None:
     """Run the web UI, the API and the scheduler."""
     import uvicorn
 
     from flowscope.logs import configure_logging
 
+    if demo:
+        # Through the environment: uvicorn builds the app (and its settings) itself, in this
+        # process or in worker processes, which inherit the environment.
+        os.environ["FLOWSCOPE_DEMO"] = "1"
+        get_settings.cache_clear()
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
     typer.echo(f"Flowscope on http://{host}:{port}  (Ctrl+C stops it)", err=True)
@@ -115,6 +129,64 @@ def serving_app() -> FastAPI:
     app = create_app()
     gc.freeze()
     return app
+
+
+@app.command()
+def generate(
+    template_or_file: Annotated[
+        str,
+        typer.Argument(
+            help="A template (retail, loan, power-outage, insurance-claim) or a YAML file.",
+        ),
+    ],
+    hours: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01,
+            max=720,
+            help="Generate the last N hours (at most 720). Events that exist already are "
+            "skipped, so this is safe to repeat. Default: the configured backfill for a new "
+            "provider, else what became due since the last run.",
+        ),
+    ] = None,
+    enable: Annotated[
+        bool, typer.Option("--enable", help="Keep it running on its schedule in `serve`.")
+    ] = False,
+) -> None:
+    """Run a generator once: create or update it from the template or file, then generate."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    from flowscope.generator import jobs as generator_jobs
+    from flowscope.generator import service as generator_service
+
+    path = Path(template_or_file)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        try:
+            source = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise FlowscopeError(f"cannot read {path}: {exc.strerror}") from None
+    else:
+        source = generator_service.get_template(template_or_file).source
+    with _database() as db:
+        with transaction(db.sessions) as session:
+            generator = generator_service.upsert_generator(session, source, "cli", enable=enable)
+            slug, provider, enabled = generator.slug, generator.provider, generator.enabled
+        since = datetime.now(UTC) - timedelta(hours=hours) if hours else None
+        run, outcome = generator_jobs.run_once(db, slug, trigger="cli", since=since)
+    assert outcome is not None  # noqa: S101 - run_once raises on failure
+    what = "backfilled" if outcome.backfilled else "generated"
+    typer.echo(
+        f"{slug} ({provider}): {what} {outcome.window_start:%Y-%m-%d %H:%M} to "
+        f"{outcome.window_end:%Y-%m-%d %H:%M} UTC: {outcome.written} events written, "
+        f"{outcome.duplicates} already there, {outcome.pending_added} pending"
+    )
+    if not enabled:
+        typer.echo(
+            "the generator is disabled: enable it on the Generators page (or pass --enable) "
+            "to keep it running in `flowscope serve`",
+            err=True,
+        )
 
 
 @db_app.command("upgrade")

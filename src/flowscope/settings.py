@@ -51,6 +51,9 @@ class Settings(BaseSettings):
 
     pool_size: int = Field(default=10, gt=0)
     scheduler_enabled: bool = True
+    demo: bool = Field(
+        default=False, description="On start, load the retail generator with 24 h of history."
+    )
     bootstrap_admin: bool = True
     log_format: Literal["json", "text"] = "json"
     log_level: str = "INFO"

@@ -1,0 +1,1 @@
+"""Business data generator: simulated flows per event provider, backfill, schedules, templates."""
