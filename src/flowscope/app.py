@@ -27,6 +27,8 @@ from flowscope.ingest import api as ingest_api
 from flowscope.ingest import views as ingest_views
 from flowscope.metrics import MetricsMiddleware
 from flowscope.paths import resource_dir
+from flowscope.query import api as query_api
+from flowscope.query import views as query_views
 from flowscope.settings import Settings, get_settings
 from flowscope.web import is_htmx, render
 
@@ -87,6 +89,8 @@ def create_app(
     app.include_router(ingest_api.router)
     app.include_router(auth_views.router)
     app.include_router(ingest_views.router)
+    app.include_router(query_api.router)
+    app.include_router(query_views.router)
 
     @app.get("/", include_in_schema=False, name="home")
     def home(request: Request) -> Response:

@@ -5,3 +5,4 @@ def load_all_models() -> None:
     from flowscope.auth import models as _auth  # noqa: F401
     from flowscope.flows import models as _flows  # noqa: F401
     from flowscope.ingest import models as _ingest  # noqa: F401
+    from flowscope.query import models as _query  # noqa: F401
