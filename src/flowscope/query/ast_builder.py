@@ -29,6 +29,7 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)([a-z]+)")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "`": "`"}
 _ESCAPE = re.compile(r"\\(.)")
 _SPACES = re.compile(r"\s+")
+MAX_BIGINT = 2**63 - 1
 
 
 def duration_ns(text: str) -> int:
@@ -61,9 +62,14 @@ def build_expr(node: Node) -> ast.Expr:
     if kind == "number":
         text = str(node.children[0])
         number: int | float = float(text) if any(c in text for c in ".eE") else int(text)
+        if isinstance(number, int) and number > MAX_BIGINT:
+            number = float(number)  # beyond 64-bit integers: a double, as in JSON
         return ast.Literal(number, "number", _pos(node))
     if kind == "duration":
-        return ast.Literal(duration_ns(str(node.children[0])), "duration", _pos(node))
+        ns = duration_ns(str(node.children[0]))
+        if ns > MAX_BIGINT:
+            raise QueryError.at(_pos(node), "this duration is too long (at most about 292 years)")
+        return ast.Literal(ns, "duration", _pos(node))
     if kind in ("true", "false"):
         return ast.Literal(kind == "true", "boolean", _pos(node))
     if kind == "null":

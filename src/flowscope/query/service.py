@@ -110,26 +110,29 @@ def execute(
     rolled back, which also undoes the read-only mode and the timeout for the caller."""
     driver = session.connection().connection.driver_connection
     assert isinstance(driver, psycopg.Connection)  # noqa: S101 - we only run on psycopg
-    savepoint = session.begin_nested()
-    try:
-        with driver.cursor() as cur:
+    # A savepoint of our own (SQLAlchemy does not see it): rolling back to it restores the
+    # transaction's read-write mode and timeout, and clears any error of the query.
+    with driver.cursor() as cur:
+        cur.execute("savepoint fql_query")
+        try:
             cur.execute("set transaction read only")
             timeout_ms = str(max(1, math.ceil(timeout_s * 1000)))
             cur.execute("select set_config('statement_timeout', %s, true)", [timeout_ms])
             cur.execute(sql, params)  # compiled SQL: no user text
             return cur.fetchmany(max_rows)
-    except pg_errors.QueryCanceled:
-        raise QueryError(
-            f"the query ran longer than {timeout_s:g} s and was stopped: "
-            "narrow the timeframe or filter earlier"
-        ) from None
-    except pg_errors.DataError as exc:
-        detail = (exc.diag.message_primary or "invalid value").rstrip(".")
-        raise QueryError(
-            f"a value could not be converted while running the query: {detail}"
-        ) from None
-    finally:
-        savepoint.rollback()
+        except pg_errors.QueryCanceled:
+            raise QueryError(
+                f"the query ran longer than {timeout_s:g} s and was stopped: "
+                "narrow the timeframe or filter earlier"
+            ) from None
+        except pg_errors.DataError as exc:
+            detail = (exc.diag.message_primary or "invalid value").rstrip(".")
+            raise QueryError(
+                f"a value could not be converted while running the query: {detail}"
+            ) from None
+        finally:
+            cur.execute("rollback to savepoint fql_query")
+            cur.execute("release savepoint fql_query")
 
 
 # --- shaping rows for JSON -----------------------------------------------------------------
@@ -170,7 +173,7 @@ def shape(
                     keys.update(
                         dict.fromkeys(k for k in raw[i] if column.prefix + k not in column.skip)
                     )
-            expanded[i] = list(keys)
+            expanded[i] = sorted(keys)  # JSONB keeps keys by length, not as sent: sort by name
     out_columns: list[dict[str, str]] = []
     for i, column in enumerate(columns):
         if i not in expanded:
