@@ -355,9 +355,10 @@ class Compiler:
         )
         arrays = []
         for i, assign in enumerate(command.aggregates):
-            empty = "0" if _counting(assign.expr) else "null"
-            value = f"coalesce(t.a{i}, {empty})" if empty == "0" else f"t.a{i}"
-            arrays.append(f"array_agg(({value})::double precision order by g.i) as a{i}")
+            if _counting(assign.expr):  # an empty bin counts 0
+                arrays.append(f"array_agg(coalesce(t.a{i}, 0)::bigint order by g.i) as a{i}")
+            else:
+                arrays.append(f"array_agg((t.a{i})::double precision order by g.i) as a{i}")
         select = ", ".join(([key_list] if keys else []) + arrays)
         group = f" group by {key_list}" if keys else ""
         sql = (
