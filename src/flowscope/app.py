@@ -23,6 +23,7 @@ from flowscope.auth import views as auth_views
 from flowscope.auth.service import ensure_first_admin
 from flowscope.db import Database, open_database, transaction
 from flowscope.errors import FlowscopeError, LoginRequired, ServiceUnavailable
+from flowscope.flows import api as flows_api
 from flowscope.ingest import api as ingest_api
 from flowscope.ingest import views as ingest_views
 from flowscope.metrics import MetricsMiddleware
@@ -87,6 +88,7 @@ def create_app(
 
     app.include_router(ops.router)
     app.include_router(ingest_api.router)
+    app.include_router(flows_api.router)
     app.include_router(auth_views.router)
     app.include_router(ingest_views.router)
     app.include_router(query_api.router)
