@@ -142,13 +142,14 @@ def test_take_functions_follow_record_order_or_values(few: Session) -> None:
         few,
         'fetch bizevents | filter event.provider == "p" | summarize first = takeFirst(event.id), '
         "last = takeLast(event.id), low = takeMin(amount), high = takeMax(amount), "
-        "some = takeAny(tier), firstAt = takeMin(timestamp)",
+        "some = takeAny(tier), firstAt = takeFirst(timestamp), lastAt = takeLast(timestamp)",
     )
     assert row["first"] == "e1"
     assert row["last"] == "e3"
     assert (row["low"], row["high"]) == (7, 25.5)
     assert row["some"] in ("gold", "silver")
     assert row["firstAt"] == (NOW - 10 * MIN).isoformat()
+    assert row["lastAt"] == (NOW - 8 * MIN).isoformat()
 
 
 def test_numeric_aggregations(few: Session) -> None:

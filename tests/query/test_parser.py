@@ -136,3 +136,19 @@ def test_unknown_fields_are_fine_on_events_but_not_after_summarize() -> None:
     error = error_of("fetch bizevents | summarize count(), by: {event.type} | fields x.y")
     assert "unknown field 'x.y'" in error.message
     assert "(fields here: event.type, count())" in error.message
+
+
+def test_unnamed_expressions_are_named_by_their_canonical_text() -> None:
+    (command,) = parse(
+        'fetch bizevents | summarize count(), countIf(event.type=="a"  and not x), '
+        "sum((a + b) * 2), avg(`Lost flows`), max(d - 90m), by: {event.type, lower(t)}"
+    ).commands
+    assert isinstance(command, ast.Summarize)
+    assert [a.name for a in command.aggregates] == [
+        "count()",
+        'countIf(event.type == "a" and not x)',
+        "sum((a + b) * 2)",
+        "avg(`Lost flows`)",
+        "max(d - 90m)",
+    ]
+    assert [a.name for a in command.by] == ["event.type", "lower(t)"]

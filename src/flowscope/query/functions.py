@@ -280,6 +280,10 @@ def _median(c: CallContext, a: list[Typed]) -> Typed:
 
 def _take(descending: bool) -> Impl:
     def impl(c: CallContext, a: list[Typed]) -> Typed:
+        if c.record_order and a[0].sql == c.record_order[0][0]:
+            # the first/last value of the ordering column itself is its min/max: no arrays
+            first = "max" if descending != c.record_order[0][1] else "min"
+            return Typed(f"{first}({a[0].sql})", a[0].type)
         if not c.record_order:
             order = ""
         else:

@@ -53,7 +53,7 @@ def _parser() -> Lark:
     return Lark(
         _GRAMMAR.read_text(encoding="utf-8"),
         parser="lalr",
-        propagate_positions=True,
+        propagate_positions=False,  # positions come from tokens: see ast_builder._pos
         maybe_placeholders=True,
     )
 
