@@ -259,3 +259,24 @@ def test_make_timeseries_without_records_gives_zeros(few: Session) -> None:
     )
     assert result[0]["n"] == [0, 0, 0, 0]
     assert (result[0]["total"], result[0]["mean"]) == (0, 0)
+
+
+def test_bin_groups_times_and_numbers(few: Session) -> None:
+    result = rows(
+        few,
+        "fetch bizevents | summarize n = count(), by: {t = bin(timestamp, 5m)} | sort t",
+    )
+    assert result == [
+        {"t": "2026-11-23T11:50:00+00:00", "n": 4},
+    ]
+    sizes = rows(
+        few,
+        "fetch bizevents | summarize n = count(), by: {size = bin(toDouble(amount), 50)} "
+        "| sort size",
+    )
+    assert sizes == [{"size": 0, "n": 3}, {"size": 100, "n": 1}]
+
+
+def test_attribute_columns_report_the_type_their_values_have(few: Session) -> None:
+    result = run(few, "fetch bizevents | summarize n = count(), by: {tier} | sort tier")
+    assert result.columns == [{"name": "tier", "type": "string"}, {"name": "n", "type": "number"}]

@@ -200,3 +200,11 @@ def test_form_works_without_javascript(viewer: TestClient) -> None:
 def test_run_needs_the_csrf_token(viewer: TestClient) -> None:
     response = viewer.post("/query/run", data={"query": "fetch bizevents"})
     assert response.status_code == 403
+
+
+def test_the_example_query_runs(viewer: TestClient) -> None:
+    from flowscope.query.views import EXAMPLE
+
+    response = viewer.post("/query/run", data={"query": EXAMPLE}, headers=htmx(viewer))
+    assert 'id="row-count"' in response.text
+    assert "FQL reference" in viewer.get("/query").text

@@ -180,6 +180,17 @@ def _array_size(c: CallContext, a: list[Typed]) -> Typed:
     return Typed(f"coalesce(cardinality({a[0].sql}), 0)", T.NUMBER)
 
 
+def _bin(c: CallContext, a: list[Typed]) -> Typed:
+    """The start of the bin of width `a[1]` that holds `a[0]` (time bins start at the epoch)."""
+    if a[0].type is T.TIMESTAMP:
+        width = c.arg(a, 1, T.DURATION)
+        stride = f"(({width})::double precision / 1000 * interval '1 microsecond')"
+        return Typed(f"date_bin({stride}, {a[0].sql}, timestamptz 'epoch')", T.TIMESTAMP)
+    kind = T.DURATION if a[0].type is T.DURATION else T.NUMBER
+    value, width = c.arg(a, 0, kind), c.arg(a, 1, kind)
+    return Typed(f"(floor(({value}) / nullif(({width}), 0)) * ({width}))", kind)
+
+
 SCALARS: dict[str, Function] = {
     "isNull": Function(_is_null, 1, 1, "isNull(value)"),
     "isNotNull": Function(_is_not_null, 1, 1, "isNotNull(value)"),
@@ -209,6 +220,7 @@ SCALARS: dict[str, Function] = {
     "arrayMin": Function(_array("min"), 1, 1, "arrayMin(array)"),
     "arrayMax": Function(_array("max"), 1, 1, "arrayMax(array)"),
     "arraySize": Function(_array_size, 1, 1, "arraySize(array)"),
+    "bin": Function(_bin, 2, 2, "bin(timestamp or number, width)"),
 }
 
 

@@ -177,7 +177,11 @@ def shape(
     out_columns: list[dict[str, str]] = []
     for i, column in enumerate(columns):
         if i not in expanded:
-            out_columns.append({"name": column.name, "type": column.type.value})
+            kind = column.type.value
+            if column.type is T.JSON:  # attribute values: name the type the rows hold
+                sample = next((r[i] for r in raw_rows if r[i] is not None), None)
+                kind = _json_type(sample)
+            out_columns.append({"name": column.name, "type": kind})
             continue
         for key in expanded[i]:
             sample = next(

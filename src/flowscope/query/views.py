@@ -12,7 +12,7 @@ from flowscope.errors import FlowscopeError
 from flowscope.query import saved, service
 from flowscope.query.ast_builder import COMMAND_NAMES
 from flowscope.query.errors import QueryError
-from flowscope.query.functions import ALL_FUNCTIONS
+from flowscope.query.functions import AGGREGATES, ALL_FUNCTIONS, SCALARS
 from flowscope.query.presentation import cell_text, chart_for
 from flowscope.settings import Settings
 from flowscope.web import is_htmx, render, templates
@@ -92,6 +92,8 @@ def _page_context(
         "default_from": settings.query_default_from,
         "commands": COMMAND_NAMES,
         "functions": sorted(ALL_FUNCTIONS),
+        "aggregations": [f.signature for _, f in sorted(AGGREGATES.items())],
+        "scalars": [f.signature for _, f in sorted(SCALARS.items())],
     }
 
 
