@@ -8,7 +8,10 @@ import pytest
 from sqlalchemy.orm import Session
 
 from flowscope.ingest.schemas import NewEvent
+from flowscope.query.errors import QueryError
 from flowscope.query.service import QueryResult, run_query
+from flowscope.query.sources import SOURCES, Column, Source
+from flowscope.query.values import T
 from tests.query.data import NOW, ingest
 
 MIN = timedelta(minutes=1)
@@ -280,3 +283,34 @@ def test_bin_groups_times_and_numbers(few: Session) -> None:
 def test_attribute_columns_report_the_type_their_values_have(few: Session) -> None:
     result = run(few, "fetch bizevents | summarize n = count(), by: {tier} | sort tier")
     assert result.columns == [{"name": "tier", "type": "string"}, {"name": "n", "type": "number"}]
+
+
+def test_a_new_source_is_one_declaration(few: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """How `fetch flows` will be added: a Source over a relation, with read-time columns."""
+    providers = Source(
+        name="providers",
+        table='(select provider, count(*) as n, max("timestamp") as latest '
+        "from events group by provider)",
+        columns=(
+            Column("provider", "{t}.provider", T.STRING),
+            Column("events", "{t}.n", T.NUMBER),
+            Column("latest", "{t}.latest", T.TIMESTAMP),
+            Column(
+                "age", "(extract(epoch from {now} - {t}.latest) * 1000000000)::bigint", T.DURATION
+            ),
+        ),
+        time_column="latest",
+        order=("latest",),
+    )
+    monkeypatch.setitem(SOURCES, "providers", providers)
+    result = rows(few, "fetch providers | filter events > 1 and age < 9m | fields provider, age")
+    assert result == [{"provider": "p", "age": 8 * 60 * 1_000_000_000}]
+    error = run_error(few, "fetch providers | fields amount")
+    assert "unknown field 'amount'" in error.message  # a closed schema: no attributes
+    assert "(fields here: provider, events, latest, age)" in error.message
+
+
+def run_error(session: Session, text: str) -> QueryError:
+    with pytest.raises(QueryError) as caught:
+        run(session, text)
+    return caught.value

@@ -172,7 +172,10 @@ class Compiler:
         where_pos = fetch.time_from.pos if fetch.time_from is not None else fetch.pos
         timeframe = checked(Timeframe(start, end), where_pos)
         alias = self.alias("e")
-        cols = {c.name: f"{alias}.{c.sql}" for c in source.columns}
+        cols = {
+            c.name: c.sql.format(t=alias, now=self.now_sql() if "{now}" in c.sql else "")
+            for c in source.columns
+        }
         time_sql = cols[source.time_column]
         where = [
             f"{time_sql} >= {self.params.bind(timeframe.start, 'timestamptz')}",

@@ -78,7 +78,12 @@ class ExprCompiler:
                 return Typed(base.cols[rest], column.type)
             if base.source.attributes is not None:
                 return Typed(self._attribute(base.cols[base.source.attributes], rest), T.JSON)
-        known = list(self.fields)
+        known = list(self.fields) + [
+            base.prefix + c.name
+            for base in self.bases
+            for c in base.source.columns
+            if not c.name.startswith("#") and base.prefix + c.name not in base.hidden
+        ]
         listed = ", ".join(known[:20]) + (", …" if len(known) > 20 else "")
         raise QueryError.at(
             pos,

@@ -15,7 +15,9 @@ from flowscope.query.values import T
 @dataclass(frozen=True, slots=True)
 class Column:
     name: str  # the FQL field name, e.g. "event.provider"
-    sql: str  # the column in the table, a constant of this module (never user text)
+    # SQL template, a constant of this module (never user text): {t} is the source's alias,
+    # {now} the query's now (for states derived at read time, e.g. stalled/dropped flows)
+    sql: str
     type: T
     shown: bool = True  # part of the default output of `fetch` without `fields`
 
@@ -23,7 +25,7 @@ class Column:
 @dataclass(frozen=True, slots=True)
 class Source:
     name: str
-    table: str
+    table: str  # a table name or a constant parenthesised SELECT
     columns: tuple[Column, ...]
     time_column: str  # FQL name of the column that `from:`/`to:` and the timeframe apply to
     order: tuple[str, ...]  # FQL/internal names giving record order (takeFirst, takeLast)
@@ -44,13 +46,13 @@ EVENTS = Source(
     name="bizevents",
     table="events",
     columns=(
-        Column("timestamp", '"timestamp"', T.TIMESTAMP),
-        Column("event.provider", "provider", T.STRING),
-        Column("event.type", "type", T.STRING),
-        Column("event.id", "event_id", T.STRING),
-        Column("received_at", "received_at", T.TIMESTAMP, shown=False),
-        Column(SEQ, "seq", T.NUMBER, shown=False),
-        Column(ATTRIBUTES, "attributes", T.JSON, shown=False),
+        Column("timestamp", '{t}."timestamp"', T.TIMESTAMP),
+        Column("event.provider", "{t}.provider", T.STRING),
+        Column("event.type", "{t}.type", T.STRING),
+        Column("event.id", "{t}.event_id", T.STRING),
+        Column("received_at", "{t}.received_at", T.TIMESTAMP, shown=False),
+        Column(SEQ, "{t}.seq", T.NUMBER, shown=False),
+        Column(ATTRIBUTES, "{t}.attributes", T.JSON, shown=False),
     ),
     time_column="timestamp",
     order=("timestamp", SEQ),
