@@ -178,7 +178,7 @@ def _literal_text(literal: ast.Literal) -> str:
     return str(value)
 
 
-def _assignments(nodes: list[Node], text: str) -> tuple[ast.Assign, ...]:
+def _assignments(nodes: list[Node]) -> tuple[ast.Assign, ...]:
     """`a = expr` or a bare `expr` (then named by its own text, e.g. `count()`)."""
     items: list[ast.Assign] = []
     for node in nodes:
@@ -187,7 +187,7 @@ def _assignments(nodes: list[Node], text: str) -> tuple[ast.Assign, ...]:
             items.append(ast.Assign(field_name(target), build_expr(expr), _pos(node)))
         elif isinstance(node, Tree) and node.data == "braces":
             inner = node.children[0]
-            items.extend(_assignments(list(inner.children) if inner else [], text))
+            items.extend(_assignments(list(inner.children) if inner else []))
         else:
             expr = build_expr(node)
             name = expr.name if isinstance(expr, ast.Field) else expr_text(expr)
@@ -242,27 +242,27 @@ def _named_expr(args: Args, name: str) -> ast.Expr | None:
     return build_expr(args.named[name][0])
 
 
-def _by(args: Args, text: str) -> tuple[ast.Assign, ...]:
+def _by(args: Args) -> tuple[ast.Assign, ...]:
     if "by" not in args.named:
         return ()
-    return _assignments([args.named["by"][0]], text)
+    return _assignments([args.named["by"][0]])
 
 
 # --- commands ------------------------------------------------------------------------------
 
-Builder = Callable[[Args, str], ast.Command]
+Builder = Callable[[Args], ast.Command]
 
 
 def _filter(negate: bool) -> Builder:
-    def build(args: Args, text: str) -> ast.Command:
+    def build(args: Args) -> ast.Command:
         return ast.Filter(build_expr(_one(args, "condition")), negate, args.pos)
 
     return build
 
 
 def _fields(keep_others: bool) -> Builder:
-    def build(args: Args, text: str) -> ast.Command:
-        items = _assignments(args.positional, text)
+    def build(args: Args) -> ast.Command:
+        items = _assignments(args.positional)
         if not items:
             raise QueryError.at(args.pos, f"{args.command} needs at least one field")
         return ast.Fields(items, keep_others, args.pos)
@@ -270,7 +270,7 @@ def _fields(keep_others: bool) -> Builder:
     return build
 
 
-def _fields_remove(args: Args, text: str) -> ast.Command:
+def _fields_remove(args: Args) -> ast.Command:
     names = []
     for node in args.positional:
         expr = build_expr(node)
@@ -282,21 +282,21 @@ def _fields_remove(args: Args, text: str) -> ast.Command:
     return ast.FieldsRemove(tuple(names), args.pos)
 
 
-def _summarize(args: Args, text: str) -> ast.Command:
-    aggregates = _assignments(args.positional, text)
+def _summarize(args: Args) -> ast.Command:
+    aggregates = _assignments(args.positional)
     if not aggregates:
         raise QueryError.at(args.pos, "summarize needs at least one aggregation, e.g. count()")
-    return ast.Summarize(aggregates, _by(args, text), args.pos)
+    return ast.Summarize(aggregates, _by(args), args.pos)
 
 
-def _sort(args: Args, text: str) -> ast.Command:
+def _sort(args: Args) -> ast.Command:
     keys = _sort_keys(args.positional)
     if not keys:
         raise QueryError.at(args.pos, "sort needs at least one field")
     return ast.Sort(keys, args.pos)
 
 
-def _limit(args: Args, text: str) -> ast.Command:
+def _limit(args: Args) -> ast.Command:
     expr = build_expr(_one(args, "number"))
     if not (
         isinstance(expr, ast.Literal) and isinstance(expr.value, int) and expr.kind == "number"
@@ -305,7 +305,7 @@ def _limit(args: Args, text: str) -> ast.Command:
     return ast.Limit(expr, args.pos)
 
 
-def _dedup(args: Args, text: str) -> ast.Command:
+def _dedup(args: Args) -> ast.Command:
     keys: list[ast.Expr] = []
     for node in args.positional:
         if isinstance(node, Tree) and node.data == "braces":
@@ -319,11 +319,11 @@ def _dedup(args: Args, text: str) -> ast.Command:
     return ast.Dedup(tuple(keys), sort, args.pos)
 
 
-def _lookup(args: Args, text: str) -> ast.Command:
+def _lookup(args: Args) -> ast.Command:
     node = _one(args, "[subquery]")
     if not (isinstance(node, Tree) and node.data == "subquery"):
         raise QueryError.at(args.pos, "lookup takes a [subquery] in square brackets")
-    subquery = build_query(node.children[0], text)
+    subquery = build_query(node.children[0])
     source = _named_field(args, "sourceField", required=True)
     target = _named_field(args, "lookupField", required=True)
     prefix = _named_literal(args, "prefix", ("string",))
@@ -333,8 +333,8 @@ def _lookup(args: Args, text: str) -> ast.Command:
     return ast.Lookup(subquery, source, target, prefix_text, args.pos)
 
 
-def _make_timeseries(args: Args, text: str) -> ast.Command:
-    aggregates = _assignments(args.positional, text)
+def _make_timeseries(args: Args) -> ast.Command:
+    aggregates = _assignments(args.positional)
     if not aggregates:
         raise QueryError.at(args.pos, "makeTimeseries needs at least one aggregation")
     interval = _named_literal(args, "interval", ("duration",))
@@ -342,7 +342,7 @@ def _make_timeseries(args: Args, text: str) -> ast.Command:
     if interval is not None and bins is not None:
         raise QueryError.at(bins.pos, "makeTimeseries takes either interval: or bins:, not both")
     time = _named_field(args, "time", required=False)
-    return ast.MakeTimeseries(aggregates, _by(args, text), time, interval, bins, args.pos)
+    return ast.MakeTimeseries(aggregates, _by(args), time, interval, bins, args.pos)
 
 
 _COMMANDS: dict[str, tuple[Builder, frozenset[str]]] = {
@@ -371,7 +371,7 @@ def _fetch(args: Args) -> ast.Fetch:
     return ast.Fetch(source.name, _named_expr(args, "from"), _named_expr(args, "to"), source.pos)
 
 
-def build_query(node: Node, text: str) -> ast.Query:
+def build_query(node: Node) -> ast.Query:
     if not isinstance(node, Tree) or node.data != "query":
         raise InternalQueryError(f"expected a query node, got {node!r}")
     commands: list[ast.Command] = []
@@ -394,6 +394,6 @@ def build_query(node: Node, text: str) -> ast.Query:
                 f"(commands: {', '.join(COMMAND_NAMES)})",
             )
         builder, allowed = _COMMANDS[name]
-        commands.append(builder(_split_args(name, pos, args_node, allowed), text))
+        commands.append(builder(_split_args(name, pos, args_node, allowed)))
     assert fetch is not None  # noqa: S101 - a query has at least one command
     return ast.Query(fetch, tuple(commands))

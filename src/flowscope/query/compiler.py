@@ -13,73 +13,19 @@ names from the query only ever become dictionary keys on the Python side.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 
 from flowscope.query import ast
 from flowscope.query.errors import QueryError
 from flowscope.query.expressions import Base, Col, ExprCompiler, Mode
-from flowscope.query.functions import COUNTING
+from flowscope.query.layers import CompiledQuery, Layer, OutputColumn
 from flowscope.query.sources import NOT_YET, SOURCES
 from flowscope.query.timeframe import Timeframe, checked, eval_time
+from flowscope.query.timeseries import make_timeseries
 from flowscope.query.values import SQL_TYPE, Params, T, Typed, coerce, json_text
 
-NS = 1_000_000_000
-_NICE_INTERVALS_S = (
-    (1, 2, 5, 10, 15, 30)
-    + tuple(60 * m for m in (1, 2, 5, 10, 15, 30))
-    + tuple(3600 * h for h in (1, 2, 3, 6, 12))
-    + tuple(86400 * d for d in (1, 2, 7))
-)
-DEFAULT_BINS = 120
-MAX_BINS = 10_000
-
-
-@dataclass
-class Layer:
-    from_sql: str
-    fields: dict[str, Col]
-    bases: list[Base]
-    timeframe: Timeframe
-    where: list[str] = field(default_factory=list)
-    order: list[tuple[str, bool]] = field(default_factory=list)
-    limit_param: str | None = None
-    limit_value: int | None = None
-    distinct_on: list[str] | None = None
-
-    @property
-    def reshaped(self) -> bool:
-        """Rows were cut (limit) or collapsed (dedup): a filter now belongs to an outer layer."""
-        return self.limit_param is not None or self.distinct_on is not None
-
-    def record_order(self) -> tuple[tuple[str, bool], ...]:
-        """(SQL, descending) pairs: an event source's own order, else the last sort."""
-        for base in self.bases:
-            if base.prefix == "":
-                return tuple((base.cols[name], False) for name in base.source.order)
-        return tuple(self.order)
-
-
-@dataclass(frozen=True)
-class OutputColumn:
-    """A result column. `attributes`: a JSONB column expanded into one column per key."""
-
-    name: str
-    type: T
-    attributes: bool = False
-    prefix: str = ""
-    skip: frozenset[str] = frozenset()
-
-
-@dataclass
-class CompiledQuery:
-    sql: str
-    params: dict[str, object]
-    columns: list[OutputColumn]
-    timeframe: Timeframe
-    interval_ns: int | None = None  # set when the result is a time series
-    series_timeframe: Timeframe | None = None
+__all__ = ["CompiledQuery", "Compiler", "Layer", "OutputColumn", "compile_query"]
 
 
 class Compiler:
@@ -220,7 +166,7 @@ class Compiler:
             return self.dedup(layer, command)
         if isinstance(command, ast.Lookup):
             return self.lookup(layer, command)
-        return self.make_timeseries(layer, command)
+        return make_timeseries(self, layer, command)
 
     # --- commands ----------------------------------------------------------------------
 
@@ -319,104 +265,6 @@ class Compiler:
             layer.bases.append(Base(base.source, command.prefix + base.prefix, cols, hidden))
         return layer
 
-    def make_timeseries(self, layer: Layer, command: ast.MakeTimeseries) -> Layer:
-        if layer.reshaped:
-            layer = self.wrap(layer)
-        exprs = self.exprs(layer)
-        time_name = command.time.name if command.time else "timestamp"
-        time_pos = command.time.pos if command.time else command.pos
-        time_sql = coerce(exprs.resolve(time_name, time_pos), T.TIMESTAMP, time_pos, "time:")
-        interval_ns, start, bins = self._bins(layer.timeframe, command)
-        end = datetime.fromtimestamp((start + interval_ns * bins) / NS, UTC)
-        start_dt = datetime.fromtimestamp(start / NS, UTC)
-        start_sql = self.params.bind(start_dt, "timestamptz")
-        end_sql = self.params.bind(end, "timestamptz")
-        seconds_sql = self.params.bind(interval_ns / NS, "double precision")
-        bins_sql = self.params.bind(bins, "integer")
-
-        seen: set[str] = set()
-        keys = self._named(exprs, command.by, Mode.ROW, seen)
-        values = self._named(exprs, command.aggregates, Mode.AGG, seen)
-        bucket = f"floor(extract(epoch from ({time_sql} - {start_sql})) / {seconds_sql})::integer"
-        items = [(c.sql, f"k{i}") for i, c in enumerate(keys)] + [(bucket, "bin")]
-        items += [(c.sql, f"a{i}") for i, c in enumerate(values)]
-        window = replace(layer, order=[], where=[*layer.where, f"{time_sql} >= {start_sql}"])
-        window.where.append(f"{time_sql} < {end_sql}")
-        per_bin = self.render(window, items, group=len(keys) + 1)
-
-        key_list = ", ".join(f"g.k{i}" for i in range(len(keys)))
-        if keys:
-            distinct = ", ".join(f"k{i}" for i in range(len(keys)))
-            grid = (
-                f"select {distinct}, i from (select distinct {distinct} from t) as d "  # noqa: S608
-                f"cross join generate_series(0, {bins_sql} - 1) as i"
-            )
-        else:
-            grid = f"select i from generate_series(0, {bins_sql} - 1) as i"  # noqa: S608
-        join = " and ".join(
-            ["t.bin = g.i"] + [f"t.k{i} is not distinct from g.k{i}" for i in range(len(keys))]
-        )
-        arrays = []
-        for i, assign in enumerate(command.aggregates):
-            if _counting(assign.expr):  # an empty bin counts 0
-                arrays.append(f"array_agg(coalesce(t.a{i}, 0)::bigint order by g.i) as a{i}")
-            else:
-                arrays.append(f"array_agg((t.a{i})::double precision order by g.i) as a{i}")
-        select = ", ".join(([key_list] if keys else []) + arrays)
-        group = f" group by {key_list}" if keys else ""
-        sql = (
-            f"with t as ({per_bin}), g as ({grid}) "  # noqa: S608
-            f"select {select} from g left join t on {join}{group}"
-        )
-        alias = self.alias("s")
-        fields: dict[str, Col] = {
-            "timeframe": Col(
-                "timeframe",
-                f"jsonb_build_object('start', {start_sql}, 'end', {end_sql})",
-                T.JSON,
-            ),
-            "interval": Col("interval", self.params.bind(interval_ns, "bigint"), T.DURATION),
-        }
-        for i, col in enumerate(keys):
-            fields[col.name] = Col(col.name, f"{alias}.k{i}", col.type)
-        for i, col in enumerate(values):
-            fields[col.name] = Col(col.name, f"{alias}.a{i}", T.ARRAY)
-        self.interval_ns = interval_ns
-        self.series_timeframe = Timeframe(start_dt, end)
-        return Layer(f"({sql}) as {alias}", fields, [], layer.timeframe)
-
-    def _bins(self, timeframe: Timeframe, command: ast.MakeTimeseries) -> tuple[int, int, int]:
-        """(interval in ns, aligned start in ns since the epoch, number of bins)."""
-        start = int(timeframe.start.timestamp() * 1_000_000) * 1000
-        end = int(timeframe.end.timestamp() * 1_000_000) * 1000
-        if command.interval is not None:
-            assert isinstance(command.interval.value, int)  # noqa: S101 - durations are int
-            interval = command.interval.value
-            if interval < NS:
-                raise QueryError.at(command.interval.pos, "interval: must be at least 1s")
-        else:
-            wanted = DEFAULT_BINS
-            if command.bins is not None:
-                value = command.bins.value
-                if not isinstance(value, int) or not 1 <= value <= MAX_BINS:
-                    raise QueryError.at(
-                        command.bins.pos, f"bins: must be a whole number from 1 to {MAX_BINS}"
-                    )
-                wanted = value
-            raw_s = (end - start) / NS / wanted
-            nice = next((s for s in _NICE_INTERVALS_S if s >= raw_s), None)
-            interval = (nice or math.ceil(raw_s / 86400) * 86400) * NS
-        aligned = start - start % interval
-        bins = max(1, math.ceil((end - aligned) / interval))
-        if bins > MAX_BINS:
-            where = command.interval.pos if command.interval else command.pos
-            raise QueryError.at(
-                where, f"the interval gives {bins} bins for this timeframe; at most {MAX_BINS}"
-            )
-        return interval, aligned, bins
-
-    # --- result ------------------------------------------------------------------------
-
     def finish(self, layer: Layer, row_cap: int) -> CompiledQuery:
         items: list[tuple[str, str]] = []
         columns: list[OutputColumn] = []
@@ -449,10 +297,6 @@ class Compiler:
             self.interval_ns,
             self.series_timeframe,
         )
-
-
-def _counting(expr: ast.Expr) -> bool:
-    return isinstance(expr, ast.Call) and expr.name in COUNTING
 
 
 def _join_keys(target: Typed, source: Typed, command: ast.Lookup) -> tuple[str, str]:

@@ -67,7 +67,7 @@ def parse(text: str) -> ast.Query:
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
     assert isinstance(tree, Tree)  # noqa: S101 - lark returns a tree without a transformer
-    return build_query(tree.children[0], text)
+    return build_query(tree.children[0])
 
 
 @lru_cache(maxsize=512)
