@@ -314,3 +314,12 @@ def run_error(session: Session, text: str) -> QueryError:
     with pytest.raises(QueryError) as caught:
         run(session, text)
     return caught.value
+
+
+def test_fields_add_sees_the_fields_added_before_it(few: Session) -> None:
+    result = rows(
+        few,
+        'fetch bizevents | filter event.type == "c" '
+        "| fieldsAdd a = toDouble(amount) / 2, b = a + 1 | fields a, b",
+    )
+    assert result == [{"a": 50, "b": 51}]

@@ -128,3 +128,106 @@ def test_unconvertible_values_are_a_query_error(session: Session) -> None:
     with pytest.raises(QueryError) as caught:
         run_query(session, "fetch bizevents | filter toTimestamp(when) > now()", now=NOW)
     assert "could not be converted" in caught.value.message
+
+
+_TOKENS = st.sampled_from(
+    [
+        "fetch",
+        "bizevents",
+        "flows",
+        "|",
+        "filter",
+        "summarize",
+        "makeTimeseries",
+        "lookup",
+        "sort",
+        "limit",
+        "dedup",
+        "fields",
+        "fieldsAdd",
+        "fieldsRemove",
+        "by:",
+        "from:",
+        "to:",
+        "bins:",
+        "interval:",
+        "time:",
+        "sourceField:",
+        "lookupField:",
+        "prefix:",
+        "sort:",
+        "{",
+        "}",
+        "[",
+        "]",
+        "(",
+        ")",
+        ",",
+        "=",
+        "==",
+        "!=",
+        "<",
+        ">=",
+        "+",
+        "-",
+        "*",
+        "/",
+        "and",
+        "or",
+        "not",
+        "asc",
+        "desc",
+        "count()",
+        "countIf",
+        "takeFirst",
+        "arraySum",
+        "now()",
+        "toDuration",
+        "isNull",
+        "in",
+        "if",
+        "timestamp",
+        "event.type",
+        "amount",
+        "x.y",
+        "`a b`",
+        '"s"',
+        '"',
+        "`",
+        "1",
+        "2.5",
+        "5m",
+        "-1h",
+        "0",
+        "true",
+        "null",
+        "//c\n",
+        "\n",
+        "@",
+        "~",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=80), st.lists(_TOKENS, max_size=30).map(" ".join)))
+def test_any_text_compiles_or_gives_a_positioned_query_error(text_: str) -> None:
+    error: QueryError | None = None
+    try:
+        compile_text(text_, now=NOW)
+    except QueryError as exc:  # anything else (a crash) fails the test
+        error = exc
+    if error is None:
+        return
+    assert error.message
+    if error.line is not None:
+        assert 1 <= error.line <= text_.count("\n") + text_.count("\r") + 1
+        assert error.column is not None
+        assert error.column >= 1
+
+
+def test_deep_nesting_is_a_query_error_not_a_crash() -> None:
+    deep = "fetch bizevents | filter " + "abs(" * 3000 + "1" + ")" * 3000 + " == 1"
+    with pytest.raises(QueryError) as caught:
+        compile_text(deep, now=NOW)
+    assert "nest" in caught.value.message

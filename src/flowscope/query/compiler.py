@@ -172,12 +172,14 @@ class Compiler:
 
     def fields(self, layer: Layer, command: ast.Fields) -> Layer:
         exprs = self.exprs(layer)
-        compiled = [(a, exprs.compile(a.expr)) for a in command.items]
         if command.keep_others:
-            for assign, typed in compiled:
+            # one after the other: a field may use the ones added before it in the command
+            for assign in command.items:
+                typed = exprs.compile(assign.expr)
                 layer.fields.pop(assign.name, None)  # a replaced field moves to the end
                 layer.fields[assign.name] = Col(assign.name, typed.sql, typed.type)
             return layer
+        compiled = [(a, exprs.compile(a.expr)) for a in command.items]
         fresh: dict[str, Col] = {}
         for assign, typed in compiled:
             fresh[assign.name] = Col(assign.name, typed.sql, typed.type)

@@ -67,7 +67,14 @@ def parse(text: str) -> ast.Query:
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
     assert isinstance(tree, Tree)  # noqa: S101 - lark returns a tree without a transformer
-    return build_query(tree.children[0])
+    try:
+        return build_query(tree.children[0])
+    except RecursionError:
+        raise too_deep() from None
+
+
+def too_deep() -> QueryError:
+    return QueryError("the query nests too deeply (functions or operators inside each other)")
 
 
 @lru_cache(maxsize=512)

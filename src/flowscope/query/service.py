@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from flowscope.query.compiler import CompiledQuery, OutputColumn, compile_query
 from flowscope.query.errors import QueryError
-from flowscope.query.parser import parse_cached
+from flowscope.query.parser import parse_cached, too_deep
 from flowscope.query.timeframe import DEFAULT_FROM, Timeframe, caller_timeframe
 from flowscope.query.values import T
 
@@ -63,7 +63,11 @@ def compile_text(
     """Text → SQL and parameters; every mistake is a QueryError with its position."""
     now = now or datetime.now(UTC)
     timeframe = caller_timeframe(time_from, time_to, now, default_from)
-    return compile_query(parse_cached(text), timeframe, now, row_cap)
+    query = parse_cached(text)
+    try:
+        return compile_query(query, timeframe, now, row_cap)
+    except RecursionError:
+        raise too_deep() from None
 
 
 def run_query(
