@@ -208,3 +208,17 @@ def test_the_example_query_runs(viewer: TestClient) -> None:
     response = viewer.post("/query/run", data={"query": EXAMPLE}, headers=htmx(viewer))
     assert 'id="row-count"' in response.text
     assert "FQL reference" in viewer.get("/query").text
+
+
+def test_long_results_show_the_first_thousand_rows(viewer: TestClient, session: Session) -> None:
+    now = datetime.now(UTC)
+    ingest(
+        session,
+        [NewEvent("shop", f"e{i}", "t", now - timedelta(seconds=i + 1), {}) for i in range(1005)],
+    )
+    response = viewer.post(
+        "/query/run", data={"query": "fetch bizevents", "from": "-1h"}, headers=htmx(viewer)
+    )
+    assert 'id="row-count">1,005 rows<' in response.text
+    assert response.text.count("<tr>") == 1 + 1000
+    assert "first 1,000 of 1,005 rows" in response.text

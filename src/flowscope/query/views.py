@@ -24,6 +24,7 @@ EXAMPLE = """fetch bizevents
 | summarize count(), by: {event.provider, event.type}
 | sort `count()` desc
 """
+DISPLAY_ROWS = 1_000  # an HTML table of 10,000 rows helps nobody and costs the browser
 PRESETS = ("-30m", "-1h", "-2h", "-6h", "-24h", "-7d", "-30d")
 
 TimeFrom = Annotated[str | None, Query(alias="from", max_length=64)]
@@ -51,6 +52,7 @@ def _run(
     request: Request, session: SessionDep, settings: Settings, query: str, tf: str, tt: str
 ) -> dict[str, Any]:
     context: dict[str, Any] = {
+        "display_rows": DISPLAY_ROWS,
         "result": None,
         "error": None,
         "chart": None,
