@@ -117,11 +117,13 @@ def execute(
     # A savepoint of our own (SQLAlchemy does not see it): rolling back to it restores the
     # transaction's read-write mode and timeout, and clears any error of the query.
     with driver.cursor() as cur:
-        cur.execute("savepoint fql_query")
+        timeout_ms = max(1, math.ceil(timeout_s * 1000))  # an int of ours, not user text
+        # one round trip to set up (a simple-protocol batch), one for the query, one to undo
+        cur.execute(
+            f"savepoint fql_query; set transaction read only; "
+            f"set local statement_timeout = {timeout_ms:d}"
+        )
         try:
-            cur.execute("set transaction read only")
-            timeout_ms = str(max(1, math.ceil(timeout_s * 1000)))
-            cur.execute("select set_config('statement_timeout', %s, true)", [timeout_ms])
             cur.execute(sql, params)  # compiled SQL: no user text
             return cur.fetchmany(max_rows)
         except pg_errors.QueryCanceled:
@@ -135,8 +137,7 @@ def execute(
                 f"a value could not be converted while running the query: {detail}"
             ) from None
         finally:
-            cur.execute("rollback to savepoint fql_query")
-            cur.execute("release savepoint fql_query")
+            cur.execute("rollback to savepoint fql_query; release savepoint fql_query")
 
 
 # --- shaping rows for JSON -----------------------------------------------------------------
