@@ -131,3 +131,17 @@ def test_row_cap_from_settings_truncates(
     body = response.json()
     assert (body["row_count"], body["truncated"]) == (4, True)
     assert len(body["rows"]) == 4
+
+
+def test_null_values_stay_in_rows(
+    client: TestClient, session: Session, make_token: Callable[..., str]
+) -> None:
+    recent_events(session)
+    response = client.post(
+        URL,
+        json={"query": "fetch bizevents | limit 1 | fields missing, n = null, t = event.type"},
+        headers=reader(make_token),
+    )
+    (row,) = response.json()["rows"]
+    assert row[:2] == [None, None]
+    assert row[2] in ("order.paid", "order.placed")
