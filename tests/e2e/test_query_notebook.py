@@ -68,3 +68,12 @@ def test_notebook_runs_queries_and_shows_charts_and_errors(
     run("fetch bizevents | fields note | limit 3")
     expect(page.locator("#result-table td").first).to_have_text("<b>bold?</b>")
     screenshot(page, "query-table")
+
+    page.get_by_label("Name").fill("Three notes")
+    page.get_by_role("button", name="Save query").click()
+    page.get_by_role("link", name="Three notes").click()
+    page.wait_for_selector(".CodeMirror")
+    assert page.evaluate("() => window.fqlEditor.getValue()") == (
+        "fetch bizevents | fields note | limit 3"
+    )
+    expect(page.locator("#row-count")).to_have_text("3 rows")  # a saved query runs on open
