@@ -32,6 +32,8 @@ from flowscope.ingest import views as ingest_views
 from flowscope.jobs import Scheduler
 from flowscope.metrics import MetricsMiddleware
 from flowscope.paths import resource_dir
+from flowscope.query import api as query_api
+from flowscope.query import views as query_views
 from flowscope.settings import Settings, get_settings
 from flowscope.web import is_htmx, render
 
@@ -104,6 +106,8 @@ def create_app(
     app.include_router(auth_views.router)
     app.include_router(ingest_views.router)
     app.include_router(generator_views.router)
+    app.include_router(query_api.router)
+    app.include_router(query_views.router)
 
     @app.get("/", include_in_schema=False, name="home")
     def home(request: Request) -> Response:

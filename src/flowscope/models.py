@@ -7,3 +7,4 @@ def load_all_models() -> None:
     from flowscope.flows import models as _flows  # noqa: F401
     from flowscope.generator import models as _generator  # noqa: F401
     from flowscope.ingest import models as _ingest  # noqa: F401
+    from flowscope.query import models as _query  # noqa: F401

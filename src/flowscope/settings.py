@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     max_future_seconds: int = Field(default=600, ge=0)
     max_events_per_request: int = Field(default=50_000, gt=0)
 
+    query_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Statement timeout of FQL queries (notebook, API)."
+    )
+    query_row_cap: int = Field(default=10_000, gt=0, description="Most rows an FQL query returns.")
+    query_default_from: str = Field(
+        default="-24h",
+        description="Timeframe start when neither the query nor the caller sets one.",
+    )
+
     pool_size: int = Field(default=10, gt=0)
     scheduler_enabled: bool = True
     demo: bool = Field(

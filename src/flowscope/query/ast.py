@@ -1,0 +1,157 @@
+"""The typed FQL syntax tree. Every node knows where it starts in the query text (1-based)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal as TypingLiteral
+
+
+@dataclass(frozen=True, slots=True)
+class Pos:
+    line: int
+    column: int
+
+
+# --- expressions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """A constant. `kind` says how the value is typed; durations are integer nanoseconds."""
+
+    value: str | int | float | bool | None
+    kind: TypingLiteral["string", "number", "duration", "boolean", "null"]
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    name: str
+    args: tuple[Expr, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    op: str  # == != < <= > >= + - * / and or
+    left: Expr
+    right: Expr
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    op: str  # not, -
+    operand: Expr
+    pos: Pos
+
+
+Expr = Field | Literal | Call | Binary | Unary
+
+
+@dataclass(frozen=True, slots=True)
+class Assign:
+    """`name = expr`, or a bare expression whose name is its own text (as DQL names it)."""
+
+    name: str
+    expr: Expr
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    expr: Expr
+    descending: bool
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    source: str
+    time_from: Expr | None
+    time_to: Expr | None
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    condition: Expr
+    negate: bool  # filterOut
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Fields:
+    items: tuple[Assign, ...]
+    keep_others: bool  # fieldsAdd keeps the other fields, fields does not
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class FieldsRemove:
+    names: tuple[Field, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Summarize:
+    aggregates: tuple[Assign, ...]
+    by: tuple[Assign, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    keys: tuple[SortKey, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    count: Literal
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Dedup:
+    keys: tuple[Expr, ...]
+    sort: tuple[SortKey, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    query: Query
+    source_field: Field
+    lookup_field: Field
+    prefix: str
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class MakeTimeseries:
+    aggregates: tuple[Assign, ...]
+    by: tuple[Assign, ...]
+    time: Field | None
+    interval: Literal | None
+    bins: Literal | None
+    pos: Pos
+
+
+Command = (
+    Filter | Fields | FieldsRemove | Summarize | Sort | Limit | Dedup | Lookup | MakeTimeseries
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    fetch: Fetch
+    commands: tuple[Command, ...] = field(default=())

@@ -1,0 +1,399 @@
+"""The lark parse tree → typed AST. Checks each command's shape: its arguments and parameters."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from lark import Token, Tree
+
+from flowscope.query import ast
+from flowscope.query.errors import InternalQueryError, QueryError, did_you_mean
+
+Node = Tree[Any] | Token
+
+_UNIT_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+    "d": 86_400_000_000_000,
+    "w": 604_800_000_000_000,
+}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([a-z]+)")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "`": "`"}
+_ESCAPE = re.compile(r"\\(.)")
+_SPACES = re.compile(r"\s+")
+MAX_BIGINT = 2**63 - 1
+
+
+def duration_ns(text: str) -> int:
+    match = _DURATION.fullmatch(text)
+    assert match is not None  # noqa: S101 - the lexer only lets durations through
+    return int(Decimal(match.group(1)) * _UNIT_NS[match.group(2)])
+
+
+def unquote(text: str) -> str:
+    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), text[1:-1])
+
+
+def _pos(node: Node) -> ast.Pos:
+    """Where a node starts: its first token (the parser does not track rule positions, which
+    makes parsing about 40% faster)."""
+    while isinstance(node, Tree):
+        children = [c for c in node.children if c is not None]
+        if not children:
+            return ast.Pos(1, 1)
+        node = children[0]
+    return ast.Pos(node.line or 1, node.column or 1)
+
+
+# --- expressions ---------------------------------------------------------------------------
+
+
+def build_expr(node: Node) -> ast.Expr:
+    if isinstance(node, Token):  # only reached for malformed trees
+        raise QueryError.at(_pos(node), f"unexpected {node.value!r}")
+    kind = node.data
+    if kind == "field_name":
+        return ast.Field(field_name(node), _pos(node))
+    if kind == "string":
+        return ast.Literal(unquote(str(node.children[0])), "string", _pos(node))
+    if kind == "number":
+        text = str(node.children[0])
+        number: int | float = float(text) if any(c in text for c in ".eE") else int(text)
+        if isinstance(number, int) and number > MAX_BIGINT:
+            number = float(number)  # beyond 64-bit integers: a double, as in JSON
+        return ast.Literal(number, "number", _pos(node))
+    if kind == "duration":
+        ns = duration_ns(str(node.children[0]))
+        if ns > MAX_BIGINT:
+            raise QueryError.at(_pos(node), "this duration is too long (at most about 292 years)")
+        return ast.Literal(ns, "duration", _pos(node))
+    if kind in ("true", "false"):
+        return ast.Literal(kind == "true", "boolean", _pos(node))
+    if kind == "null":
+        return ast.Literal(None, "null", _pos(node))
+    if kind == "binop":
+        left, op, right = node.children
+        return ast.Binary(str(op), build_expr(left), build_expr(right), _pos(op))
+    if kind == "unop":
+        op, operand = node.children
+        return ast.Unary(str(op), build_expr(operand), _pos(node))
+    if kind == "call":
+        name, *args = node.children
+        built = tuple(build_expr(a) for a in args if a is not None)
+        return ast.Call(str(name), built, _pos(node))
+    if kind in ("sort_asc", "sort_desc"):
+        raise QueryError.at(_pos(node.children[1]), "asc and desc are only allowed in sort")
+    if kind in ("braces", "subquery"):
+        what = "a {…} list" if kind == "braces" else "a [subquery]"
+        raise QueryError.at(_pos(node), f"{what} is not allowed here")
+    raise QueryError.at(_pos(node), f"unexpected {kind}")
+
+
+def field_name(node: Tree[Any]) -> str:
+    token = node.children[0]
+    text = str(token)
+    return text[1:-1] if isinstance(token, Token) and token.type == "BQNAME" else text
+
+
+# --- command arguments ---------------------------------------------------------------------
+
+
+@dataclass
+class Args:
+    """A command's arguments, split into positional ones and `name: value` parameters."""
+
+    command: str
+    pos: ast.Pos
+    positional: list[Node] = field(default_factory=list)
+    named: dict[str, tuple[Node, ast.Pos]] = field(default_factory=dict)
+
+
+def _split_args(command: str, pos: ast.Pos, args: Node | None, allowed: frozenset[str]) -> Args:
+    out = Args(command, pos)
+    if args is None:
+        return out
+    assert isinstance(args, Tree)  # noqa: S101 - grammar: args is a tree
+    for arg in args.children:
+        if isinstance(arg, Tree) and arg.data == "named":
+            name_token, value = arg.children
+            name = str(name_token)
+            where = _pos(name_token)
+            if name not in allowed:
+                accepted = ", ".join(f"{n}:" for n in sorted(allowed)) or "none"
+                raise QueryError.at(
+                    where,
+                    f"{command} has no parameter '{name}:'{did_you_mean(name, allowed)} "
+                    f"(it accepts {accepted})",
+                )
+            if name in out.named:
+                raise QueryError.at(where, f"{command}: parameter '{name}:' is given twice")
+            out.named[name] = (value, where)
+        else:
+            out.positional.append(arg)
+    return out
+
+
+_PRECEDENCE = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4}
+_PRECEDENCE.update({"+": 5, "-": 5, "*": 6, "/": 6})
+_SIMPLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def expr_text(expr: ast.Expr, parent: int = 0) -> str:
+    """The canonical text of an expression: the name of an unnamed `summarize count()`."""
+    if isinstance(expr, ast.Field):
+        return expr.name if _SIMPLE_NAME.fullmatch(expr.name) else f"`{expr.name}`"
+    if isinstance(expr, ast.Literal):
+        return _literal_text(expr)
+    if isinstance(expr, ast.Call):
+        return f"{expr.name}({', '.join(expr_text(a) for a in expr.args)})"
+    if isinstance(expr, ast.Unary):
+        inner = expr_text(expr.operand, 7)
+        return f"not {inner}" if expr.op == "not" else f"-{inner}"
+    level = _PRECEDENCE[expr.op]
+    text = f"{expr_text(expr.left, level)} {expr.op} {expr_text(expr.right, level + 1)}"
+    return f"({text})" if level < parent else text
+
+
+def _literal_text(literal: ast.Literal) -> str:
+    value = literal.value
+    if literal.kind == "string":
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if literal.kind == "duration":
+        assert isinstance(value, int)  # noqa: S101 - durations are int nanoseconds
+        for unit, size in sorted(_UNIT_NS.items(), key=lambda item: -item[1]):
+            if value % size == 0:
+                return f"{value // size}{unit}"
+    if literal.kind == "null":
+        return "null"
+    if literal.kind == "boolean":
+        return "true" if value else "false"
+    return str(value)
+
+
+def _assignments(nodes: list[Node]) -> tuple[ast.Assign, ...]:
+    """`a = expr` or a bare `expr` (then named by its own text, e.g. `count()`)."""
+    items: list[ast.Assign] = []
+    for node in nodes:
+        if isinstance(node, Tree) and node.data == "assign":
+            target, expr = node.children
+            items.append(ast.Assign(field_name(target), build_expr(expr), _pos(node)))
+        elif isinstance(node, Tree) and node.data == "braces":
+            inner = node.children[0]
+            items.extend(_assignments(list(inner.children) if inner else []))
+        else:
+            expr = build_expr(node)
+            name = expr.name if isinstance(expr, ast.Field) else expr_text(expr)
+            items.append(ast.Assign(name, expr, _pos(node)))
+    return tuple(items)
+
+
+def _sort_keys(nodes: list[Node]) -> tuple[ast.SortKey, ...]:
+    keys: list[ast.SortKey] = []
+    for node in nodes:
+        if isinstance(node, Tree) and node.data == "braces":
+            inner = node.children[0]
+            keys.extend(_sort_keys(list(inner.children) if inner else []))
+        elif isinstance(node, Tree) and node.data in ("sort_asc", "sort_desc"):
+            keys.append(ast.SortKey(build_expr(node.children[0]), node.data == "sort_desc"))
+        else:
+            keys.append(ast.SortKey(build_expr(node), False))
+    return tuple(keys)
+
+
+def _one(args: Args, what: str) -> Node:
+    if len(args.positional) != 1:
+        raise QueryError.at(args.pos, f"{args.command} takes exactly one {what}")
+    return args.positional[0]
+
+
+def _named_field(args: Args, name: str, *, required: bool) -> ast.Field | None:
+    if name not in args.named:
+        if required:
+            raise QueryError.at(args.pos, f"{args.command} needs the parameter '{name}:'")
+        return None
+    value, where = args.named[name]
+    expr = build_expr(value)
+    if not isinstance(expr, ast.Field):
+        raise QueryError.at(where, f"{args.command}: '{name}:' must be a field name")
+    return expr
+
+
+def _named_literal(args: Args, name: str, kinds: tuple[str, ...]) -> ast.Literal | None:
+    if name not in args.named:
+        return None
+    value, where = args.named[name]
+    expr = build_expr(value)
+    if not isinstance(expr, ast.Literal) or expr.kind not in kinds:
+        raise QueryError.at(where, f"{args.command}: '{name}:' must be a {' or '.join(kinds)}")
+    return expr
+
+
+def _named_expr(args: Args, name: str) -> ast.Expr | None:
+    if name not in args.named:
+        return None
+    return build_expr(args.named[name][0])
+
+
+def _by(args: Args) -> tuple[ast.Assign, ...]:
+    if "by" not in args.named:
+        return ()
+    return _assignments([args.named["by"][0]])
+
+
+# --- commands ------------------------------------------------------------------------------
+
+Builder = Callable[[Args], ast.Command]
+
+
+def _filter(negate: bool) -> Builder:
+    def build(args: Args) -> ast.Command:
+        return ast.Filter(build_expr(_one(args, "condition")), negate, args.pos)
+
+    return build
+
+
+def _fields(keep_others: bool) -> Builder:
+    def build(args: Args) -> ast.Command:
+        items = _assignments(args.positional)
+        if not items:
+            raise QueryError.at(args.pos, f"{args.command} needs at least one field")
+        return ast.Fields(items, keep_others, args.pos)
+
+    return build
+
+
+def _fields_remove(args: Args) -> ast.Command:
+    names = []
+    for node in args.positional:
+        expr = build_expr(node)
+        if not isinstance(expr, ast.Field):
+            raise QueryError.at(expr.pos, "fieldsRemove takes field names")
+        names.append(expr)
+    if not names:
+        raise QueryError.at(args.pos, "fieldsRemove needs at least one field")
+    return ast.FieldsRemove(tuple(names), args.pos)
+
+
+def _summarize(args: Args) -> ast.Command:
+    aggregates = _assignments(args.positional)
+    if not aggregates:
+        raise QueryError.at(args.pos, "summarize needs at least one aggregation, e.g. count()")
+    return ast.Summarize(aggregates, _by(args), args.pos)
+
+
+def _sort(args: Args) -> ast.Command:
+    keys = _sort_keys(args.positional)
+    if not keys:
+        raise QueryError.at(args.pos, "sort needs at least one field")
+    return ast.Sort(keys, args.pos)
+
+
+def _limit(args: Args) -> ast.Command:
+    expr = build_expr(_one(args, "number"))
+    if not (
+        isinstance(expr, ast.Literal) and isinstance(expr.value, int) and expr.kind == "number"
+    ):
+        raise QueryError.at(args.pos, "limit takes a whole number, e.g. limit 100")
+    return ast.Limit(expr, args.pos)
+
+
+def _dedup(args: Args) -> ast.Command:
+    keys: list[ast.Expr] = []
+    for node in args.positional:
+        if isinstance(node, Tree) and node.data == "braces":
+            inner = node.children[0]
+            keys.extend(build_expr(n) for n in (inner.children if inner else []))
+        else:
+            keys.append(build_expr(node))
+    if not keys:
+        raise QueryError.at(args.pos, "dedup needs at least one field")
+    sort = _sort_keys([args.named["sort"][0]]) if "sort" in args.named else ()
+    return ast.Dedup(tuple(keys), sort, args.pos)
+
+
+def _lookup(args: Args) -> ast.Command:
+    node = _one(args, "[subquery]")
+    if not (isinstance(node, Tree) and node.data == "subquery"):
+        raise QueryError.at(args.pos, "lookup takes a [subquery] in square brackets")
+    subquery = build_query(node.children[0])
+    source = _named_field(args, "sourceField", required=True)
+    target = _named_field(args, "lookupField", required=True)
+    prefix = _named_literal(args, "prefix", ("string",))
+    if source is None or target is None:  # unreachable: required=True raised already
+        raise InternalQueryError("lookup without sourceField/lookupField")
+    prefix_text = str(prefix.value) if prefix is not None else "lookup."
+    return ast.Lookup(subquery, source, target, prefix_text, args.pos)
+
+
+def _make_timeseries(args: Args) -> ast.Command:
+    aggregates = _assignments(args.positional)
+    if not aggregates:
+        raise QueryError.at(args.pos, "makeTimeseries needs at least one aggregation")
+    interval = _named_literal(args, "interval", ("duration",))
+    bins = _named_literal(args, "bins", ("number",))
+    if interval is not None and bins is not None:
+        raise QueryError.at(bins.pos, "makeTimeseries takes either interval: or bins:, not both")
+    time = _named_field(args, "time", required=False)
+    return ast.MakeTimeseries(aggregates, _by(args), time, interval, bins, args.pos)
+
+
+_COMMANDS: dict[str, tuple[Builder, frozenset[str]]] = {
+    "filter": (_filter(False), frozenset()),
+    "filterOut": (_filter(True), frozenset()),
+    "fields": (_fields(False), frozenset()),
+    "fieldsKeep": (_fields(False), frozenset()),
+    "fieldsAdd": (_fields(True), frozenset()),
+    "fieldsRemove": (_fields_remove, frozenset()),
+    "summarize": (_summarize, frozenset({"by"})),
+    "sort": (_sort, frozenset()),
+    "limit": (_limit, frozenset()),
+    "dedup": (_dedup, frozenset({"sort"})),
+    "lookup": (_lookup, frozenset({"sourceField", "lookupField", "prefix"})),
+    "makeTimeseries": (_make_timeseries, frozenset({"by", "time", "interval", "bins"})),
+}
+COMMAND_NAMES = ("fetch", *_COMMANDS)
+
+
+def _fetch(args: Args) -> ast.Fetch:
+    if len(args.positional) != 1:
+        raise QueryError.at(args.pos, "fetch takes one data source, e.g. fetch bizevents")
+    source = build_expr(args.positional[0])
+    if not isinstance(source, ast.Field):
+        raise QueryError.at(source.pos, "fetch takes a data source name, e.g. fetch bizevents")
+    return ast.Fetch(source.name, _named_expr(args, "from"), _named_expr(args, "to"), source.pos)
+
+
+def build_query(node: Node) -> ast.Query:
+    if not isinstance(node, Tree) or node.data != "query":
+        raise InternalQueryError(f"expected a query node, got {node!r}")
+    commands: list[ast.Command] = []
+    fetch: ast.Fetch | None = None
+    for i, command in enumerate(node.children):
+        name_token, args_node = command.children
+        name = str(name_token)
+        pos = _pos(name_token)
+        if i == 0:
+            if name != "fetch":
+                raise QueryError.at(pos, f"a query starts with fetch, not '{name}'")
+            fetch = _fetch(_split_args(name, pos, args_node, frozenset({"from", "to"})))
+            continue
+        if name == "fetch":
+            raise QueryError.at(pos, "fetch can only start a query (or a [subquery])")
+        if name not in _COMMANDS:
+            raise QueryError.at(
+                pos,
+                f"unknown command '{name}'{did_you_mean(name, COMMAND_NAMES)} "
+                f"(commands: {', '.join(COMMAND_NAMES)})",
+            )
+        builder, allowed = _COMMANDS[name]
+        commands.append(builder(_split_args(name, pos, args_node, allowed)))
+    assert fetch is not None  # noqa: S101 - a query has at least one command
+    return ast.Query(fetch, tuple(commands))

@@ -1,0 +1,243 @@
+"""FQL expressions → typed SQL, resolving field names against what the pipeline holds so far."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flowscope.query import ast
+from flowscope.query.errors import QueryError, did_you_mean
+from flowscope.query.functions import AGGREGATES, ALL_FUNCTIONS, SCALARS, CallContext, Function
+from flowscope.query.sources import Source
+from flowscope.query.values import NUMERIC, Params, T, Typed, coerce, type_name, unify
+
+
+@dataclass
+class Col:
+    """A field the next command can use: its FQL name, SQL (in the current FROM) and type."""
+
+    name: str
+    sql: str
+    type: T
+
+
+@dataclass
+class Base:
+    """An open record source (events): names not in `fields` resolve through it.
+
+    `cols` maps the source's column names to SQL in the current FROM; a name under `prefix`
+    that is not a column is an attribute path into the JSONB column.
+    """
+
+    source: Source
+    prefix: str
+    cols: dict[str, str]
+    hidden: set[str] = field(default_factory=set)
+
+
+class Mode(enum.Enum):
+    ROW = "row"  # per record: no aggregations
+    AGG = "agg"  # summarize/makeTimeseries: aggregations, and no bare fields outside them
+    INNER = "inner"  # the arguments of an aggregation: per record again
+
+
+_COMPARE = {"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_NS_PER_S = "1000000000"
+
+
+class ExprCompiler:
+    def __init__(
+        self,
+        params: Params,
+        fields: dict[str, Col],
+        bases: list[Base],
+        now_sql: Callable[[], str],
+        record_order: tuple[tuple[str, bool], ...] = (),
+    ) -> None:
+        self.params = params
+        self.fields = fields
+        self.bases = sorted(bases, key=lambda b: -len(b.prefix))
+        self.now_sql = now_sql
+        self.record_order = record_order
+
+    # --- names --------------------------------------------------------------------------
+
+    def resolve(self, name: str, pos: ast.Pos) -> Typed:
+        col = self.fields.get(name)
+        if col is not None:
+            return Typed(col.sql, col.type)
+        for base in self.bases:
+            if not name.startswith(base.prefix) or name in base.hidden:
+                continue
+            rest = name[len(base.prefix) :]
+            if not rest or rest.startswith("#"):
+                continue
+            column = base.source.column(rest)
+            if column is not None:
+                return Typed(base.cols[rest], column.type)
+            if base.source.attributes is not None:
+                return Typed(self._attribute(base.cols[base.source.attributes], rest), T.JSON)
+        known = list(self.fields) + [
+            base.prefix + c.name
+            for base in self.bases
+            for c in base.source.columns
+            if not c.name.startswith("#") and base.prefix + c.name not in base.hidden
+        ]
+        listed = ", ".join(known[:20]) + (", …" if len(known) > 20 else "")
+        raise QueryError.at(
+            pos,
+            f"unknown field '{name}'{did_you_mean(name, known)} (fields here: {listed or 'none'})",
+        )
+
+    def _attribute(self, column_sql: str, path: str) -> str:
+        """A flat key ("order.id": …) or, failing that, the nested path ({"order": {"id": …}})."""
+        key = self.params.bind(path, "text")
+        parts = path.split(".")
+        if len(parts) == 1:
+            return f"({column_sql} -> {key})"
+        nested = self.params.bind(parts, "text[]")
+        return f"coalesce({column_sql} -> {key}, {column_sql} #> {nested})"
+
+    # --- expressions --------------------------------------------------------------------
+
+    def compile(self, expr: ast.Expr, mode: Mode = Mode.ROW) -> Typed:
+        if isinstance(expr, ast.Field):
+            if mode is Mode.AGG:
+                raise QueryError.at(
+                    expr.pos,
+                    f"field '{expr.name}' must be inside an aggregation such as takeAny() "
+                    "or listed in by:",
+                )
+            return self.resolve(expr.name, expr.pos)
+        if isinstance(expr, ast.Literal):
+            return self._literal(expr)
+        if isinstance(expr, ast.Call):
+            return self._call(expr, mode)
+        if isinstance(expr, ast.Unary):
+            return self._unary(expr, mode)
+        return self._binary(expr, mode)
+
+    def _literal(self, lit: ast.Literal) -> Typed:
+        if lit.kind == "null":
+            return Typed("null", T.NULL)
+        if lit.kind == "string":
+            return Typed(self.params.bind(lit.value, "text"), T.STRING)
+        if lit.kind == "boolean":
+            return Typed(self.params.bind(lit.value, "boolean"), T.BOOLEAN)
+        if lit.kind == "duration":
+            return Typed(self.params.bind(lit.value, "bigint"), T.DURATION)
+        sql_type = "bigint" if isinstance(lit.value, int) else "double precision"
+        return Typed(self.params.bind(lit.value, sql_type), T.NUMBER)
+
+    def _call(self, call: ast.Call, mode: Mode) -> Typed:
+        function: Function | None = SCALARS.get(call.name)
+        aggregate = function is None and call.name in AGGREGATES
+        if aggregate:
+            function = AGGREGATES[call.name]
+            if mode is not Mode.AGG:
+                raise QueryError.at(
+                    call.pos,
+                    f"{call.name}() is an aggregation: use it in summarize or makeTimeseries"
+                    + (" (aggregations cannot be nested)" if mode is Mode.INNER else ""),
+                )
+        if function is None:
+            raise QueryError.at(
+                call.pos,
+                f"unknown function '{call.name}'{did_you_mean(call.name, ALL_FUNCTIONS)}",
+            )
+        count = len(call.args)
+        if count < function.min_args or (
+            function.max_args is not None and count > function.max_args
+        ):
+            raise QueryError.at(
+                call.pos, f"{call.name}() takes {_arity(function)}: {function.signature}"
+            )
+        arg_mode = Mode.INNER if aggregate else mode
+        args = [self.compile(arg, arg_mode) for arg in call.args]
+        context = CallContext(self.params, call, self.now_sql, self.record_order)
+        return function.impl(context, args)
+
+    def _unary(self, expr: ast.Unary, mode: Mode) -> Typed:
+        operand = self.compile(expr.operand, mode)
+        if expr.op == "not":
+            return Typed(f"(not {coerce(operand, T.BOOLEAN, expr.pos, 'not')})", T.BOOLEAN)
+        kind = T.DURATION if operand.type is T.DURATION else T.NUMBER
+        return Typed(f"(-{coerce(operand, kind, expr.pos, 'minus')})", kind)
+
+    def _binary(self, expr: ast.Binary, mode: Mode) -> Typed:
+        left = self.compile(expr.left, mode)
+        right = self.compile(expr.right, mode)
+        op, pos = expr.op, expr.pos
+        if op in ("and", "or"):
+            a = coerce(left, T.BOOLEAN, expr.left.pos, f"the left side of {op}")
+            b = coerce(right, T.BOOLEAN, expr.right.pos, f"the right side of {op}")
+            return Typed(f"({a} {op} {b})", T.BOOLEAN)
+        if op in _COMPARE:
+            return self._compare(op, left, right, expr)
+        return self._arithmetic(op, left, right, pos)
+
+    def _compare(self, op: str, left: Typed, right: Typed, expr: ast.Binary) -> Typed:
+        if op in ("==", "!=") and T.NULL in (left.type, right.type):
+            other = right if left.type is T.NULL else left
+            test = f"coalesce(jsonb_typeof({other.sql}), 'null') = 'null'"
+            if other.type is not T.JSON:
+                test = f"{other.sql} is null"
+            return Typed(f"({test})" if op == "==" else f"(not ({test}))", T.BOOLEAN)
+        kind = unify(left, right)
+        if kind is T.ARRAY or (kind is T.BOOLEAN and op not in ("==", "!=")):
+            raise QueryError.at(expr.pos, f"{type_name(kind)} values cannot be compared with {op}")
+        if kind is T.JSON and left.type is T.JSON and right.type is T.JSON:
+            return Typed(f"({left.sql} {_COMPARE[op]} {right.sql})", T.BOOLEAN)
+        a = coerce(left, kind, expr.left.pos, f"the left side of {op}")
+        b = coerce(right, kind, expr.right.pos, f"the right side of {op}")
+        return Typed(f"({a} {_COMPARE[op]} {b})", T.BOOLEAN)
+
+    def _arithmetic(self, op: str, left: Typed, right: Typed, pos: ast.Pos) -> Typed:
+        lt, rt = _numeric_side(left, right), _numeric_side(right, left)
+        if op == "-" and lt is T.TIMESTAMP and rt is T.TIMESTAMP:
+            a, b = coerce(left, lt, pos), coerce(right, rt, pos)
+            return Typed(f"(extract(epoch from ({a} - {b})) * {_NS_PER_S})::bigint", T.DURATION)
+        if op in ("+", "-") and lt is T.TIMESTAMP and rt in NUMERIC:
+            a, b = coerce(left, T.TIMESTAMP, pos), coerce(right, T.DURATION, pos)
+            return Typed(f"({a} {op} {_interval(b)})", T.TIMESTAMP)
+        if op == "+" and lt in NUMERIC and rt is T.TIMESTAMP:
+            a, b = coerce(left, T.DURATION, pos), coerce(right, T.TIMESTAMP, pos)
+            return Typed(f"({b} + {_interval(a)})", T.TIMESTAMP)
+        if lt not in NUMERIC or rt not in NUMERIC:
+            bad = left if lt not in NUMERIC else right
+            hint = " (use concat() to join text)" if op == "+" and bad.type is T.STRING else ""
+            raise QueryError.at(pos, f"cannot use {op} with a {type_name(bad.type)}{hint}")
+        a, b = coerce(left, lt, pos), coerce(right, rt, pos)
+        if op in ("+", "-"):
+            kind = T.DURATION if T.DURATION in (lt, rt) else T.NUMBER
+            return Typed(f"({a} {op} {b})", kind)
+        if op == "*":
+            kind = T.DURATION if T.DURATION in (lt, rt) and lt is not rt else T.NUMBER
+            return Typed(f"({a} * {b})", kind)
+        kind = T.DURATION if lt is T.DURATION and rt is T.NUMBER else T.NUMBER
+        return Typed(f"(({a})::double precision / nullif(({b})::double precision, 0))", kind)
+
+
+def _numeric_side(value: Typed, other: Typed) -> T:
+    """How an operand takes part in arithmetic: attribute values follow the other side."""
+    if value.type is T.JSON:
+        if other.type in (T.TIMESTAMP, T.DURATION):
+            return other.type
+        return T.NUMBER
+    if value.type is T.NULL:
+        return T.NUMBER
+    return value.type
+
+
+def _interval(nanoseconds_sql: str) -> str:
+    return f"(({nanoseconds_sql})::double precision / 1000 * interval '1 microsecond')"
+
+
+def _arity(function: Function) -> str:
+    if function.max_args is None:
+        return f"at least {function.min_args} argument{'s' if function.min_args != 1 else ''}"
+    if function.min_args == function.max_args:
+        n = function.min_args
+        return "no arguments" if n == 0 else f"{n} argument{'s' if n != 1 else ''}"
+    return f"{function.min_args} to {function.max_args} arguments"

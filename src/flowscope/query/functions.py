@@ -1,0 +1,335 @@
+"""The allow-list of FQL functions: scalar functions and aggregations, each with its SQL.
+
+A function not in these tables cannot be called. Arguments arrive compiled (`Typed`), so a
+function only decides the types it accepts and the SQL template around its arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flowscope.query import ast
+from flowscope.query.errors import QueryError
+from flowscope.query.values import (
+    SQL_TYPE,
+    Params,
+    T,
+    Typed,
+    coerce,
+    json_number,
+    json_text,
+    text_number,
+    type_name,
+    unify,
+)
+
+
+@dataclass
+class CallContext:
+    params: Params
+    call: ast.Call
+    now_sql: Callable[[], str]
+    record_order: tuple[tuple[str, bool], ...]  # (SQL, descending): takeFirst/takeLast order
+
+    def arg(self, args: list[Typed], i: int, target: T) -> str:
+        return coerce(args[i], target, self.call.args[i].pos, f"argument {i + 1} of {self.name}")
+
+    @property
+    def name(self) -> str:
+        return self.call.name
+
+    def fail(self, message: str) -> QueryError:
+        return QueryError.at(self.call.pos, f"{self.name}(): {message}")
+
+
+Impl = Callable[[CallContext, list[Typed]], Typed]
+
+
+@dataclass(frozen=True)
+class Function:
+    impl: Impl
+    min_args: int
+    max_args: int | None  # None: any number
+    signature: str
+
+
+# --- scalar functions ------------------------------------------------------------------------
+
+
+def _is_null(c: CallContext, a: list[Typed]) -> Typed:
+    if a[0].type is T.JSON:  # a missing attribute and a JSON null are both null
+        return Typed(f"(coalesce(jsonb_typeof({a[0].sql}), 'null') = 'null')", T.BOOLEAN)
+    return Typed(f"({a[0].sql} is null)", T.BOOLEAN)
+
+
+def _is_not_null(c: CallContext, a: list[Typed]) -> Typed:
+    return Typed(f"(not {_is_null(c, a).sql})", T.BOOLEAN)
+
+
+def _text_test(template: str) -> Impl:
+    def impl(c: CallContext, a: list[Typed]) -> Typed:
+        text, part = c.arg(a, 0, T.STRING), c.arg(a, 1, T.STRING)
+        return Typed(template.format(text=text, part=part), T.BOOLEAN)
+
+    return impl
+
+
+def _text_map(sql_function: str) -> Impl:
+    def impl(c: CallContext, a: list[Typed]) -> Typed:
+        return Typed(f"{sql_function}({c.arg(a, 0, T.STRING)})", T.STRING)
+
+    return impl
+
+
+def _to_double(c: CallContext, a: list[Typed]) -> Typed:
+    value = a[0]
+    if value.type is T.STRING:
+        return Typed(text_number(value.sql), T.NUMBER)
+    if value.type is T.BOOLEAN:
+        return Typed(f"(case when {value.sql} then 1.0 else 0.0 end)", T.NUMBER)
+    return Typed(c.arg(a, 0, T.NUMBER), T.NUMBER)
+
+
+def _to_long(c: CallContext, a: list[Typed]) -> Typed:
+    return Typed(f"(trunc({_to_double(c, a).sql}))::bigint", T.NUMBER)
+
+
+def _to_string(c: CallContext, a: list[Typed]) -> Typed:
+    value = a[0]
+    if value.type is T.STRING:
+        return value
+    if value.type is T.JSON:
+        return Typed(json_text(value.sql), T.STRING)
+    if value.type is T.TIMESTAMP:
+        iso = '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\''
+        return Typed(f"to_char({value.sql} at time zone 'UTC', {iso})", T.STRING)
+    return Typed(f"({value.sql})::text", T.STRING)
+
+
+def _to_duration(c: CallContext, a: list[Typed]) -> Typed:
+    return Typed(c.arg(a, 0, T.DURATION), T.DURATION)
+
+
+def _to_timestamp(c: CallContext, a: list[Typed]) -> Typed:
+    return Typed(c.arg(a, 0, T.TIMESTAMP), T.TIMESTAMP)
+
+
+def _now(c: CallContext, a: list[Typed]) -> Typed:
+    return Typed(c.now_sql(), T.TIMESTAMP)
+
+
+def _if(c: CallContext, a: list[Typed]) -> Typed:
+    condition = c.arg(a, 0, T.BOOLEAN)
+    if len(a) == 2:
+        return Typed(f"(case when {condition} then {a[1].sql} end)", a[1].type)
+    result = unify(a[1], a[2])
+    then, other = c.arg(a, 1, result), c.arg(a, 2, result)
+    return Typed(f"(case when {condition} then {then} else {other} end)", result)
+
+
+def _coalesce(c: CallContext, a: list[Typed]) -> Typed:
+    result = a[0].type
+    for value in a[1:]:
+        result = unify(Typed("", result), value)
+    parts = ", ".join(c.arg(a, i, result) for i in range(len(a)))
+    return Typed(f"coalesce({parts})", result)
+
+
+def _concat(c: CallContext, a: list[Typed]) -> Typed:
+    parts = ", ".join(_to_string(c, [value]).sql for value in a)
+    return Typed(f"concat({parts})", T.STRING)
+
+
+def _abs(c: CallContext, a: list[Typed]) -> Typed:
+    kind = T.DURATION if a[0].type is T.DURATION else T.NUMBER
+    return Typed(f"abs({c.arg(a, 0, kind)})", kind)
+
+
+def _round(c: CallContext, a: list[Typed]) -> Typed:
+    value = c.arg(a, 0, T.NUMBER)
+    if len(a) == 1:
+        return Typed(f"round({value})", T.NUMBER)
+    digits = c.arg(a, 1, T.NUMBER)
+    return Typed(f"(round(({value})::numeric, ({digits})::int))::double precision", T.NUMBER)
+
+
+def _in(c: CallContext, a: list[Typed]) -> Typed:
+    kind = a[0].type
+    for value in a[1:]:
+        kind = unify(Typed("", kind), value)
+    if kind is T.JSON:
+        kind = T.STRING  # attribute against attribute: compare their text
+    needle = c.arg(a, 0, kind)
+    options = ", ".join(c.arg(a, i, kind) for i in range(1, len(a)))
+    return Typed(f"({needle} in ({options}))", T.BOOLEAN)
+
+
+def _array(sql_aggregate: str) -> Impl:
+    def impl(c: CallContext, a: list[Typed]) -> Typed:
+        if a[0].type is not T.ARRAY:
+            raise c.fail(f"needs an array (e.g. from makeTimeseries), not a {type_name(a[0].type)}")
+        return Typed(f"(select {sql_aggregate}(v) from unnest({a[0].sql}) as u(v))", T.NUMBER)  # noqa: S608
+
+    return impl
+
+
+def _array_size(c: CallContext, a: list[Typed]) -> Typed:
+    if a[0].type is not T.ARRAY:
+        raise c.fail(f"needs an array, not a {type_name(a[0].type)}")
+    return Typed(f"coalesce(cardinality({a[0].sql}), 0)", T.NUMBER)
+
+
+def _bin(c: CallContext, a: list[Typed]) -> Typed:
+    """The start of the bin of width `a[1]` that holds `a[0]` (time bins start at the epoch)."""
+    if a[0].type is T.TIMESTAMP:
+        width = c.arg(a, 1, T.DURATION)
+        stride = f"(({width})::double precision / 1000 * interval '1 microsecond')"
+        return Typed(f"date_bin({stride}, {a[0].sql}, timestamptz 'epoch')", T.TIMESTAMP)
+    kind = T.DURATION if a[0].type is T.DURATION else T.NUMBER
+    value, width = c.arg(a, 0, kind), c.arg(a, 1, kind)
+    return Typed(f"(floor(({value}) / nullif(({width}), 0)) * ({width}))", kind)
+
+
+SCALARS: dict[str, Function] = {
+    "isNull": Function(_is_null, 1, 1, "isNull(value)"),
+    "isNotNull": Function(_is_not_null, 1, 1, "isNotNull(value)"),
+    "startsWith": Function(
+        _text_test("starts_with({text}, {part})"), 2, 2, "startsWith(text, prefix)"
+    ),
+    "endsWith": Function(
+        _text_test("(right({text}, char_length({part})) = {part})"), 2, 2, "endsWith(text, suffix)"
+    ),
+    "contains": Function(_text_test("(strpos({text}, {part}) > 0)"), 2, 2, "contains(text, part)"),
+    "lower": Function(_text_map("lower"), 1, 1, "lower(text)"),
+    "upper": Function(_text_map("upper"), 1, 1, "upper(text)"),
+    "toDouble": Function(_to_double, 1, 1, "toDouble(value)"),
+    "toLong": Function(_to_long, 1, 1, "toLong(value)"),
+    "toString": Function(_to_string, 1, 1, "toString(value)"),
+    "toDuration": Function(_to_duration, 1, 1, "toDuration(nanoseconds)"),
+    "toTimestamp": Function(_to_timestamp, 1, 1, "toTimestamp(iso_text)"),
+    "now": Function(_now, 0, 0, "now()"),
+    "if": Function(_if, 2, 3, "if(condition, then, else)"),
+    "coalesce": Function(_coalesce, 1, None, "coalesce(value, …)"),
+    "concat": Function(_concat, 1, None, "concat(value, …)"),
+    "abs": Function(_abs, 1, 1, "abs(number)"),
+    "round": Function(_round, 1, 2, "round(number[, digits])"),
+    "in": Function(_in, 2, None, "in(value, option, …)"),
+    "arraySum": Function(_array("sum"), 1, 1, "arraySum(array)"),
+    "arrayAvg": Function(_array("avg"), 1, 1, "arrayAvg(array)"),
+    "arrayMin": Function(_array("min"), 1, 1, "arrayMin(array)"),
+    "arrayMax": Function(_array("max"), 1, 1, "arrayMax(array)"),
+    "arraySize": Function(_array_size, 1, 1, "arraySize(array)"),
+    "bin": Function(_bin, 2, 2, "bin(timestamp or number, width)"),
+}
+
+
+# --- aggregations ----------------------------------------------------------------------------
+
+
+def _numeric_kind(value: Typed) -> T:
+    return T.DURATION if value.type is T.DURATION else T.NUMBER
+
+
+def _count(c: CallContext, a: list[Typed]) -> Typed:
+    if not a:
+        return Typed("count(*)", T.NUMBER)
+    if a[0].type is T.JSON:
+        return Typed(f"count(nullif({a[0].sql}, 'null'::jsonb))", T.NUMBER)
+    return Typed(f"count({a[0].sql})", T.NUMBER)
+
+
+def _count_if(c: CallContext, a: list[Typed]) -> Typed:
+    return Typed(f"count(*) filter (where {c.arg(a, 0, T.BOOLEAN)})", T.NUMBER)
+
+
+def _count_distinct(c: CallContext, a: list[Typed]) -> Typed:
+    return Typed(f"count(distinct {a[0].sql})", T.NUMBER)
+
+
+def _sum(c: CallContext, a: list[Typed]) -> Typed:
+    kind = _numeric_kind(a[0])
+    return Typed(f"(sum({c.arg(a, 0, kind)}))::{SQL_TYPE[kind]}", kind)
+
+
+def _avg(c: CallContext, a: list[Typed]) -> Typed:
+    kind = _numeric_kind(a[0])
+    return Typed(f"(avg({c.arg(a, 0, kind)}))::double precision", kind)
+
+
+def _extreme(sql_function: str) -> Impl:
+    def impl(c: CallContext, a: list[Typed]) -> Typed:
+        value = a[0]
+        if value.type in (T.ARRAY, T.BOOLEAN):
+            raise c.fail(f"cannot compare {type_name(value.type)} values")
+        if value.type is T.JSON:  # attribute values are compared as numbers
+            return Typed(f"{sql_function}({json_number(value.sql)})", T.NUMBER)
+        return Typed(f"{sql_function}({value.sql})", value.type)
+
+    return impl
+
+
+def _percentile_of(c: CallContext, a: list[Typed], fraction_sql: str) -> Typed:
+    kind = _numeric_kind(a[0])
+    value = c.arg(a, 0, kind)
+    sql = f"percentile_cont({fraction_sql}) within group (order by ({value})::double precision)"
+    return Typed(sql, kind)
+
+
+def _percentile(c: CallContext, a: list[Typed]) -> Typed:
+    p = c.call.args[1]
+    if not (isinstance(p, ast.Literal) and p.kind == "number"):
+        raise QueryError.at(p.pos, "percentile(): the percentile must be a number from 0 to 100")
+    assert isinstance(p.value, int | float)  # noqa: S101 - number literals are int or float
+    if not 0 <= p.value <= 100:
+        raise QueryError.at(p.pos, "percentile(): the percentile must be from 0 to 100")
+    return _percentile_of(c, a, c.params.bind(p.value / 100, "double precision"))
+
+
+def _median(c: CallContext, a: list[Typed]) -> Typed:
+    return _percentile_of(c, a, "0.5")
+
+
+def _take(descending: bool) -> Impl:
+    def impl(c: CallContext, a: list[Typed]) -> Typed:
+        if c.record_order and a[0].sql == c.record_order[0][0]:
+            # the first/last value of the ordering column itself is its min/max: no arrays
+            first = "max" if descending != c.record_order[0][1] else "min"
+            return Typed(f"{first}({a[0].sql})", a[0].type)
+        if not c.record_order:
+            order = ""
+        else:
+            order = " order by " + ", ".join(
+                f"{sql} {'desc' if desc != descending else 'asc'}" for sql, desc in c.record_order
+            )
+        return Typed(f"(array_agg({a[0].sql}{order}))[1]", a[0].type)
+
+    return impl
+
+
+def _take_any(c: CallContext, a: list[Typed]) -> Typed:
+    value = a[0].sql
+    return Typed(f"(array_agg({value}) filter (where {value} is not null))[1]", a[0].type)
+
+
+AGGREGATES: dict[str, Function] = {
+    "count": Function(_count, 0, 1, "count()"),
+    "countIf": Function(_count_if, 1, 1, "countIf(condition)"),
+    "countDistinct": Function(_count_distinct, 1, 1, "countDistinct(value)"),
+    "sum": Function(_sum, 1, 1, "sum(number)"),
+    "avg": Function(_avg, 1, 1, "avg(number)"),
+    "min": Function(_extreme("min"), 1, 1, "min(value)"),
+    "max": Function(_extreme("max"), 1, 1, "max(value)"),
+    "takeMin": Function(_extreme("min"), 1, 1, "takeMin(value)"),
+    "takeMax": Function(_extreme("max"), 1, 1, "takeMax(value)"),
+    "percentile": Function(_percentile, 2, 2, "percentile(number, 0-100)"),
+    "median": Function(_median, 1, 1, "median(number)"),
+    "takeFirst": Function(_take(False), 1, 1, "takeFirst(value)"),
+    "takeLast": Function(_take(True), 1, 1, "takeLast(value)"),
+    "takeAny": Function(_take_any, 1, 1, "takeAny(value)"),
+}
+
+# Aggregations that count: an empty time-series bin is 0 for them, null for the others.
+COUNTING = frozenset({"count", "countIf", "countDistinct"})
+ALL_FUNCTIONS = frozenset(SCALARS) | frozenset(AGGREGATES)
+assert not set(SCALARS) & set(AGGREGATES)  # noqa: S101 - one name, one meaning

@@ -1,0 +1,140 @@
+"""makeTimeseries: aggregations per time bin, as arrays, with the timeframe and interval."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from flowscope.query import ast
+from flowscope.query.errors import QueryError
+from flowscope.query.expressions import Col, Mode
+from flowscope.query.functions import COUNTING
+from flowscope.query.layers import Layer
+from flowscope.query.timeframe import Timeframe
+from flowscope.query.values import T, coerce
+
+if TYPE_CHECKING:
+    from flowscope.query.compiler import Compiler
+
+NS = 1_000_000_000
+_NICE_INTERVALS_S = (
+    (1, 2, 5, 10, 15, 30)
+    + tuple(60 * m for m in (1, 2, 5, 10, 15, 30))
+    + tuple(3600 * h for h in (1, 2, 3, 6, 12))
+    + tuple(86400 * d for d in (1, 2, 7))
+)
+DEFAULT_BINS = 120
+MAX_BINS = 10_000
+
+
+def make_timeseries(compiler: Compiler, layer: Layer, command: ast.MakeTimeseries) -> Layer:
+    """One row per `by:` group with an array per aggregation, a value per bin.
+
+    Bins are aligned to whole intervals since the epoch; empty bins count 0 (counting
+    aggregations) or null. The SQL aggregates per (group, bin), then fills the grid of all
+    groups × bins with a left join.
+    """
+    if layer.reshaped:
+        layer = compiler.wrap(layer)
+    exprs = compiler.exprs(layer)
+    time_name = command.time.name if command.time else "timestamp"
+    time_pos = command.time.pos if command.time else command.pos
+    time_sql = coerce(exprs.resolve(time_name, time_pos), T.TIMESTAMP, time_pos, "time:")
+    interval_ns, start, bins = _bins(layer.timeframe, command)
+    end = datetime.fromtimestamp((start + interval_ns * bins) / NS, UTC)
+    start_dt = datetime.fromtimestamp(start / NS, UTC)
+    start_sql = compiler.params.bind(start_dt, "timestamptz")
+    end_sql = compiler.params.bind(end, "timestamptz")
+    seconds_sql = compiler.params.bind(interval_ns / NS, "double precision")
+    bins_sql = compiler.params.bind(bins, "integer")
+
+    seen: set[str] = set()
+    keys = compiler._named(exprs, command.by, Mode.ROW, seen)
+    values = compiler._named(exprs, command.aggregates, Mode.AGG, seen)
+    bucket = f"floor(extract(epoch from ({time_sql} - {start_sql})) / {seconds_sql})::integer"
+    items = [(c.sql, f"k{i}") for i, c in enumerate(keys)] + [(bucket, "bin")]
+    items += [(c.sql, f"a{i}") for i, c in enumerate(values)]
+    window = replace(layer, order=[], where=[*layer.where, f"{time_sql} >= {start_sql}"])
+    window.where.append(f"{time_sql} < {end_sql}")
+    per_bin = compiler.render(window, items, group=len(keys) + 1)
+
+    key_list = ", ".join(f"g.k{i}" for i in range(len(keys)))
+    if keys:
+        distinct = ", ".join(f"k{i}" for i in range(len(keys)))
+        grid = (
+            f"select {distinct}, i from (select distinct {distinct} from t) as d "  # noqa: S608
+            f"cross join generate_series(0, {bins_sql} - 1) as i"
+        )
+    else:
+        grid = f"select i from generate_series(0, {bins_sql} - 1) as i"  # noqa: S608
+    join = " and ".join(
+        ["t.bin = g.i"] + [f"t.k{i} is not distinct from g.k{i}" for i in range(len(keys))]
+    )
+    arrays = []
+    for i, assign in enumerate(command.aggregates):
+        if _counting(assign.expr):  # an empty bin counts 0
+            arrays.append(f"array_agg(coalesce(t.a{i}, 0)::bigint order by g.i) as a{i}")
+        else:
+            arrays.append(f"array_agg((t.a{i})::double precision order by g.i) as a{i}")
+    select = ", ".join(([key_list] if keys else []) + arrays)
+    group = f" group by {key_list}" if keys else ""
+    sql = (
+        f"with t as ({per_bin}), g as ({grid}) "  # noqa: S608
+        f"select {select} from g left join t on {join}{group}"
+    )
+    alias = compiler.alias("s")
+    fields: dict[str, Col] = {
+        "timeframe": Col(
+            "timeframe",
+            f"jsonb_build_object('start', {start_sql}, 'end', {end_sql})",
+            T.JSON,
+        ),
+        "interval": Col("interval", compiler.params.bind(interval_ns, "bigint"), T.DURATION),
+    }
+    for i, col in enumerate(keys):
+        fields[col.name] = Col(col.name, f"{alias}.k{i}", col.type)
+    for i, col in enumerate(values):
+        fields[col.name] = Col(col.name, f"{alias}.a{i}", T.ARRAY)
+    compiler.interval_ns = interval_ns
+    compiler.series_timeframe = Timeframe(start_dt, end)
+    return Layer(f"({sql}) as {alias}", fields, [], layer.timeframe)
+
+
+def _bins(timeframe: Timeframe, command: ast.MakeTimeseries) -> tuple[int, int, int]:
+    """(interval in ns, aligned start in ns since the epoch, number of bins)."""
+    start = int(timeframe.start.timestamp() * 1_000_000) * 1000
+    end = int(timeframe.end.timestamp() * 1_000_000) * 1000
+    if command.interval is not None:
+        assert isinstance(command.interval.value, int)  # noqa: S101 - durations are int
+        interval = command.interval.value
+        if interval < NS:
+            raise QueryError.at(command.interval.pos, "interval: must be at least 1s")
+    else:
+        wanted = DEFAULT_BINS
+        if command.bins is not None:
+            value = command.bins.value
+            if not isinstance(value, int) or not 1 <= value <= MAX_BINS:
+                raise QueryError.at(
+                    command.bins.pos, f"bins: must be a whole number from 1 to {MAX_BINS}"
+                )
+            wanted = value
+        raw_s = (end - start) / NS / wanted
+        nice = next((s for s in _NICE_INTERVALS_S if s >= raw_s), None)
+        interval = (nice or math.ceil(raw_s / 86400) * 86400) * NS
+    aligned = start - start % interval
+    bins = max(1, math.ceil((end - aligned) / interval))
+    if bins > MAX_BINS:
+        where = command.interval.pos if command.interval else command.pos
+        raise QueryError.at(
+            where, f"the interval gives {bins} bins for this timeframe; at most {MAX_BINS}"
+        )
+    return interval, aligned, bins
+
+
+# --- result ------------------------------------------------------------------------
+
+
+def _counting(expr: ast.Expr) -> bool:
+    return isinstance(expr, ast.Call) and expr.name in COUNTING
