@@ -24,6 +24,8 @@ from flowscope.auth.service import ensure_first_admin
 from flowscope.db import Database, open_database, transaction
 from flowscope.errors import FlowscopeError, LoginRequired, ServiceUnavailable
 from flowscope.flows import analysis_api as flows_analysis_api
+from flowscope.flows import overview_api as flows_overview_api
+from flowscope.flows import views as flows_views
 from flowscope.ingest import api as ingest_api
 from flowscope.ingest import views as ingest_views
 from flowscope.metrics import MetricsMiddleware
@@ -87,12 +89,10 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(ingest_api.router)
     app.include_router(flows_analysis_api.router)
+    app.include_router(flows_overview_api.router)
     app.include_router(auth_views.router)
     app.include_router(ingest_views.router)
-
-    @app.get("/", include_in_schema=False, name="home")
-    def home(request: Request) -> Response:
-        return RedirectResponse(request.url_for("events_overview").path, status_code=303)
+    app.include_router(flows_views.router)  # "/" (home) is the flows list
 
     _install_error_handlers(app)
     return app
