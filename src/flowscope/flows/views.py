@@ -43,7 +43,11 @@ STATUSES: list[tuple[str, str]] = [
     ("dropped", "Dropped"),
     ("exception", "With business exception"),
 ]
-SORTS = [("last_activity", "Last activity"), ("duration", "Duration"), ("revenue", "Revenue")]
+SORTS = [
+    ("last_activity", "Latest activity first"),
+    ("duration", "Longest first"),
+    ("revenue", "Highest revenue first"),
+]
 PAGE_SIZE = 50
 
 RangeQ = Annotated[str | None, Query(alias="range", max_length=16)]
@@ -85,8 +89,9 @@ def _diagram_data(result: dict[str, Any]) -> dict[str, Any]:
         }
         for e in result["edges"]
     }
-    dropped = [(s["dropped"], s["key"]) for s in result["steps"] if s["dropped"]]
-    worst = max(dropped)[1] if dropped else None
+    # The step where most flows drop; on a tie the earlier step, where the loss starts.
+    dropped = [(s["dropped"], -n, s["key"]) for n, s in enumerate(result["steps"]) if s["dropped"]]
+    worst = max(dropped)[2] if dropped else None
     return {"steps": steps, "edges": edges, "worst": worst}
 
 

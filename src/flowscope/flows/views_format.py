@@ -58,7 +58,7 @@ class Timeframe:
     @property
     def label(self) -> str:
         if self.custom:
-            return f"{self.start:%Y-%m-%d %H:%M} – {self.end:%Y-%m-%d %H:%M} UTC"
+            return "custom timeframe"
         return f"last {RANGE_LABELS[self.range]}"
 
 
@@ -113,10 +113,15 @@ def percent(ratio: float | None, digits: int = 1) -> str:
     return "—" if ratio is None else f"{ratio * 100:.{digits}f} %"
 
 
-def change(pct: float | None, kpi: str) -> dict[str, str]:
+def change(
+    pct: float | None, kpi: str, previous: float | None = None, current: float | None = None
+) -> dict[str, str]:
     """The text and tone of a change: `tone` is good/bad/flat, knowing which way is good."""
     if pct is None:
-        return {"text": "no previous data", "tone": "flat", "arrow": ""}
+        if previous == 0 and current:
+            good = UP_IS_GOOD.get(kpi, True)
+            return {"text": "up from 0", "tone": "good" if good else "bad", "arrow": "▲"}
+        return {"text": "no data in the timeframe before", "tone": "flat", "arrow": ""}
     if pct == 0:
         return {"text": "±0 %", "tone": "flat", "arrow": "→"}
     up = pct > 0
