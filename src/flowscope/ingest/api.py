@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from flowscope.auth.models import Scope
+from flowscope.auth.models import Role, Scope
 from flowscope.deps import RequireScope, SessionDep, SettingsDep
 from flowscope.errors import PayloadTooLarge
 from flowscope.ingest import service
@@ -112,3 +113,25 @@ def ingest(
         )
         return JSONResponse(rejected.model_dump(), status_code=400)
     return IngestResult(accepted=stored, duplicates=duplicates)
+
+
+@router.get(
+    "/api/v1/events",
+    name="latest_events",
+    dependencies=[Depends(RequireScope(Scope.events_read, allow_user_role=Role.viewer))],
+)
+def get_latest_events(
+    session: SessionDep,
+    provider: Annotated[str | None, Query(max_length=256)] = None,
+    type: Annotated[str | None, Query(max_length=256)] = None,  # noqa: A002 - the field's name
+    since: Annotated[datetime | None, Query(description="event timestamps from (ISO 8601)")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Any:
+    """The latest stored events, newest received first: does my app's data arrive?"""
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)  # naive times are UTC, as everywhere in the API
+    return {
+        "events": service.latest_events(
+            session, provider=provider, type_=type, since=since, limit=limit
+        )
+    }
