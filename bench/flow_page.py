@@ -134,24 +134,33 @@ def rows(replicas: int, now: datetime) -> Iterator[tuple[Any, ...]]:
                 yield (PROVIDER, f"e{n}", activity, when, body)
 
 
-def load(url: str, replicas: int) -> tuple[int, float]:
+def load(url: str, replicas: int, chunk: int = 100_000) -> tuple[int, float]:
+    """COPY the rows, committing every `chunk` rows: one long transaction would hold the
+    server's snapshot xmin back, and with it every correlator on the server (other test runs
+    share it)."""
     now = datetime.now(UTC)
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     started = time.perf_counter()
     count = 0
-    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
+    copy_sql = (
+        'copy events (provider, event_id, type, "timestamp", attributes) from stdin (format binary)'
+    )
+    source = rows(replicas, now)
+    with psycopg.connect(conninfo) as conn:
         set_json_dumps(orjson.dumps, conn)
-        copy_sql = (
-            'copy events (provider, event_id, type, "timestamp", attributes) '
-            "from stdin (format binary)"
-        )
-        with cur.copy(copy_sql) as copy:
-            copy.set_types(["text", "text", "text", "timestamptz", "jsonb"])
-            for row in rows(replicas, now):
-                copy.write_row(row)
-                count += 1
-        conn.commit()
-        cur.execute("analyze events")
+        more = True
+        while more:
+            more = False
+            with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+                copy.set_types(["text", "text", "text", "timestamptz", "jsonb"])
+                for n, row in enumerate(source, 1):
+                    copy.write_row(row)
+                    count += 1
+                    if n == chunk:
+                        more = True
+                        break
+            conn.commit()
+        conn.execute("analyze events")
     return count, time.perf_counter() - started
 
 
@@ -161,7 +170,7 @@ def build(db: Database) -> float:
     started = time.perf_counter()
     while True:
         with db.sessions.begin() as session:
-            correlate(session, batch_size=20000, backfill_batches=10)
+            correlate(session, batch_size=20000, backfill_batches=5)
         with db.sessions() as session:
             state, done, total, cursor, newest = session.execute(
                 text(

@@ -67,6 +67,7 @@ def test_flow_page_shows_kpis_diagram_and_all_flows(viewer: TestClient) -> None:
     assert "All unique flows" in text
     assert HOSTILE not in text
     assert "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "Edit definition" not in text  # no editor route in this app (yet)
 
 
 def test_worst_step_is_the_one_where_most_flows_drop(viewer: TestClient) -> None:
@@ -195,7 +196,7 @@ def test_timeline_shows_events_tree_and_longest_gap(viewer: TestClient) -> None:
     assert "longest wait" in text
     assert '<span class="key">city</span>: <span class="val str">Graz</span>' in text
     assert "Raw JSON" in text
-    assert 'href="/flows/orders?step=shipped#drilldown"' in text
+    assert 'href="/flows/orders?range=6h&amp;step=shipped#drilldown"' in text
 
 
 def test_timeline_of_a_hostile_correlation_id(viewer: TestClient) -> None:
@@ -219,3 +220,50 @@ def test_overview_json_twin(
     assert flow["kpis"]["current"]["started"] == 7
     assert sum(flow["trend"]["started"]) == 7
     assert flow["kpis"]["change_pct"]["started"] == 600.0
+
+
+def test_a_flow_without_results_says_so(clean_db: Database, sign_in: SignIn) -> None:
+    from flowscope.flows.schemas import FlowDefinition
+    from flowscope.flows.service import save_flow
+    from tests.flows.views_support import SHOP
+
+    with clean_db.sessions.begin() as s:
+        save_flow(s, FlowDefinition.model_validate(SHOP), "test")
+    client = sign_in(Role.viewer)
+    page = client.get("/flows/orders")
+    assert page.status_code == 200
+    assert "No results yet" in page.text
+    assert "groups them by <code>order.id</code>" in page.text
+    home = client.get("/")
+    assert "the correlator has not finished its first run" in home.text
+
+
+def test_a_running_rebuild_shows_its_progress_over_the_old_results(
+    viewer: TestClient, clean_db: Database
+) -> None:
+    from flowscope.flows.models import Flow, FlowBuild
+
+    with clean_db.sessions.begin() as s:
+        flow = s.query(Flow).one()
+        s.add(
+            FlowBuild(flow_id=flow.id, version=2, state="building", horizon_txid=0, backfill_seq=0,
+                      backfill_done=False, cursor_txid=0, cursor_seq=0, events_total=200,
+                      events_done=50, purged=False)
+        )  # fmt: skip
+    page = viewer.get("/flows/orders")
+    assert "Rebuilding" in page.text
+    assert "50 of\n    200 stored events correlated (25 %)" in page.text
+    assert "The figures below are from version 1" in page.text
+    assert "2 of 7 flows completed" in page.text
+    assert "Building results: 50 of" in viewer.get("/").text
+
+
+def test_diagram_counts_follow_the_timeframe(viewer: TestClient) -> None:
+    # Started in the last hour: A-4 (20 min ago) and A-5 (50 min ago, paid 10 min later).
+    text = viewer.get("/flows/orders?range=1h").text
+    assert "Order placed: 2 reached" in text
+    assert "Payment captured: 1 reached, 0 in progress, 1 stalled" in text
+    assert "Parcel shipped: 0 reached" in text
+    assert "1 flow · 10 min" in text
+    week = viewer.get("/flows/orders?range=7d").text
+    assert "Order placed: 8 reached" in week

@@ -285,9 +285,10 @@ def write_instances(
             ("last_at", "timestamptz"),
             ("count", "integer"),
             ("exception", "text"),
+            ("started_at", "timestamptz"),
         ],
         [
-            (b, r.correlation_id, s.step, s.first_at, s.last_at, s.count, s.exception)
+            (b, r.correlation_id, s.step, s.first_at, s.last_at, s.count, s.exception, r.started_at)
             for b, r in summaries
             for s in r.steps
         ],
@@ -302,9 +303,10 @@ def write_instances(
             ("source", "text"),
             ("target", "text"),
             ("delay_s", "float8"),
+            ("started_at", "timestamptz"),
         ],
         [
-            (b, r.correlation_id, i, source, target, delay)
+            (b, r.correlation_id, i, source, target, delay, r.started_at)
             for b, r in summaries
             for i, (source, target, delay) in enumerate(r.transitions)
         ],

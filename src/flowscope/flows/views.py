@@ -15,7 +15,9 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.routing import NoMatchFound
 
+from flowscope.auth.models import Role
 from flowscope.deps import CurrentUser, DatabaseDep, SessionDep
 from flowscope.errors import FlowscopeError
 from flowscope.flows import analysis, drilldown, overview
@@ -24,6 +26,7 @@ from flowscope.flows.schemas import FlowDefinition
 from flowscope.flows.views_csv import csv_rows
 from flowscope.flows.views_format import (
     RANGE_LABELS,
+    RANGES,
     Timeframe,
     duration,
     register,
@@ -163,6 +166,7 @@ def flow_page(
         "csv_url": f"{request.url_for('flow_instances_csv', slug=slug).path}?"
         + urlencode({k: v for k, v in {**tf.params(), **filters}.items() if v}),
         "now": now,
+        "edit_url": _edit_url(request, slug) if user.role.allows(Role.editor) else None,
     }
     block = _partial(request)
     if block != "drilldown":
@@ -265,6 +269,12 @@ def flow_timeline(
     resolved = analysis.resolve(session, slug)
     data = drilldown.timeline(session, slug, correlation_id)
     page_path = request.url_for("flow_page", slug=slug).path
+    # Links back keep a timeframe that holds this flow, else its step table would not list it.
+    back = _range_containing(data["instance"]["started_at"], datetime.now(UTC))
+
+    def step_link(key: str) -> str:
+        return f"{page_path}?{urlencode({**back, 'step': key})}#drilldown"
+
     context = {
         "user": user,
         "slug": slug,
@@ -272,7 +282,25 @@ def flow_timeline(
         "definition": resolved.definition,
         "data": data,
         "step_names": {s.key: s.name for s in resolved.definition.steps},
-        "step_link": lambda key: f"{page_path}?{urlencode({'step': key})}#drilldown",
-        "flow_link": page_path,
+        "step_link": step_link,
+        "flow_link": f"{page_path}?{urlencode(back)}",
     }
     return render(request, "flows/timeline.html", context)
+
+
+def _range_containing(started_at: datetime, now: datetime) -> dict[str, str]:
+    for key, span in RANGES.items():
+        if now - span <= started_at:
+            return {"range": key}
+    start = started_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+    return {"range": "custom", "from": start, "to": now.strftime("%Y-%m-%dT%H:%M")}
+
+
+def _edit_url(request: Request, slug: str) -> str | None:
+    """The definition editor's URL, when the app has one (the admin forms are optional)."""
+    for name in ("flow_edit", "edit_flow"):
+        try:
+            return str(request.app.url_path_for(name, slug=slug))
+        except NoMatchFound:
+            continue
+    return None
