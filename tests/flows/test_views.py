@@ -254,6 +254,7 @@ def test_a_running_rebuild_shows_its_progress_over_the_old_results(
     assert "Rebuilding" in page.text
     assert "50 of\n    200 stored events correlated (25 %)" in page.text
     assert "The figures below are from version 1" in page.text
+    assert 'hx-trigger="every 10s"' in page.text  # the progress updates itself
     assert "2 of 7 flows completed" in page.text
     assert "Building results: 50 of" in viewer.get("/").text
 

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from sqlalchemy.orm import Session
 from starlette.routing import NoMatchFound
 
 from flowscope.auth.models import Role
@@ -188,7 +189,7 @@ def _property_names(definition: FlowDefinition) -> list[str]:
 
 
 def _drilldown(
-    session: Any,
+    session: Session,
     slug: str,
     tf: Timeframe,
     filters: dict[str, Any],
