@@ -196,6 +196,8 @@ def test_timeline_shows_events_tree_and_longest_gap(viewer: TestClient) -> None:
     assert "longest wait" in text
     assert '<span class="key">city</span>: <span class="val str">Graz</span>' in text
     assert "Raw JSON" in text
+    assert '<span class="key">trace</span> <code>4bf92f3577b34da6a3ce929d0e0e4736</code>' in text
+    assert '<span class="key">service</span> <code>shipping-api</code>' in text
     assert 'href="/flows/orders?range=6h&amp;step=shipped#drilldown"' in text
 
 

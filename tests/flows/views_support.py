@@ -74,6 +74,9 @@ def order_events(now: datetime) -> list[NewEvent]:
     for cid, (ago, types, tier, total) in ORDERS.items():
         for n, type_ in enumerate(types):
             attrs: dict[str, Any] = {"order": {"id": cid}}
+            if type_ == "parcel.failed":
+                attrs["service"] = {"name": "shipping-api"}
+                attrs["trace_id"] = "4bf92f3577b34da6a3ce929d0e0e4736"
             if type_ == "order.placed":
                 attrs["order"]["total"] = total
                 attrs["customer"] = {"tier": tier, "address": {"city": "Graz", "zip": "8010"}}

@@ -162,6 +162,41 @@ def is_list(value: Any) -> bool:
     return isinstance(value, list)
 
 
+# Attributes that tie a business event to the technical side (OpenTelemetry, Dynatrace and
+# common names): shown on the timeline so an analyst can go from a failed flow to its trace.
+IT_CONTEXT = (
+    ("host", ("host.name", "host", "dt.entity.host", "hostname")),
+    ("service", ("service.name", "service", "dt.entity.service", "dt.entity.process_group")),
+    ("trace", ("trace_id", "trace.id", "traceId", "dt.trace_id", "traceparent")),
+    ("span", ("span_id", "span.id", "spanId", "dt.span_id")),
+)
+
+
+def _lookup(attributes: dict[str, Any], path: str) -> Any:
+    if path in attributes:
+        return attributes[path]
+    value: Any = attributes
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def it_context(attributes: Any) -> list[tuple[str, str]]:
+    """(label, value) of the IT context an event carries, e.g. ("trace", "4bf92f…")."""
+    if not isinstance(attributes, dict):
+        return []
+    found = []
+    for label, paths in IT_CONTEXT:
+        for path in paths:
+            value = _lookup(attributes, path)
+            if isinstance(value, (str, int)) and not isinstance(value, bool):
+                found.append((label, str(value)))
+                break
+    return found
+
+
 def register(env: Environment) -> None:
     env.filters["duration"] = duration
     env.filters["percent"] = percent
@@ -171,3 +206,4 @@ def register(env: Environment) -> None:
     env.tests["list_value"] = is_list
     env.globals["kpi_change"] = change
     env.globals["sparkline"] = sparkline
+    env.globals["it_context"] = it_context
