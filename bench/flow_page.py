@@ -255,7 +255,8 @@ def measure(db: Database, url: str, runs: int, windows: list[str]) -> None:
             window = label.rsplit(", ", 1)[-1]
             if label.startswith("API"):
                 baseline[window] = p95
-            ratio = "" if label.startswith("API") else f"{p95 / baseline[window]:.2f}x"
+            measured = window in baseline and not label.startswith("API")
+            ratio = f"{p95 / baseline[window]:.2f}x" if measured else ""
             print(f"{label:48} {p50:8.1f} {p95:8.1f} {ratio:>11}")  # noqa: T201
 
 
