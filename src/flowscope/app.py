@@ -25,6 +25,8 @@ from flowscope.db import Database, open_database, transaction
 from flowscope.errors import FlowscopeError, LoginRequired, ServiceUnavailable, Unauthorized
 from flowscope.flows import analysis_api as flows_analysis_api
 from flowscope.flows import api as flows_api
+from flowscope.flows import overview_api as flows_overview_api
+from flowscope.flows import views as flows_views
 from flowscope.generator import jobs as generator_jobs
 from flowscope.generator import views as generator_views
 from flowscope.ingest import api as ingest_api
@@ -103,15 +105,13 @@ def create_app(
     app.include_router(ingest_api.router)
     app.include_router(flows_api.router)
     app.include_router(flows_analysis_api.router)
+    app.include_router(flows_overview_api.router)
     app.include_router(auth_views.router)
     app.include_router(ingest_views.router)
     app.include_router(generator_views.router)
     app.include_router(query_api.router)
     app.include_router(query_views.router)
-
-    @app.get("/", include_in_schema=False, name="home")
-    def home(request: Request) -> Response:
-        return RedirectResponse(request.url_for("events_overview").path, status_code=303)
+    app.include_router(flows_views.router)  # "/" (home) is the flows list
 
     _install_error_handlers(app)
     return app

@@ -113,10 +113,18 @@ def model(memberships: list[dict[str, Any]]) -> dict[str, list[Any]]:
         instance = {k: v for k, v in asdict(r).items() if k not in ("steps", "transitions")}
         rows["flow_instances"].append(instance)
         rows["flow_instance_steps"] += [
-            {"correlation_id": cid, **asdict(s)} for s in sorted(r.steps, key=lambda s: s.step)
+            {"correlation_id": cid, **asdict(s), "started_at": r.started_at}
+            for s in sorted(r.steps, key=lambda s: s.step)
         ]
         rows["flow_transitions"] += [
-            {"correlation_id": cid, "ord": i, "source": a, "target": b, "delay_s": d}
+            {
+                "correlation_id": cid,
+                "ord": i,
+                "source": a,
+                "target": b,
+                "delay_s": d,
+                "started_at": r.started_at,
+            }
             for i, (a, b, d) in enumerate(r.transitions)
         ]
     return rows

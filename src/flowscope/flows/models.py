@@ -144,7 +144,22 @@ class FlowInstance(Base):
     variant: Mapped[list[str]] = mapped_column(ARRAY(Text))
 
     __table_args__ = (
-        Index("ix_flow_instances_build_id_started_at", "build_id", "started_at"),
+        # Covering: the KPI and state counts of a timeframe are index-only scans (0007).
+        Index(
+            "ix_flow_instances_build_id_started_at",
+            "build_id",
+            "started_at",
+            postgresql_include=[
+                "correlation_id",
+                "completed_at",
+                "has_exception",
+                "revenue",
+                "duration_s",
+                "stall_at",
+                "drop_at",
+                "current_step",
+            ],
+        ),
         Index(
             "ix_flow_instances_build_id_last_event_at",
             "build_id",
@@ -166,8 +181,18 @@ class FlowInstanceStep(Base):
     last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     count: Mapped[int] = mapped_column(Integer)
     exception: Mapped[str | None] = mapped_column(String(128))
+    # The instance's start, copied so a timeframe's step counts need no join to find their rows.
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_flow_instance_steps_build_id_step", "build_id", "step"),)
+    __table_args__ = (
+        Index("ix_flow_instance_steps_build_id_step", "build_id", "step"),
+        Index(
+            "ix_flow_instance_steps_build_id_started_at",
+            "build_id",
+            "started_at",
+            postgresql_include=["correlation_id", "step", "exception"],
+        ),
+    )
 
 
 class FlowTransition(Base):
@@ -181,3 +206,13 @@ class FlowTransition(Base):
     source: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(64))
     delay_s: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the instance's start
+
+    __table_args__ = (
+        Index(
+            "ix_flow_transitions_build_id_started_at",
+            "build_id",
+            "started_at",
+            postgresql_include=["correlation_id", "source", "target", "delay_s"],
+        ),
+    )

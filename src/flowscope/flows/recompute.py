@@ -107,19 +107,32 @@ instances as (
 ),
 steps as (
   insert into flow_instance_steps as s
-      (build_id, correlation_id, step, first_at, last_at, count, exception)
+      (build_id, correlation_id, step, first_at, last_at, count, exception, started_at)
   select %(b)s, m.cid, m.step, min(m.ts), max(m.ts), count(*)::int,
          (array_agg(m.exception order by m.ts, m.seq)
-            filter (where m.exception is not null))[1]
+            filter (where m.exception is not null))[1],
+         a.started_at
   from m
+  join agg a on a.cid = m.cid
   -- a step row depends only on the memberships at that step: only those with new ones change
   where (m.cid, m.step) in (select n.cid, n.step from new n)
-  group by m.cid, m.step
+  group by m.cid, m.step, a.started_at
   on conflict (build_id, correlation_id, step) do update
     set first_at = excluded.first_at, last_at = excluded.last_at, count = excluded.count,
-        exception = excluded.exception
-    where (s.first_at, s.last_at, s.count, s.exception)
-      is distinct from (excluded.first_at, excluded.last_at, excluded.count, excluded.exception)
+        exception = excluded.exception, started_at = excluded.started_at
+    where (s.first_at, s.last_at, s.count, s.exception, s.started_at)
+      is distinct from (excluded.first_at, excluded.last_at, excluded.count, excluded.exception,
+                        excluded.started_at)
+  returning 1
+),
+restamped as (
+  -- the other step rows carry a copy of the instance's start (read indexes, migration 0007):
+  -- an older event arriving late moves it; these rows are disjoint from the ones above
+  update flow_instance_steps s set started_at = a.started_at
+  from agg a
+  where s.build_id = %(b)s and s.correlation_id = a.cid
+    and s.started_at is distinct from a.started_at
+    and (s.correlation_id, s.step) not in (select n.cid, n.step from new n)
   returning 1
 ),
 pairs as (
@@ -130,19 +143,24 @@ pairs as (
   window w as (partition by m.cid order by m.ts, m.seq)
 ),
 transitions as (
-  insert into flow_transitions as t (build_id, correlation_id, ord, source, target, delay_s)
-  select %(b)s, p.cid, p.ord, p.source, p.target, p.delay_s
+  insert into flow_transitions as t
+      (build_id, correlation_id, ord, source, target, delay_s, started_at)
+  select %(b)s, p.cid, p.ord, p.source, p.target, p.delay_s, a.started_at
   from pairs p
-  -- transitions before the first new membership of an instance are unchanged
+  -- transitions before the first new membership of an instance are unchanged (and so is
+  -- its start: a new earliest event makes every transition new)
   join first_new f on f.cid = p.cid and (p.ts, p.seq) >= (f.ts, f.seq)
+  join agg a on a.cid = p.cid
   where p.source is not null
   on conflict (build_id, correlation_id, ord) do update
-    set source = excluded.source, target = excluded.target, delay_s = excluded.delay_s
-    where (t.source, t.target, t.delay_s)
-      is distinct from (excluded.source, excluded.target, excluded.delay_s)
+    set source = excluded.source, target = excluded.target, delay_s = excluded.delay_s,
+        started_at = excluded.started_at
+    where (t.source, t.target, t.delay_s, t.started_at)
+      is distinct from (excluded.source, excluded.target, excluded.delay_s, excluded.started_at)
   returning 1
 )
-select (select count(*) from instances), (select count(*) from steps),
+select (select count(*) from instances),
+       (select count(*) from steps) + (select count(*) from restamped),
        (select count(*) from transitions)
 """
 

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any
 
 import anyio
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.datastructures import Headers
 
-from flowscope.auth.models import Scope
+from flowscope.auth.models import Role, Scope
 from flowscope.auth.service import hash_token
 from flowscope.db import Database
-from flowscope.deps import bearer_secret, read_limited_body, recent_tokens, require_token_scope
+from flowscope.deps import (
+    RequireScope,
+    SessionDep,
+    bearer_secret,
+    read_limited_body,
+    recent_tokens,
+    require_token_scope,
+)
 from flowscope.errors import ErrorResponse, Unauthorized
 from flowscope.ingest import service
 from flowscope.ingest.formats import SUPPORTED, parse_body
@@ -184,3 +192,25 @@ def _answer(parsed: Parsed, stored: int, duplicates: int) -> tuple[int, bytes]:
         }
         return 400, orjson.dumps(answer)
     return 202, orjson.dumps({"accepted": stored, "duplicates": duplicates})
+
+
+@router.get(
+    "/api/v1/events",
+    name="latest_events",
+    dependencies=[Depends(RequireScope(Scope.events_read, allow_user_role=Role.viewer))],
+)
+def get_latest_events(
+    session: SessionDep,
+    provider: Annotated[str | None, Query(max_length=256)] = None,
+    type: Annotated[str | None, Query(max_length=256)] = None,  # noqa: A002 - the field's name
+    since: Annotated[datetime | None, Query(description="event timestamps from (ISO 8601)")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Any:
+    """The latest stored events, newest received first: does my app's data arrive?"""
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)  # naive times are UTC, as everywhere in the API
+    return {
+        "events": service.latest_events(
+            session, provider=provider, type_=type, since=since, limit=limit
+        )
+    }

@@ -207,24 +207,59 @@ def store_event_groups(
     return results
 
 
-def provider_overview(session: Session, since: datetime) -> list[dict[str, Any]]:
-    """Per provider and event type: events since `since`, all events, and the latest time.
+def provider_overview(session: Session, since: datetime | None) -> list[dict[str, Any]]:
+    """Per provider and event type: events since `since` (all when None), all events, and the
+    latest event time.
 
     Uses the (provider, type, timestamp) index; the all-time count is a plain count, which is
     fine at the sizes the overview page is for and is replaced by pre-aggregates later.
     """
+    recent = 'count(*) filter (where "timestamp" >= :since)' if since else "count(*)"
     rows = session.execute(
         text(
-            """
-            select provider, type,
-                   count(*) filter (where "timestamp" >= :since) as recent,
-                   count(*) as total,
+            f"""
+            select provider, type, {recent} as recent, count(*) as total,
                    max("timestamp") as latest
             from events
             group by provider, type
             order by provider, type
-            """
+            """  # noqa: S608 - a constant fragment; values are bound parameters
         ),
         {"since": since},
+    ).mappings()
+    return [dict(row) for row in rows]
+
+
+def latest_events(
+    session: Session,
+    *,
+    provider: str | None = None,
+    type_: str | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """The latest stored events (newest received first), with their attributes: what a
+    developer checks to see that their app's events arrive as intended.
+
+    Ordered by `seq` (ingest order), which the primary key serves without a sort; a filter on
+    provider/type/time is applied while walking that index backwards.
+    """
+    where = ["true"]
+    params: dict[str, Any] = {"limit": limit}
+    if provider:
+        where.append("provider = :provider")
+        params["provider"] = provider
+    if type_:
+        where.append("type = :type")
+        params["type"] = type_
+    if since is not None:
+        where.append('"timestamp" >= :since')
+        params["since"] = since
+    rows = session.execute(
+        text(
+            'select seq, provider, type, event_id, "timestamp", received_at, attributes '  # noqa: S608
+            f"from events where {' and '.join(where)} order by seq desc limit :limit"
+        ),
+        params,
     ).mappings()
     return [dict(row) for row in rows]

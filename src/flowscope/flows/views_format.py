@@ -1,0 +1,209 @@
+"""Formatting for the flow pages: durations, changes, sparklines, timeframes.
+
+Pure functions (no database), registered as Jinja filters by `register`, so the templates
+show numbers the same way everywhere and the tests can check them without a browser.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jinja2 import Environment
+
+from flowscope.errors import FlowscopeError
+
+RANGES: dict[str, timedelta] = {
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+RANGE_LABELS = {"1h": "1 h", "6h": "6 h", "24h": "24 h", "7d": "7 d", "30d": "30 d"}
+DEFAULT_RANGE = "24h"
+
+# For each KPI: is a rise good news? Exceptions and durations going up are bad.
+UP_IS_GOOD = {
+    "revenue": True,
+    "conversion": True,
+    "started": True,
+    "completed": True,
+    "exceptions": False,
+    "exception_rate": False,
+    "avg_duration_s": False,
+}
+
+
+@dataclass(frozen=True)
+class Timeframe:
+    """The timeframe a page shows: a named range ending now, or a custom [from, to)."""
+
+    range: str  # one of RANGES, or "custom"
+    start: datetime
+    end: datetime
+
+    @property
+    def custom(self) -> bool:
+        return self.range == "custom"
+
+    def params(self) -> dict[str, str]:
+        """Query parameters that reproduce this timeframe (for links that keep it)."""
+        if self.custom:
+            return {"range": "custom", "from": _iso(self.start), "to": _iso(self.end)}
+        return {"range": self.range}
+
+    @property
+    def label(self) -> str:
+        if self.custom:
+            return "custom timeframe"
+        return f"last {RANGE_LABELS[self.range]}"
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+def parse_time(name: str, value: str) -> datetime:
+    """`2026-11-23T10:00` (a datetime-local input, read as UTC) or a full ISO 8601 time."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise FlowscopeError(
+            f"{name}: {value!r} is not a date and time like 2026-11-23T10:00"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def timeframe(range_: str | None, start: str | None, end: str | None, now: datetime) -> Timeframe:
+    if range_ == "custom" or (range_ is None and (start or end)):
+        if not start:
+            raise FlowscopeError("from: a custom timeframe needs a start")
+        begin = parse_time("from", start)
+        finish = parse_time("to", end) if end else now
+        if begin >= finish:
+            raise FlowscopeError("from: must be earlier than to")
+        return Timeframe("custom", begin, finish)
+    key = range_ or DEFAULT_RANGE
+    if key not in RANGES:
+        raise FlowscopeError(f"range: must be one of {', '.join(RANGES)} or custom")
+    return Timeframe(key, now - RANGES[key], now)
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds as the two largest units: `45 s`, `3 min 20 s`, `2 h 5 min`, `3 d 4 h`."""
+    if seconds is None:
+        return "—"
+    s = round(float(seconds))
+    if s < 60:
+        return f"{s} s"
+    units = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+    for i, (unit, size) in enumerate(units):
+        if s >= size:
+            text = f"{s // size} {unit}"
+            next_unit, next_size = units[i + 1]
+            rest = (s % size) // next_size
+            return f"{text} {rest} {next_unit}" if rest else text
+    return f"{s} s"
+
+
+def percent(ratio: float | None, digits: int = 1) -> str:
+    return "—" if ratio is None else f"{ratio * 100:.{digits}f} %"
+
+
+def change(
+    pct: float | None, kpi: str, previous: float | None = None, current: float | None = None
+) -> dict[str, str]:
+    """The text and tone of a change: `tone` is good/bad/flat, knowing which way is good."""
+    if pct is None:
+        if previous == 0 and current:
+            good = UP_IS_GOOD.get(kpi, True)
+            return {"text": "up from 0", "tone": "good" if good else "bad", "arrow": "▲"}
+        return {"text": "no data in the timeframe before", "tone": "flat", "arrow": ""}
+    if pct == 0:
+        return {"text": "±0 %", "tone": "flat", "arrow": "→"}
+    up = pct > 0
+    good = up == UP_IS_GOOD.get(kpi, True)
+    return {
+        "text": f"{'+' if up else '−'}{abs(pct):.1f} %",
+        "tone": "good" if good else "bad",
+        "arrow": "▲" if up else "▼",
+    }
+
+
+def money(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.2f}"
+
+
+def sparkline(series: list[int], width: int = 160, height: int = 36) -> str:
+    """SVG polyline points for `series` scaled into the box (0 at the bottom)."""
+    if not series:
+        return ""
+    top = max(series) or 1
+    step = width / max(len(series) - 1, 1)
+    return " ".join(
+        f"{i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}" for i, v in enumerate(series)
+    )
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def is_mapping(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def is_list(value: Any) -> bool:
+    return isinstance(value, list)
+
+
+# Attributes that tie a business event to the technical side (OpenTelemetry, Dynatrace and
+# common names): shown on the timeline so an analyst can go from a failed flow to its trace.
+IT_CONTEXT = (
+    ("host", ("host.name", "host", "dt.entity.host", "hostname")),
+    ("service", ("service.name", "service", "dt.entity.service", "dt.entity.process_group")),
+    ("trace", ("trace_id", "trace.id", "traceId", "dt.trace_id", "traceparent")),
+    ("span", ("span_id", "span.id", "spanId", "dt.span_id")),
+)
+
+
+def _lookup(attributes: dict[str, Any], path: str) -> Any:
+    if path in attributes:
+        return attributes[path]
+    value: Any = attributes
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def it_context(attributes: Any) -> list[tuple[str, str]]:
+    """(label, value) of the IT context an event carries, e.g. ("trace", "4bf92f…")."""
+    if not isinstance(attributes, dict):
+        return []
+    found = []
+    for label, paths in IT_CONTEXT:
+        for path in paths:
+            value = _lookup(attributes, path)
+            if isinstance(value, (str, int)) and not isinstance(value, bool):
+                found.append((label, str(value)))
+                break
+    return found
+
+
+def register(env: Environment) -> None:
+    env.filters["duration"] = duration
+    env.filters["percent"] = percent
+    env.filters["money"] = money
+    env.filters["pretty_json"] = pretty_json
+    env.tests["mapping_value"] = is_mapping
+    env.tests["list_value"] = is_list
+    env.globals["kpi_change"] = change
+    env.globals["sparkline"] = sparkline
+    env.globals["it_context"] = it_context
