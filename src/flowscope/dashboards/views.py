@@ -36,6 +36,7 @@ async def _form(request: Request) -> dict[str, str]:
 @router.get("/dashboards", name="dashboards")
 def dashboards(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     context = {
+        "user": user,
         "dashboards": service.list_dashboards(session),
         "flows": flows_service.list_flows(session),
         "can_edit": user.role.allows(Role.editor),
@@ -110,6 +111,7 @@ def dashboard(
     tile_params.update({VAR_PREFIX + k: v for k, v in values.items()})
     can_edit = user.role.allows(Role.editor)
     context = {
+        "user": user,
         "board": board,
         "spec": spec,
         "state": state,
