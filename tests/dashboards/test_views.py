@@ -14,7 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flowscope.auth.models import Role
+from flowscope.dashboards import service
 from flowscope.dashboards.models import Dashboard, DashboardChange
+from flowscope.dashboards.schemas import DashboardSpec
+from flowscope.db import Database
 from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
 from tests.conftest import csrf_from
@@ -79,6 +82,25 @@ def test_viewer_cannot_change_and_put_without_csrf_is_refused(
     page = viewer.post("/dashboards", data={"name": "Mine", "csrf_token": token(viewer)})
     assert page.status_code == 403
     assert session.scalar(select(Dashboard.id)) is None
+
+
+def test_viewer_sees_the_dashboard_without_edit_controls(
+    sign_in: Callable[..., TestClient], clean_db: Database
+) -> None:
+    with clean_db.sessions.begin() as s:
+        service.create(s, DashboardSpec.model_validate(SPEC), "ann", slug="checkout")
+    viewer = sign_in(Role.viewer)
+    page = viewer.get("/dashboards/checkout", params={"edit": "1"})
+    assert page.status_code == 200
+    assert 'id="tile-count"' in page.text
+    assert "edit-dashboard" not in page.text
+    assert 'id="add-tile-form"' not in page.text
+    assert 'class="tile-tools"' not in page.text
+    assert viewer.get("/dashboards/checkout/tiles/count").status_code == 200
+    moved = viewer.post(
+        "/dashboards/checkout/tiles/count/move", data={"csrf_token": token(viewer), "op": "left"}
+    )
+    assert moved.status_code == 403
 
 
 def test_forms_need_the_csrf_token(sign_in: Callable[..., TestClient], session: Session) -> None:

@@ -50,8 +50,9 @@ def test_build_a_dashboard_change_timeframe_export_and_import(
 ) -> None:
     _events(clean_db)
     browser_login(page, Role.editor)
-    page.goto("/dashboards")
-    page.get_by_role("link", name="Dashboards").first.click()
+    page.goto("/query")
+    page.get_by_role("navigation").get_by_role("link", name="Dashboards").click()
+    expect(page.get_by_role("heading", name="Dashboards", exact=True)).to_be_visible()
     page.get_by_label("Name").fill("Shop overview")
     page.get_by_role("button", name="Create").click()
     expect(page.locator("#dashboard-name")).to_have_text("Shop overview")
