@@ -12,8 +12,11 @@ from playwright.sync_api import Page, expect
 
 from flowscope.auth.models import Role
 from flowscope.db import Database
+from flowscope.generator.run import run_generator
+from flowscope.generator.service import create_generator, get_template
 from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
+from tests.flows.correlation_support import drain
 
 
 def _events(db: Database) -> None:
@@ -105,3 +108,15 @@ def test_build_a_dashboard_change_timeframe_export_and_import(
     screenshot(page, "dashboard-imported")
     page.goto("/dashboards")
     expect(page.locator("#dashboard-list tbody tr")).to_have_count(2)
+
+    # a generated flow comes with the template dashboard (the generator's hook)
+    source = get_template("retail").source.replace("volume: 120", "volume: 6")
+    with clean_db.sessions.begin() as s:
+        run_generator(s, create_generator(s, source, "test"), datetime.now(UTC))
+    drain(clean_db)
+    page.goto("/dashboards")
+    page.get_by_role("link", name="Online order fulfillment — overview").click()
+    expect(page.locator(".tile-value")).to_have_count(3)
+    expect(page.locator(".tile-chart canvas")).to_have_count(6)
+    expect(page.locator(".tile-error")).to_have_count(0)
+    screenshot(page, "dashboard-template-retail")

@@ -117,10 +117,12 @@ def _column(
         thresholds = []
         aux = Tile(
             id=f"aux{column}",
-            title="End-to-end time (completed flows)",
+            title="End-to-end time, hours (completed flows)",
             viz="line",
+            # in hours: a chart axis of nanoseconds is unreadable
             query=f'{flows}\n| filter state == "completed"'
-            "\n| makeTimeseries `average time` = avg(duration), time: started",
+            "\n| fieldsAdd hours = toDouble(duration) / 3600000000000"
+            "\n| makeTimeseries `average hours` = avg(hours), time: started",
         )
     return [
         Tile(
