@@ -241,3 +241,46 @@ def test_dashboard_from_a_flow(sign_in: Callable[..., TestClient], session: Sess
     body = editor.get(f"/api/v1/dashboards/{slug}").json()
     assert body["flow"] == "online-orders"
     assert body["spec"]["tiles"][0]["kind"] == "markdown"
+
+
+def test_a_variable_takes_its_choices_from_a_query(
+    sign_in: Callable[..., TestClient], events: None
+) -> None:
+    editor = sign_in(Role.editor)
+    variable = {
+        "name": "Provider",
+        "query": "fetch bizevents | summarize n = count(), by: {event.provider}"
+        " | sort event.provider | fields event.provider",
+    }
+    put(editor, spec={**SPEC, "variables": [variable]})
+    page = editor.get("/dashboards/checkout", params={"from": "-1d"})
+    select_html = re.search(r'<select id="var-Provider".*?</select>', page.text, re.S)
+    assert select_html is not None
+    assert re.findall(r"<option[^>]*>([^<]+)</option>", select_html.group(0)) == [
+        "shop.a",
+        "shop.b",
+    ]
+    # the first choice is used until the viewer picks another
+    assert "var_Provider=shop.a" in unescape(page.text)
+
+
+def test_variable_and_settings_forms(sign_in: Callable[..., TestClient], session: Session) -> None:
+    editor = sign_in(Role.editor)
+    put(editor, spec={"name": "Empty"})
+    csrf = token(editor)
+    base = "/dashboards/checkout"
+    editor.post(f"{base}/variables", data={"csrf_token": csrf, "name": "$Tier",
+                "values": "gold, silver", "default": "silver"})  # fmt: skip
+    editor.post(f"{base}/settings", data={"csrf_token": csrf, "name": "Tiers",
+                "time_from": "-2h", "refresh_seconds": "30"})  # fmt: skip
+    spec = editor.get("/api/v1/dashboards/checkout").json()["spec"]
+    assert spec["variables"] == [
+        {"name": "Tier", "label": "", "values": ["gold", "silver"], "query": "",
+         "default": "silver"}
+    ]  # fmt: skip
+    assert (spec["name"], spec["time_from"], spec["refresh_seconds"]) == ("Tiers", "-2h", 30)
+    editor.post(f"{base}/variables/Tier/delete", data={"csrf_token": csrf})
+    assert editor.get("/api/v1/dashboards/checkout").json()["spec"]["variables"] == []
+    bad = editor.post(f"{base}/settings", data={"csrf_token": csrf, "refresh_seconds": "1"})
+    assert bad.status_code == 400
+    assert "refresh_seconds" in bad.text
