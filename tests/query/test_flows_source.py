@@ -6,8 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from flowscope.db import Database
+from flowscope.flows.service import definition_of, get_flow, save_flow
 from flowscope.query.service import QueryResult, run_query
 from tests.flows.correlation_support import T0, drain, event, ingest, make_flow
 
@@ -173,3 +175,17 @@ def test_from_and_to_apply_to_the_start(shop: Database) -> None:
         "| sort correlationId | fields correlationId",
     )
     assert [r["correlationId"] for r in records(result)] == ["B", "C"]
+
+
+def test_only_the_current_build_is_read_after_a_rebuild(shop: Database) -> None:
+    with shop.sessions.begin() as session:
+        flow = get_flow(session, "orders")
+        definition = definition_of(flow).model_copy(update={"name": "Orders v2"})
+        save_flow(session, definition, "test")
+    drain(shop)
+    with shop.sessions() as session:
+        states = list(session.execute(text("select state from flow_builds order by id")).scalars())
+    assert len(states) == 2
+    assert states == ["retired", "ready"]
+    result = run(shop, "fetch flows | summarize n = count(), flows = countDistinct(flow)")
+    assert records(result) == [{"n": 4, "flows": 1}]
