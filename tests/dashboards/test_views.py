@@ -284,3 +284,19 @@ def test_variable_and_settings_forms(sign_in: Callable[..., TestClient], session
     bad = editor.post(f"{base}/settings", data={"csrf_token": csrf, "refresh_seconds": "1"})
     assert bad.status_code == 400
     assert "refresh_seconds" in bad.text
+
+
+def test_an_edit_from_a_stale_page_is_refused(
+    sign_in: Callable[..., TestClient], session: Session
+) -> None:
+    editor = sign_in(Role.editor)
+    put(editor)
+    csrf = token(editor)
+    page = editor.get("/dashboards/checkout", params={"edit": "1"})
+    assert '<input type="hidden" name="version" value="1">' in page.text
+    data = {"csrf_token": csrf, "op": "down", "version": "1"}
+    assert editor.post("/dashboards/checkout/tiles/count/move", data=data).status_code == 200
+    stale = editor.post("/dashboards/checkout/tiles/types/move", data=data)
+    assert stale.status_code == 409
+    assert "changed since you opened it" in stale.text
+    assert editor.get("/api/v1/dashboards/checkout").json()["version"] == 2

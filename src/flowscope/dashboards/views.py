@@ -13,7 +13,7 @@ from flowscope.auth.models import Role, User
 from flowscope.dashboards import forms, service, templating, tiles
 from flowscope.dashboards.schemas import VIZ_NAMES, DashboardSpec
 from flowscope.deps import CurrentUser, RequireRole, SessionDep, SettingsDep, verify_csrf
-from flowscope.errors import FlowscopeError
+from flowscope.errors import Conflict, FlowscopeError
 from flowscope.flows import service as flows_service
 from flowscope.web import render
 
@@ -152,7 +152,16 @@ async def _change(
     request: Request, session: SessionDep, user: User, slug: str, edit: Any, summary: str
 ) -> Response:
     board = service.get_dashboard(session, slug)
-    spec = edit(service.spec_of(board), await _form(request))
+    form = await _form(request)
+    seen = form.get("version", "")
+    if seen and seen != str(board.version):
+        # another editor saved since this page was rendered: applying the edit to their
+        # version could undo their change without either of them noticing
+        raise Conflict(
+            f"version: the dashboard changed since you opened it (now version "
+            f"{board.version}, by {board.updated_by}): reload and edit again"
+        )
+    spec = edit(service.spec_of(board), form)
     service.update(session, board, spec, user.username, summary)
     return _back(request, slug)
 
