@@ -21,6 +21,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from flowscope import __version__, ops
 from flowscope.auth import views as auth_views
 from flowscope.auth.service import ensure_first_admin
+from flowscope.dashboards import api as dashboards_api
+from flowscope.dashboards import templating as dashboard_templates
+from flowscope.dashboards import views as dashboards_views
 from flowscope.db import Database, open_database, transaction
 from flowscope.errors import FlowscopeError, LoginRequired, ServiceUnavailable, Unauthorized
 from flowscope.flows import analysis_api as flows_analysis_api
@@ -112,6 +115,10 @@ def create_app(
     app.include_router(query_api.router)
     app.include_router(query_views.router)
     app.include_router(flows_views.router)  # "/" (home) is the flows list
+    app.include_router(dashboards_api.router)
+    app.include_router(dashboards_views.router)
+    # generated flows get a template dashboard (the generator only knows the hook list)
+    dashboard_templates.register()
 
     _install_error_handlers(app)
     return app

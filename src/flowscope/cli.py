@@ -157,9 +157,11 @@ def generate(
     from datetime import UTC, datetime, timedelta
     from pathlib import Path
 
+    from flowscope.dashboards import templating
     from flowscope.generator import jobs as generator_jobs
     from flowscope.generator import service as generator_service
 
+    templating.register()  # a flow the generator creates gets its template dashboard
     path = Path(template_or_file)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         try:

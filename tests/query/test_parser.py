@@ -106,7 +106,6 @@ def test_keywords_inside_names_stay_names() -> None:
         ("filter a == 1", 1, 1, ["starts with fetch"]),
         ("fetch bizevents | fetch bizevents", 1, 19, ["can only start"]),
         ("fetch logs", 1, 7, ["unknown data source 'logs'", "bizevents"]),
-        ("fetch flows", 1, 7, ["fetch flows is not available yet"]),
         ("fetch bizevents, from: yesterday", 1, 24, ["from:", "-1h"]),
         ("fetch bizevents, from: -1h, to: -2h", 1, 24, ["timeframe is empty"]),
         ("fetch bizevents | limit -1", 1, 19, ["whole number"]),

@@ -77,6 +77,9 @@ class ExprCompiler:
             if column is not None:
                 return Typed(base.cols[rest], column.type)
             if base.source.attributes is not None:
+                prefix = base.source.attributes_prefix
+                if prefix and rest.startswith(prefix) and len(rest) > len(prefix):
+                    rest = rest[len(prefix) :]
                 return Typed(self._attribute(base.cols[base.source.attributes], rest), T.JSON)
         known = list(self.fields) + [
             base.prefix + c.name

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flowscope.flows.states import state_sql
 from flowscope.query.values import T
 
 
@@ -30,6 +31,8 @@ class Source:
     time_column: str  # FQL name of the column that `from:`/`to:` and the timeframe apply to
     order: tuple[str, ...]  # FQL/internal names giving record order (takeFirst, takeLast)
     attributes: str | None = None  # JSONB column with all other fields; None: closed schema
+    # a name prefix that also reaches the attributes (`properties.loyalty` as well as `loyalty`)
+    attributes_prefix: str = ""
 
     def column(self, name: str) -> Column | None:
         for column in self.columns:
@@ -59,7 +62,47 @@ EVENTS = Source(
     attributes=ATTRIBUTES,
 )
 
-SOURCES: dict[str, Source] = {"bizevents": EVENTS, "events": EVENTS}
+# One row per flow instance of the build readers see (the newest `ready` build of each flow,
+# as `flowscope.flows.builds.current_build` picks it). A constant SELECT: no user input. The
+# builds are picked first and joined to the instances by build id, so the `started` range of
+# the timeframe can use the (build_id, started_at) index.
+_FLOW_INSTANCES = (
+    "(select f.slug as flow, i.* from"
+    " (select distinct on (flow_id) id, flow_id from flow_builds where state = 'ready'"
+    " order by flow_id, id desc) b"
+    " join flows f on f.id = b.flow_id"
+    " join flow_instances i on i.build_id = b.id)"
+)
+# The read-time state rule of flows/states.py, with the compiler's bound "now" parameter.
+_STATE = state_sql("{t}", "fql_now").replace(":fql_now", "{now}")
+
+FLOWS = Source(
+    name="flows",
+    table=_FLOW_INSTANCES,
+    columns=(
+        Column("flow", "{t}.flow", T.STRING),
+        Column("correlationId", "{t}.correlation_id", T.STRING),
+        Column("state", _STATE, T.STRING),
+        Column("started", "{t}.started_at", T.TIMESTAMP),
+        Column("ended", "{t}.last_event_at", T.TIMESTAMP),
+        Column("duration", "(round({t}.duration_s * 1e9))::bigint", T.DURATION),
+        Column("step", "{t}.current_step", T.STRING),
+        Column("events", "({t}.event_count)::double precision", T.NUMBER),
+        Column("revenue", "({t}.revenue)::double precision", T.NUMBER),
+        Column("exception", "{t}.has_exception", T.BOOLEAN),
+        Column("exception.step", "{t}.exception_step", T.STRING),
+        Column("exception.name", "{t}.exception_name", T.STRING),
+        Column("completed", "{t}.completed_at", T.TIMESTAMP, shown=False),
+        Column(SEQ, "{t}.correlation_id", T.STRING, shown=False),
+        Column(ATTRIBUTES, "{t}.properties", T.JSON, shown=False),
+    ),
+    time_column="started",
+    order=("started", SEQ),
+    attributes=ATTRIBUTES,
+    attributes_prefix="properties.",
+)
+
+SOURCES: dict[str, Source] = {"bizevents": EVENTS, "events": EVENTS, "flows": FLOWS}
 
 # Sources that are planned but whose tables do not exist on this version yet.
-NOT_YET = {"flows": "fetch flows is not available yet"}
+NOT_YET: dict[str, str] = {}

@@ -1,0 +1,75 @@
+"""JSON routes: list, read, replace, export and import dashboards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from flowscope.auth.models import ApiToken, User
+from flowscope.dashboards import service
+from flowscope.dashboards.models import Dashboard
+from flowscope.dashboards.schemas import DashboardSpec
+from flowscope.deps import SessionDep
+from flowscope.errors import NotFound
+from flowscope.flows.api import Reader, Writer
+
+router = APIRouter(prefix="/api/v1/dashboards", tags=["dashboards"])
+
+
+def principal_name(principal: ApiToken | User) -> str:
+    return principal.username if isinstance(principal, User) else f"token:{principal.name}"
+
+
+def summary(dashboard: Dashboard) -> dict[str, Any]:
+    return {
+        "slug": dashboard.slug,
+        "name": dashboard.name,
+        "version": dashboard.version,
+        "flow": dashboard.flow_slug,
+        "updated_at": dashboard.updated_at.isoformat(),
+        "updated_by": dashboard.updated_by,
+    }
+
+
+@router.get("", name="api_dashboards")
+def list_dashboards(session: SessionDep, reader: Reader) -> list[dict[str, Any]]:
+    return [summary(d) for d in service.list_dashboards(session)]
+
+
+@router.get("/{slug}", name="api_dashboard")
+def get_dashboard(slug: str, session: SessionDep, reader: Reader) -> dict[str, Any]:
+    dashboard = service.get_dashboard(session, slug)
+    return {**summary(dashboard), "spec": service.spec_of(dashboard).model_dump(mode="json")}
+
+
+@router.put("/{slug}", name="api_put_dashboard")
+def put_dashboard(
+    slug: str, body: dict[str, Any], session: SessionDep, writer: Writer
+) -> dict[str, Any]:
+    """Replace the dashboard's spec (a new version), or create it under `slug`."""
+    spec: DashboardSpec = service.parse_spec(body)
+    who = principal_name(writer)
+    try:
+        dashboard = service.get_dashboard(session, slug)
+    except NotFound:
+        dashboard = service.create(session, spec, who, slug=service.checked_slug(slug))
+    else:
+        dashboard = service.update(session, dashboard, spec, who, "replaced through the API")
+    return {**summary(dashboard), "spec": spec.model_dump(mode="json")}
+
+
+@router.get("/{slug}/export", name="api_export_dashboard")
+def export_dashboard(slug: str, session: SessionDep, reader: Reader) -> JSONResponse:
+    dashboard = service.get_dashboard(session, slug)
+    return JSONResponse(
+        service.export(dashboard),
+        headers={"Content-Disposition": f'attachment; filename="{dashboard.slug}.dashboard.json"'},
+    )
+
+
+@router.post("/import", name="api_import_dashboard")
+def import_dashboard(body: dict[str, Any], session: SessionDep, writer: Writer) -> dict[str, Any]:
+    dashboard = service.import_dashboard(session, body, principal_name(writer))
+    return summary(dashboard)
