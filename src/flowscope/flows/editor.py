@@ -24,6 +24,7 @@ from flowscope.flows.editor_form import (
     blank_draft,
     draft_from_form,
     errors_by_field,
+    friendly,
     step_errors,
 )
 from flowscope.flows.schemas import FlowDefinition
@@ -210,7 +211,7 @@ async def preview(request: Request, session: SessionDep, user: EditorUser) -> Re
     try:
         context["preview"] = editor_data.preview(session, parse_definition(draft))
     except InvalidDefinition as exc:
-        context["problems"] = exc.details or []
+        context["problems"] = friendly(exc.details or [])
     return render(request, "flows/editor/_preview.html", context)
 
 
@@ -233,7 +234,7 @@ async def save(request: Request, session: SessionDep, user: EditorUser) -> Respo
     try:
         return _save(request, session, user, parse_definition(draft), expected)
     except InvalidDefinition as exc:
-        details = exc.details or []
+        details = friendly(exc.details or [])
         context = _form_context(
             session, user, draft, expected, errors=errors_by_field(details), problems=details
         )
@@ -269,7 +270,7 @@ async def yaml_save(request: Request, session: SessionDep, user: EditorUser) -> 
     try:
         return _save(request, session, user, from_yaml(source), expected)
     except InvalidDefinition as exc:
-        context["problems"] = exc.details or [{"path": "", "message": exc.message}]
+        context["problems"] = friendly(exc.details or [{"path": "", "message": exc.message}])
     except Conflict as exc:
         context["problems"], context["conflict"] = [], exc.message
     status = _invalid_status(request)

@@ -25,6 +25,24 @@ def field_name(path: str) -> str:
     return re.sub(r"\[(\d+)\]", r"-\1", path).replace(".", "-")
 
 
+_FRIENDLY = {
+    "events": "add at least one event type that marks this step",
+    "steps": "add at least one step",
+    "providers": "choose or type at least one provider",
+}
+
+
+def friendly(details: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Pydantic's words for an empty list ("list should have at least 1 item…") in the form's."""
+    out = []
+    for problem in details:
+        last = re.split(r"[.\[]", problem["path"])[-1]
+        if problem["message"].startswith("list should have at least 1 item") and last in _FRIENDLY:
+            problem = {**problem, "message": _FRIENDLY[last]}
+        out.append(problem)
+    return out
+
+
 def errors_by_field(details: list[dict[str, str]]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for problem in details:
