@@ -12,6 +12,7 @@ class _FormFields(HTMLParser):
         self._select: str | None = None
         self._options: list[tuple[str, bool]] = []
         self._option: dict[str, str | None] | None = None
+        self._textarea: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
@@ -20,6 +21,9 @@ class _FormFields(HTMLParser):
             if a.get("type") == "checkbox" and "checked" not in a:
                 return
             self.fields.append((name, a.get("value") or ""))
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.fields.append((name, ""))
         elif tag == "select" and name:
             self._select, self._options = name, []
         elif tag == "option" and self._select is not None:
@@ -27,12 +31,17 @@ class _FormFields(HTMLParser):
             self._options.append((a.get("value") or "", "selected" in a))
 
     def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            name, value = self.fields[-1]
+            self.fields[-1] = (name, value + data)
         if self._option is not None and self._option.get("value") is None and self._options:
             value, selected = self._options[-1]
             self._options[-1] = (value + data, selected)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "option":
+        if tag == "textarea":
+            self._textarea = None
+        elif tag == "option":
             self._option = None
         elif tag == "select" and self._select is not None:
             chosen = [v for v, s in self._options if s] or [v for v, _ in self._options[:1]]

@@ -272,3 +272,59 @@ def test_suggest_from_events_opens_a_valid_draft(
     saved = client.post("/flows/manage/save", data=fields, follow_redirects=False)
     assert saved.status_code == 303, saved.text
     assert len(service.definition_of(service.get_flow(session, "shop")).steps) == 3
+
+
+def test_the_edit_form_round_trips_every_field_of_a_definition(
+    sign_in: SignIn, session: Session
+) -> None:
+    rich = definition(
+        slug="orders",
+        description="From cart to door.\nSecond line.",
+        providers=["shop", "logistics"],
+        timeouts={"stall": "2h", "drop": "1d"},
+        revenue={"field": "order.total", "step": "placed", "aggregate": "max", "label": "Sales"},
+        steps=[
+            {
+                "key": "placed",
+                "name": "Placed",
+                "events": [{"type": "order.placed"}, {"provider": "shop", "type": "order.made"}],
+                "properties": [{"name": "tier", "path": "customer.tier", "type": "number"}],
+            },
+            {
+                "key": "paid",
+                "name": "Paid",
+                "optional": True,
+                "events": [{"type": "payment.captured"}],
+                "exceptions": [
+                    {"name": "declined", "type": "payment.declined"},
+                    {"name": "risky", "field": "risk", "op": "in", "value": ["high", "x"]},
+                    {"name": "big", "field": "amount", "op": "gte", "value": 1000},
+                    {"name": "code", "field": "code", "op": "eq", "value": "42"},
+                    {"name": "flag", "field": "flag", "op": "ne", "value": True},
+                ],
+            },
+            {
+                "key": "shipped",
+                "name": "Shipped",
+                "final": True,
+                "correlation": "shipment.order_ref",
+                "events": [{"provider": "logistics", "type": "parcel.shipped"}],
+                "timeouts": {"stall": "6h", "drop": "2d"},
+            },
+        ],
+        edges=[
+            {"from": "placed", "to": "paid"},
+            {"from": "placed", "to": "shipped"},
+            {"from": "paid", "to": "shipped"},
+        ],
+    )
+    service.store_definition(session, rich, "alice")
+    session.commit()
+    client = sign_in(Role.editor)
+    fields = form_fields(client.get("/flows/manage/orders/edit").text)
+    assert fields["slug"] == "orders"
+    fields["description"] = str(fields["description"]).replace("\n", "\r\n")  # as browsers do
+    response = client.post("/flows/manage/save", data=fields, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    assert "nothing changed" in client.get("/flows/manage").text
+    assert service.definition_of(service.get_flow(session, "orders")) == rich

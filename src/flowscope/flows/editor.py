@@ -28,7 +28,14 @@ from flowscope.flows.editor_form import (
     step_errors,
 )
 from flowscope.flows.schemas import FlowDefinition
-from flowscope.flows.yaml_io import InvalidDefinition, from_yaml, parse_definition, to_data, to_yaml
+from flowscope.flows.yaml_io import (
+    InvalidDefinition,
+    from_yaml,
+    load_yaml,
+    parse_definition,
+    to_data,
+    to_yaml,
+)
 from flowscope.web import is_htmx, render
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
@@ -139,11 +146,20 @@ def history(request: Request, slug: str, session: SessionDep, user: EditorUser) 
 # the form
 
 
+def _reads_back(text: str) -> Any:
+    try:
+        return load_yaml(text)
+    except InvalidDefinition:
+        return None
+
+
 def _value_text(value: Any) -> str:
     """An exception's value as the form shows it: text as is, anything else as JSON (YAML)."""
     if value is None:
         return ""
-    return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str) and value.strip() and _reads_back(value) == value:
+        return value
+    return json.dumps(value)  # also text like "42" or "true", quoted so it stays text
 
 
 def _form_context(

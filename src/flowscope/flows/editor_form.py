@@ -127,7 +127,9 @@ def draft_from_form(form: Mapping[str, Any], providers: list[str]) -> Draft:
     draft: Draft = {}
     _put(draft, "slug", _text(form, "slug"))
     _put(draft, "name", _text(form, "name"))
-    _put(draft, "description", _text(form, "description"))
+    description = _text(form, "description")
+    # Browsers send a textarea's line breaks as CRLF; stored text uses LF (no spurious version).
+    _put(draft, "description", description.replace("\r\n", "\n") if description else None)
     extra = [p.strip() for p in (_text(form, "providers_extra") or "").split(",")]
     chosen = [*providers, *(p for p in extra if p)]
     draft["providers"] = list(dict.fromkeys(chosen))
