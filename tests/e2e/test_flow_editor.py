@@ -6,13 +6,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import FilePayload, Page
 
 from flowscope.auth.models import Role
 from flowscope.db import Database
 from flowscope.flows import service
+from flowscope.flows.yaml_io import to_yaml
 from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
+from tests.flows.factories import definition
 
 
 def _seed(db: Database) -> None:
@@ -24,6 +26,7 @@ def _seed(db: Database) -> None:
         events.append(NewEvent("shop", f"c{n}", "payment.captured", now, attrs))
         if n < 2:
             events.append(NewEvent("shop", f"s{n}", "parcel.shipped", now, attrs))
+    events.append(NewEvent("billing", "i1", "invoice.sent", now, {"invoice": {"number": "7"}}))
     with db.sessions.begin() as s:
         store_events(s, events)
 
@@ -120,6 +123,9 @@ def test_suggest_from_events_gives_a_flow_in_one_click(
     page.goto("/flows/manage")
     page.click("text=Suggest from events")
     page.wait_for_url(f"{live_server}/flows/manage/suggest")
+    page.select_option("#provider", "billing")
+    page.wait_for_selector("#correlation option:text('invoice.number')", state="attached")
+    _htmx(page, lambda: page.select_option("#provider", "shop"))
     assert page.input_value("#correlation") == "order.id"
     screenshot(page, "flow-editor-suggest")
     page.click("text=Suggest a draft")
@@ -133,3 +139,29 @@ def test_suggest_from_events_gives_a_flow_in_one_click(
     page.wait_for_url(f"{live_server}/flows/manage/shop/history")
     assert "created" in page.inner_text("table.data")
     screenshot(page, "flow-editor-history")
+
+
+def test_a_yaml_upload_creates_the_flow_or_says_where_it_is_wrong(
+    page: Page,
+    live_server: str,
+    browser_login: Callable[[Page, Role], None],
+    screenshot: Callable[[Page, str], Path],
+) -> None:
+    browser_login(page, Role.editor)
+    page.goto("/flows/manage")
+    text = to_yaml(definition(slug="orders", providers=["shop"]))
+    broken = text.replace("key: paid", "key: paid!")
+    page.set_input_files("#file", files=[_file("orders.yaml", broken)])
+    page.click("button:text('Upload')")
+    page.wait_for_selector("#problems")
+    assert "steps[1].key" in page.inner_text("#problems")
+    screenshot(page, "flow-editor-upload-error")
+    page.set_input_files("#file", files=[_file("orders.yaml", text)])
+    page.click("button:text('Upload')")
+    page.wait_for_selector("#flash")
+    assert "Online orders: created" in page.inner_text("#flash")
+    assert "orders" in page.inner_text("table.data")
+
+
+def _file(name: str, text: str) -> FilePayload:
+    return {"name": name, "mimeType": "application/yaml", "buffer": text.encode()}

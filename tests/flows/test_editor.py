@@ -35,7 +35,9 @@ def _orders(db: Database) -> None:
         rows.append(("shop", f"p{n}", "order.placed", {"order": {"id": f"o{n}"}}, 1))
         rows.append(("shop", f"c{n}", "payment.captured", {"order": {"id": f"o{n}"}}, 1))
     rows.append(("shop", "s0", "parcel.shipped", {"order": {"id": "o0"}}, 1))
-    rows.append(("shop", "old", "order.placed", {"order": {"id": "ancient"}}, 90))  # outside
+    rows.append(
+        ("shop", "old", "order.placed", {"order": {"id": "ancient"}}, 60)
+    )  # outside 30 days
     rows.append(("shop", "anon", "order.placed", {"customer": "x"}, 2))  # no order id
     _events(db, rows)
 
@@ -170,11 +172,17 @@ def test_preview_counts_stored_events_of_the_last_30_days(
     response = client.post("/flows/manage/preview", data=_form(client))
     assert response.status_code == 200
     summary = re.sub(r"\s+", " ", response.text)
-    # 3 placed (+1 without an order id) + 3 captured + 1 shipped; the 90-day-old one is out.
+    # 3 placed (+1 without an order id) + 3 captured + 1 shipped; the 60-day-old one is out.
     assert "<strong>8</strong> events and <strong>3</strong> unique flows" in summary
     assert "1 of these events lack the correlation field" in summary
     rows = re.findall(r'<td class="num">(\d+)</td><td class="num">(\d+)</td>', response.text)
     assert rows == [("4", "3"), ("3", "3"), ("1", "1")]
+    # A wider window (from a fixed list) takes in the 60-day-old event; others fall back to 30.
+    wide = client.post("/flows/manage/preview", data=_form(client, preview_days="90")).text
+    assert "<strong>9</strong> events and <strong>4</strong> unique flows" in wide
+    assert "in the last 90 days" in wide
+    odd = client.post("/flows/manage/preview", data=_form(client, preview_days="100000")).text
+    assert "in the last 30 days" in odd
 
 
 def test_preview_of_an_invalid_draft_says_what_to_fix(sign_in: SignIn) -> None:

@@ -185,6 +185,7 @@ def _form_context(
         "step_errors": lambda i: step_errors(errors, i),
         "problems": extra.pop("problems", []),
         "preview_days": editor_data.PREVIEW_DAYS,
+        "preview_choices": editor_data.PREVIEW_CHOICES,
         "value_text": _value_text,
         **extra,
     }
@@ -222,10 +223,13 @@ async def draft_op(request: Request, session: SessionDep, user: EditorUser) -> R
 
 @router.post("/flows/manage/preview", name="flows_preview")
 async def preview(request: Request, session: SessionDep, user: EditorUser) -> Response:
-    _form, draft, _expected = await _submitted(request)
+    form, draft, _expected = await _submitted(request)
+    chosen = form.get("preview_days")
+    days = int(chosen) if isinstance(chosen, str) and chosen.isdigit() else 0
+    days = days if days in editor_data.PREVIEW_CHOICES else editor_data.PREVIEW_DAYS
     context: dict[str, Any] = {"preview": None, "problems": []}
     try:
-        context["preview"] = editor_data.preview(session, parse_definition(draft))
+        context["preview"] = editor_data.preview(session, parse_definition(draft), days=days)
     except InvalidDefinition as exc:
         context["problems"] = friendly(exc.details or [])
     return render(request, "flows/editor/_preview.html", context)

@@ -19,6 +19,7 @@ from sqlalchemy.types import Integer, String
 from flowscope.flows.schemas import FlowDefinition
 
 PREVIEW_DAYS = 30
+PREVIEW_CHOICES = (1, 7, 30, 90)  # the window stays bounded: a preview never reads all events
 MAX_DISTINCT = 500
 PATH_SAMPLE = 200
 
