@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from flowscope.auth.models import Role
 from flowscope.db import Database
 from flowscope.flows import service
+from flowscope.flows.correlator import correlate
 from flowscope.flows.yaml_io import to_yaml
 from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
@@ -336,3 +337,25 @@ def test_the_edit_form_round_trips_every_field_of_a_definition(
     assert response.status_code == 303, response.text
     assert "nothing changed" in client.get("/flows/manage").text
     assert service.definition_of(service.get_flow(session, "orders")) == rich
+
+
+def test_the_list_shows_build_progress_after_a_save(
+    sign_in: SignIn, clean_db: Database, session: Session
+) -> None:
+    _orders(clean_db)
+    client = sign_in(Role.editor)
+    saved = client.post("/flows/manage/save", data=_form(client), follow_redirects=False)
+    assert saved.status_code == 303
+    assert "waiting for the correlator" in client.get("/flows/manage").text
+    # One small backfill batch: the build starts and has read part of the stored events.
+    _correlate_once(clean_db, batch_size=2, backfill_batches=1)
+    building = re.sub(r"\s+", " ", client.get("/flows/manage").text)
+    assert re.search(r"building v1: \d of \d+ events \(\d+%\)", building), building
+    for _ in range(20):
+        _correlate_once(clean_db)
+    assert "ready v1" in client.get("/flows/manage").text
+
+
+def _correlate_once(db: Database, **kwargs: int) -> None:
+    with db.sessions.begin() as s:
+        correlate(s, **kwargs)
