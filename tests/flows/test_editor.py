@@ -248,6 +248,15 @@ def test_yaml_editor_saves_and_shows_errors_with_paths(sign_in: SignIn, session:
     )
     assert bad.status_code == 400
     assert "<code>colour</code>: is not a known field" in bad.text
+    broken = text.replace("key: paid", "key: paid!")
+    line = broken.splitlines().index("- key: paid!") + 1
+    keyed = client.post(
+        "/flows/manage/yaml",
+        data={"csrf_token": token, "expected_version": "0", "source": broken},
+    )
+    assert (
+        f"line {line}, <code>steps[1].key</code>: &#39;paid!&#39; is not a step key" in keyed.text
+    )
     good = client.post(
         "/flows/manage/yaml",
         data={"csrf_token": token, "expected_version": "0", "source": text},

@@ -26,6 +26,7 @@ from flowscope.flows.editor_form import (
     errors_by_field,
     friendly,
     step_errors,
+    with_lines,
 )
 from flowscope.flows.schemas import FlowDefinition
 from flowscope.flows.yaml_io import (
@@ -275,7 +276,13 @@ def yaml_editor(
     if slug:
         flow = service.get_flow(session, slug)
         source, version = to_yaml(service.definition_of(flow)), flow.version
-    context = {"user": user, "source": source, "expected_version": version, "problems": []}
+    context = {
+        "user": user,
+        "source": source,
+        "expected_version": version,
+        "problems": [],
+        "slug": slug,
+    }
     return render(request, "flows/editor/yaml.html", context)
 
 
@@ -286,11 +293,18 @@ async def yaml_save(request: Request, session: SessionDep, user: EditorUser) -> 
     source = source if isinstance(source, str) else ""
     version = form.get("expected_version")
     expected = int(version) if isinstance(version, str) and version.isdigit() else 0
-    context: dict[str, Any] = {"user": user, "source": source, "expected_version": expected}
+    loaded = form.get("loaded")
+    context: dict[str, Any] = {
+        "user": user,
+        "source": source,
+        "expected_version": expected,
+        "slug": loaded if isinstance(loaded, str) and loaded else None,
+    }
     try:
         return _save(request, session, user, from_yaml(source), expected)
     except InvalidDefinition as exc:
-        context["problems"] = friendly(exc.details or [{"path": "", "message": exc.message}])
+        details = exc.details or [{"path": "", "message": exc.message}]
+        context["problems"] = with_lines(source, friendly(details))
     except Conflict as exc:
         context["problems"], context["conflict"] = [], exc.message
     status = _invalid_status(request)

@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import yaml
+
 from flowscope.flows.yaml_io import InvalidDefinition, load_yaml
 
 Draft = dict[str, Any]
@@ -174,3 +176,31 @@ def blank_draft() -> Draft:
 def step_errors(errors: dict[str, list[str]], index: int) -> bool:
     """Whether step `index` has any error (to open its details)."""
     return any((m := _STEP_FIELD.match(name)) and int(m.group(1)) == index for name in errors)
+
+
+def with_lines(source: str, details: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Each problem of a YAML text with the line its path points at (`line`), where found."""
+    try:
+        root = yaml.compose(source, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return details  # a syntax error already names its line
+    out = []
+    for problem in details:
+        node = root
+        for part in re.findall(r"[^.\[\]]+", problem["path"]):
+            node = _child(node, part)
+            if node is None:
+                break
+        if node is not None and problem["path"]:
+            problem = {**problem, "line": str(node.start_mark.line + 1)}
+        out.append(problem)
+    return out
+
+
+def _child(node: yaml.Node | None, part: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        return next((v for k, v in node.value if k.value == part), None)
+    if isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+        found: yaml.Node = node.value[int(part)]
+        return found
+    return None
