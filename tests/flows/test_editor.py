@@ -368,3 +368,16 @@ def test_the_list_shows_build_progress_after_a_save(
 def _correlate_once(db: Database, **kwargs: int) -> None:
     with db.sessions.begin() as s:
         correlate(s, **kwargs)
+
+
+def test_suggest_with_a_field_no_event_has_explains_instead_of_failing(
+    sign_in: SignIn, clean_db: Database
+) -> None:
+    _orders(clean_db)
+    client = sign_in(Role.editor)
+    token = csrf_from(client.get("/flows/manage/suggest").text)
+    data = {"csrf_token": token, "provider": "shop", "correlation": "order.id"}
+    response = client.post("/flows/manage/suggest", data={**data, "correlation_other": "nope.x"})
+    assert response.status_code == 400
+    assert "has no events with the attribute &#39;nope.x&#39;" in response.text
+    assert "<option selected>shop</option>" in response.text

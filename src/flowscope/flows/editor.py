@@ -315,16 +315,35 @@ async def yaml_save(request: Request, session: SessionDep, user: EditorUser) -> 
 # a draft suggested from the events
 
 
-@router.get("/flows/manage/suggest", name="flows_suggest")
-def suggest_page(
-    request: Request, session: SessionDep, user: EditorUser, provider: str | None = None
+def _suggest_page(
+    request: Request,
+    session: SessionDep,
+    user: User,
+    provider: str | None,
+    *,
+    error: str | None = None,
 ) -> Response:
     providers = editor_data.providers_seen(session)
     chosen = provider if provider in providers else (providers[0] if providers else None)
     paths = editor_data.attribute_paths(session, chosen) if chosen else []
-    context = {"user": user, "providers": providers, "chosen": chosen, "paths": paths}
+    context = {
+        "user": user,
+        "providers": providers,
+        "chosen": chosen,
+        "paths": paths,
+        "error": error,
+        "days": editor_data.PREVIEW_DAYS,
+    }
     block = "paths" if is_htmx(request) and request.headers.get("hx-target") == "paths" else None
-    return render(request, "flows/editor/suggest.html", context, block=block)
+    status = _invalid_status(request) if error else 200
+    return render(request, "flows/editor/suggest.html", context, block=block, status_code=status)
+
+
+@router.get("/flows/manage/suggest", name="flows_suggest")
+def suggest_page(
+    request: Request, session: SessionDep, user: EditorUser, provider: str | None = None
+) -> Response:
+    return _suggest_page(request, session, user, provider)
 
 
 def _free_slug(session: SessionDep, base: str) -> str:
@@ -339,13 +358,19 @@ def _free_slug(session: SessionDep, base: str) -> str:
 async def suggest_draft(request: Request, session: SessionDep, user: EditorUser) -> Response:
     """Discover the provider's flow from its last 30 days of events and open it in the form."""
     form = await request.form()
-    provider, correlation = form.get("provider"), form.get("correlation")
-    if not isinstance(provider, str) or not isinstance(correlation, str) or not correlation:
-        raise FlowscopeError("choose a provider and a correlation field")
+    provider = form.get("provider")
+    provider = provider if isinstance(provider, str) else ""
+    typed, picked = form.get("correlation_other"), form.get("correlation")
+    correlation = next((c.strip() for c in (typed, picked) if isinstance(c, str) and c.strip()), "")
     since = datetime.now(UTC) - timedelta(days=editor_data.PREVIEW_DAYS)
-    found = discover(session, provider, correlation.strip(), start=since)
-    slug = _free_slug(session, service.slug_for(provider))
-    definition = suggest_flow(found, slug, provider[:128], provider, correlation.strip())
+    try:
+        if not provider or not correlation:
+            raise FlowscopeError("choose a provider and a correlation field")
+        found = discover(session, provider, correlation, start=since)
+        slug = _free_slug(session, service.slug_for(provider))
+        definition = suggest_flow(found, slug, provider[:128], provider, correlation)
+    except FlowscopeError as exc:
+        return _suggest_page(request, session, user, provider, error=exc.message)
     context = _form_context(
         session,
         user,
