@@ -6,12 +6,15 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from flowscope.auth.models import Role
 from flowscope.db import Database
-from flowscope.flows import service
+from flowscope.errors import FlowscopeError
+from flowscope.flows import editor_data, service
 from flowscope.flows.correlator import correlate
 from flowscope.flows.yaml_io import to_yaml
 from flowscope.ingest.schemas import NewEvent
@@ -381,3 +384,20 @@ def test_suggest_with_a_field_no_event_has_explains_instead_of_failing(
     assert response.status_code == 400
     assert "has no events with the attribute &#39;nope.x&#39;" in response.text
     assert "<option selected>shop</option>" in response.text
+
+
+def test_a_preview_that_runs_too_long_stops_and_says_so(clean_db: Database) -> None:
+    flow = definition(slug="orders", providers=["shop"])
+    show = text("select current_setting('statement_timeout')")
+    with clean_db.sessions() as s:
+        before = s.execute(show).scalar_one()
+        editor_data.preview(s, flow, timeout_ms=60_000)
+        assert s.execute(show).scalar_one() == before  # put back after a preview
+        s.commit()  # release this session's own lock on events before the other takes it
+        # Another transaction holds the table: the preview waits, then its timeout fires.
+        with clean_db.engine.connect() as other, other.begin():
+            other.execute(text("lock table events in access exclusive mode"))
+            with pytest.raises(FlowscopeError, match="took longer than 0.05 s"):
+                editor_data.preview(s, flow, timeout_ms=50)
+        assert s.execute(show).scalar_one() == before
+        assert editor_data.preview(s, flow).events == 0  # the session is still usable

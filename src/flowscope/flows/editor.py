@@ -233,6 +233,8 @@ async def preview(request: Request, session: SessionDep, user: EditorUser) -> Re
         context["preview"] = editor_data.preview(session, parse_definition(draft), days=days)
     except InvalidDefinition as exc:
         context["problems"] = friendly(exc.details or [])
+    except FlowscopeError as exc:  # the preview timed out
+        context["problems"] = [{"path": "", "message": exc.message}]
     return render(request, "flows/editor/_preview.html", context)
 
 

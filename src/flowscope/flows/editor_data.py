@@ -11,15 +11,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import Integer, String
 
+from flowscope.errors import FlowscopeError
 from flowscope.flows.schemas import FlowDefinition
 
 PREVIEW_DAYS = 30
 PREVIEW_CHOICES = (1, 7, 30, 90)  # the window stays bounded: a preview never reads all events
+# A preview reads the attributes of every matched event (about 1 s per 500,000 on 2 cores, see
+# bench/editor.py); past this it stops and asks for a shorter window instead of holding a worker.
+PREVIEW_TIMEOUT_MS = 15_000
 MAX_DISTINCT = 500
 PATH_SAMPLE = 200
 
@@ -119,6 +125,9 @@ class Preview:
     steps: list[StepPreview]
 
 
+_CURRENT_TIMEOUT = text("select current_setting('statement_timeout')")
+_TIMEOUT = text("select set_config('statement_timeout', :ms, true)")
+
 # One row per (step, provider, type, correlation path) matcher, unnested from arrays; each is a
 # probe of the (provider, type, timestamp) index bounded by `since`.
 _PREVIEW = text(
@@ -144,9 +153,18 @@ _PREVIEW = text(
 )
 
 
-def preview(session: Session, definition: FlowDefinition, *, days: int = PREVIEW_DAYS) -> Preview:
+def preview(
+    session: Session,
+    definition: FlowDefinition,
+    *,
+    days: int = PREVIEW_DAYS,
+    timeout_ms: int = PREVIEW_TIMEOUT_MS,
+) -> Preview:
     """How many events of the last `days` days the draft's steps match, and how many unique
-    flows (distinct correlation values, each step read at its own correlation path) they make."""
+    flows (distinct correlation values, each step read at its own correlation path) they make.
+
+    Runs in a savepoint with a statement timeout: a timeout is a `FlowscopeError` that says so.
+    """
     rows: dict[str, list[str]] = {"steps": [], "providers": [], "types": [], "paths": []}
     for step in definition.steps:
         path = step.correlation or definition.correlation
@@ -157,9 +175,22 @@ def preview(session: Session, definition: FlowDefinition, *, days: int = PREVIEW
                 rows["types"].append(matcher.type)
                 rows["paths"].append(path)
     since = datetime.now(UTC) - timedelta(days=days)
-    found: dict[str | None, Any] = {
-        r.step: r for r in session.execute(_PREVIEW, {**rows, "since": since})
-    }
+    try:
+        with session.begin_nested():
+            # set_config(…, true) is SET LOCAL: undone when the savepoint rolls back, and put
+            # back below when it does not.
+            before = session.execute(_CURRENT_TIMEOUT).scalar_one()
+            session.execute(_TIMEOUT, {"ms": str(timeout_ms)})
+            result = session.execute(_PREVIEW, {**rows, "since": since}).all()
+            session.execute(_TIMEOUT, {"ms": before})
+    except OperationalError as exc:
+        if not isinstance(exc.orig, psycopg.errors.QueryCanceled):
+            raise
+        raise FlowscopeError(
+            f"the preview took longer than {timeout_ms / 1000:g} s: choose a shorter window",
+            status_code=503,
+        ) from None
+    found: dict[str | None, Any] = {r.step: r for r in result}
     total = found.get(None)
     steps = [
         StepPreview(
