@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -80,6 +82,11 @@ def test_viewer_gets_403_and_anonymous_goes_to_login(client: TestClient, sign_in
     sign_in(Role.viewer)
     for url in ("/flows/manage", "/flows/manage/new", "/flows/manage/suggest"):
         assert client.get(url, headers={"accept": "text/html"}).status_code == 403
+    token = csrf_from(client.get("/login").text)
+    for url in ("/flows/manage/save", "/flows/manage/preview", "/flows/manage/upload"):
+        refused = client.post(url, data={"csrf_token": token}, headers={"accept": "text/html"})
+        assert refused.status_code == 403
+        assert "this needs the editor role" in refused.text
 
 
 def test_editor_sees_the_list_and_the_nav_link(sign_in: SignIn) -> None:
@@ -401,3 +408,11 @@ def test_a_preview_that_runs_too_long_stops_and_says_so(clean_db: Database) -> N
                 editor_data.preview(s, flow, timeout_ms=50)
         assert s.execute(show).scalar_one() == before
         assert editor_data.preview(s, flow).events == 0  # the session is still usable
+
+
+def test_saving_goes_to_the_flow_page_when_the_app_has_one(sign_in: SignIn) -> None:
+    client = sign_in(Role.editor)
+    app = cast(FastAPI, client.app)
+    app.add_api_route("/flows/{slug}", lambda slug: {"slug": slug}, name="flow_page")
+    response = client.post("/flows/manage/save", data=_form(client), follow_redirects=False)
+    assert response.headers["location"] == "/flows/orders"

@@ -244,11 +244,13 @@ def _save(
     flow, outcome = service.store_definition(
         session, definition, user.username, expected_version=expected
     )
-    if outcome == "unchanged":
-        _flash(request, f"{flow.name}: nothing changed, no new version")
-    else:
-        _flash(request, f"{flow.name}: saved as version {flow.version}; the flow is rebuilding")
-    return _redirect(request, _after_save_url(request, flow.slug))
+    url = _after_save_url(request, flow.slug)
+    if url == str(request.url_for("flows_manage").path):  # the page that shows the flash
+        if outcome == "unchanged":
+            _flash(request, f"{flow.name}: nothing changed, no new version")
+        else:
+            _flash(request, f"{flow.name}: saved as version {flow.version}; the flow is rebuilding")
+    return _redirect(request, url)
 
 
 @router.post("/flows/manage/save", name="flows_save")
