@@ -162,6 +162,14 @@ def test_a_yaml_upload_creates_the_flow_or_says_where_it_is_wrong(
     assert "Online orders: created" in page.inner_text("#flash")
     assert "orders" in page.inner_text("table.data")
 
+    page.click("table.data >> text=YAML")
+    page.wait_for_url(f"{live_server}/flows/manage/yaml?slug=orders")
+    page.fill("#source", page.input_value("#source").replace("drop: 1d", "drop: soon"))
+    page.click("text=Save as version 2")
+    page.wait_for_selector("#problems")
+    assert "timeouts.drop: 'soon' is not a duration" in page.inner_text("#problems")
+    screenshot(page, "flow-editor-yaml-error")
+
 
 def _file(name: str, text: str) -> FilePayload:
     return {"name": name, "mimeType": "application/yaml", "buffer": text.encode()}
