@@ -28,6 +28,7 @@ from flowscope.db import Database, open_database, transaction
 from flowscope.errors import FlowscopeError, LoginRequired, ServiceUnavailable, Unauthorized
 from flowscope.flows import analysis_api as flows_analysis_api
 from flowscope.flows import api as flows_api
+from flowscope.flows import editor as flows_editor
 from flowscope.flows import overview_api as flows_overview_api
 from flowscope.flows import views as flows_views
 from flowscope.generator import jobs as generator_jobs
@@ -110,6 +111,7 @@ def create_app(
     app.include_router(flows_analysis_api.router)
     app.include_router(flows_overview_api.router)
     app.include_router(auth_views.router)
+    app.include_router(flows_editor.router)  # before /flows/{slug}: /flows/manage is no slug
     app.include_router(ingest_views.router)
     app.include_router(generator_views.router)
     app.include_router(query_api.router)

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowscope.flows import schemas
-from flowscope.flows.schemas import KEY, SLUG, FlowDefinition
+from flowscope.flows.schemas import KEY, RESERVED_SLUGS, SLUG, FlowDefinition
 from flowscope.flows.yaml_io import InvalidDefinition, from_yaml, parse_definition, to_yaml
 from tests.flows.factories import definition
 
@@ -203,7 +203,7 @@ def definitions(draw: st.DrawFn) -> FlowDefinition:
         )
     )
     data: dict[str, Any] = {
-        "slug": draw(st.from_regex(SLUG, fullmatch=True)),
+        "slug": draw(st.from_regex(SLUG, fullmatch=True).filter(lambda s: s not in RESERVED_SLUGS)),
         "name": draw(_text),
         "description": draw(st.text(max_size=40)),
         "providers": providers,

@@ -46,6 +46,7 @@ from pydantic import (
 
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+RESERVED_SLUGS = frozenset({"manage"})
 KEY = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
@@ -176,6 +177,14 @@ class FlowDefinition(_Model):
     timeouts: Timeouts = Field(
         default_factory=lambda: Timeouts(stall=timedelta(hours=1), drop=timedelta(hours=24))
     )
+
+    @field_validator("slug")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        # /flows/manage is the editor's page: a flow of that slug could never be opened
+        if value in RESERVED_SLUGS:
+            raise ValueError(f"{value!r} is reserved for Flowscope's own pages")
+        return value
 
     @field_validator("providers")
     @classmethod
