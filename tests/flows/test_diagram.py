@@ -64,3 +64,9 @@ def test_two_hundred_steps_lay_out_in_order() -> None:
     assert len(result.nodes) == 200
     assert result.by_key["s199"].rank == 199
     assert result.height > result.by_key["s199"].y
+
+
+def test_a_self_edge_label_fits_inside_the_drawing() -> None:
+    result = layout(flow(["a", "b"], [("a", "b"), ("b", "b")]))
+    self_edge = next(e for e in result.edges if e.kind == "self")
+    assert self_edge.label_x + 140 <= result.width

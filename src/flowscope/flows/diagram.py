@@ -21,6 +21,7 @@ GAP_X = 48
 GAP_Y = 72
 LANE = 26
 MARGIN = 24
+LABEL_W = 150
 
 
 @dataclass
@@ -107,6 +108,10 @@ def layout(definition: FlowDefinition) -> Layout:
         else:
             drawn.append(_forward_edge(a, b))
     width = right + LANE * (len(loops) + 1) + MARGIN + 40
+    # Labels of loops and self-edges sit right of their arc: leave room for "1,234 · 2 h 5 min".
+    for edge in drawn:
+        if edge.kind in ("loop", "self"):
+            width = max(width, edge.label_x + LABEL_W)
     height = MARGIN * 2 + (max(rank.values()) + 1) * (NODE_H + GAP_Y) - GAP_Y
     return Layout(list(nodes.values()), drawn, width, height, by_key=nodes)
 

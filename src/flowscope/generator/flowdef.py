@@ -71,6 +71,16 @@ def _hours(value: float) -> timedelta:
     return timedelta(hours=max(1, math.ceil(value)))
 
 
+def _step_timeouts(max_hours: float) -> Timeouts | None:
+    """A flow at a step waits at most `max_hours` for its next event: later than that it is
+    stalled, and at twice that it has dropped. Drops then show within the first backfilled day,
+    where the analyst's journey looks for them (the flow's own timeouts cover the rest)."""
+    if max_hours <= 0:
+        return None
+    stall = timedelta(minutes=max(5, math.ceil(max_hours * 60)))
+    return Timeouts(stall=stall, drop=stall * 2)
+
+
 def flow_definition(config: GeneratorConfig) -> FlowDefinition:
     per_step: dict[str, list[ExceptionRule]] = {}
     by_key = config.step_by_key()
@@ -86,6 +96,7 @@ def flow_definition(config: GeneratorConfig) -> FlowDefinition:
             optional=s.optional_percent is not None,
             exceptions=per_step.get(s.step_key, []),
             properties=_properties(config, s),
+            timeouts=_step_timeouts(s.max_hours),
         )
         for s in config.steps
     ]
