@@ -8,11 +8,13 @@ that used the database.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from flowscope.app import create_app
@@ -48,10 +50,21 @@ def database(database_url: str) -> Iterator[Database]:
 
 
 def _truncate_all(db: Database) -> None:
+    """Empty every table. A browser test's last request may still be running in the live
+    server when the test ends; the truncate then waits for it, or loses a deadlock against it
+    and tries again once that request has finished."""
     load_all_models()
     names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with db.engine.begin() as conn:
-        conn.execute(text(f"truncate {names} restart identity cascade"))
+    for attempt in range(5):
+        try:
+            with db.engine.begin() as conn:
+                conn.execute(text("set local lock_timeout = '10s'"))
+                conn.execute(text(f"truncate {names} restart identity cascade"))
+            return
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture
