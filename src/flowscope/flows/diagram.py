@@ -107,7 +107,7 @@ def layout(definition: FlowDefinition) -> Layout:
             drawn.append(_skip_edge(a, b, lane))
         else:
             drawn.append(_forward_edge(a, b))
-    width = right + LANE * (len(loops) + 1) + MARGIN + 40
+    width: float = right + LANE * (len(loops) + 1) + MARGIN + 40
     # Labels of loops and self-edges sit right of their arc: leave room for "1,234 · 2 h 5 min".
     for edge in drawn:
         if edge.kind in ("loop", "self"):
