@@ -176,12 +176,3 @@ def builds_of(session: Session, flow_id: int, *, limit: int = 10) -> list[FlowBu
             .limit(limit)
         )
     )
-
-
-def instance_count(session: Session, build_id: int) -> int:
-    return int(
-        session.scalar(
-            text("select count(*) from flow_instances where build_id = :b"), {"b": build_id}
-        )
-        or 0
-    )
