@@ -28,9 +28,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import create_engine, make_url, text
 
 from flowscope.db import Database, make_engine, make_sessionmaker, transaction, upgrade_database
-from flowscope.flows.correlator import Snapshot, correlate
-from flowscope.flows.schemas import FlowDefinition
-from flowscope.flows.service import save_flow
+from flowscope.flows.correlation.correlator import Snapshot, correlate
+from flowscope.flows.definitions.schemas import FlowDefinition
+from flowscope.flows.definitions.service import save_flow
 from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
 

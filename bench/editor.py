@@ -28,8 +28,8 @@ import psycopg
 from sqlalchemy import make_url, text
 
 from flowscope.db import make_engine, make_sessionmaker, upgrade_database
-from flowscope.flows import editor_data
-from flowscope.flows.schemas import FlowDefinition
+from flowscope.flows.definitions import preview
+from flowscope.flows.definitions.schemas import FlowDefinition
 from flowscope.settings import normalise_dsn
 
 LOCAL_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -102,22 +102,22 @@ def bench(session: Any, runs: int, events: int) -> None:
     cases = [
         (
             "providers",
-            lambda: editor_data.providers_seen(session),
+            lambda: preview.providers_seen(session),
             sql("select distinct provider from events"),
         ),
         (
             "types",
-            lambda: editor_data.event_types_seen(session, ["shop.p1"]),
+            lambda: preview.event_types_seen(session, ["shop.p1"]),
             sql("select distinct type from events where provider = 'shop.p1'"),
         ),
         (
             "paths",
-            lambda: editor_data.attribute_paths(session, "shop.p1"),
+            lambda: preview.attribute_paths(session, "shop.p1"),
             sql("select attributes from events where provider = 'shop.p1' limit 200"),
         ),
         (
             "preview",
-            lambda: editor_data.preview(session, flow),
+            lambda: preview.preview(session, flow),
             sql(
                 "select count(*), count(distinct attributes #>> '{order,id}') from events "
                 "where provider in ('shop.p1', 'shop.p2') and timestamp >= :since",
@@ -132,7 +132,7 @@ def bench(session: Any, runs: int, events: int) -> None:
         baseline()  # warm both
         a, b = p50(ours, runs), p50(baseline, runs)
         print(f"{label:<10} {a:>10.1f} {b:>10.1f} {a / b:>7.2f}")
-    found = editor_data.preview(session, flow)
+    found = preview.preview(session, flow)
     print(f"preview: {found.events:,} events, {found.flows:,} flows in 30 days")
 
 

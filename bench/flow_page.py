@@ -44,9 +44,9 @@ from flowscope.app import create_app  # noqa: E402
 from flowscope.auth import service as auth_service  # noqa: E402
 from flowscope.auth.models import Role  # noqa: E402
 from flowscope.db import Database, make_engine, make_sessionmaker, upgrade_database  # noqa: E402
-from flowscope.flows.correlator import correlate  # noqa: E402
-from flowscope.flows.schemas import FlowDefinition  # noqa: E402
-from flowscope.flows.service import save_flow  # noqa: E402
+from flowscope.flows.correlation.correlator import correlate  # noqa: E402
+from flowscope.flows.definitions.schemas import FlowDefinition  # noqa: E402
+from flowscope.flows.definitions.service import save_flow  # noqa: E402
 from flowscope.settings import Settings  # noqa: E402
 
 SERVER = os.environ.get(

@@ -26,11 +26,10 @@ from flowscope.dashboards import templating as dashboard_templates
 from flowscope.dashboards import views as dashboards_views
 from flowscope.db import Database, open_database, transaction
 from flowscope.errors import FlowscopeError, LoginRequired, ServiceUnavailable, Unauthorized
-from flowscope.flows import analysis_api as flows_analysis_api
-from flowscope.flows import api as flows_api
-from flowscope.flows import editor as flows_editor
-from flowscope.flows import overview_api as flows_overview_api
-from flowscope.flows import views as flows_views
+from flowscope.flows.analysis import api as flows_analysis_api
+from flowscope.flows.analysis import views as flows_views
+from flowscope.flows.definitions import api as flows_api
+from flowscope.flows.definitions import views as flows_editor
 from flowscope.generator import jobs as generator_jobs
 from flowscope.generator import views as generator_views
 from flowscope.ingest import api as ingest_api
@@ -109,7 +108,6 @@ def create_app(
     app.include_router(ingest_api.router)
     app.include_router(flows_api.router)
     app.include_router(flows_analysis_api.router)
-    app.include_router(flows_overview_api.router)
     app.include_router(auth_views.router)
     app.include_router(flows_editor.router)  # before /flows/{slug}: /flows/manage is no slug
     app.include_router(ingest_views.router)

@@ -18,12 +18,11 @@ from sqlalchemy.orm import Session
 
 from flowscope.auth import service as auth_service
 from flowscope.auth.models import Role
-from flowscope.clikit import database as _database
-from flowscope.clikit import in_transaction as _in_transaction
-from flowscope.db import transaction
+from flowscope.db import command_database, in_command_transaction, transaction
 from flowscope.errors import FlowscopeError
-from flowscope.flows import cli as flows_cli
-from flowscope.flows.importlog import MAPPING_HELP
+from flowscope.flows.definitions import cli as flows_cli
+from flowscope.ingest import cli as ingest_cli
+from flowscope.ingest.eventlog import MAPPING_HELP
 from flowscope.settings import get_settings
 
 app = typer.Typer(
@@ -39,7 +38,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(users_app, name="users")
 app.add_typer(flows_cli.flows_app, name="flows")
-app.command("import-log", epilog=MAPPING_HELP)(flows_cli.import_log)
+app.command("import-log", epilog=MAPPING_HELP)(ingest_cli.import_log_command)
 
 
 @app.command()
@@ -151,7 +150,7 @@ def generate(
             raise FlowscopeError(f"cannot read {path}: {exc.strerror}") from None
     else:
         source = generator_service.get_template(template_or_file).source
-    with _database() as db:
+    with command_database() as db:
         with transaction(db.sessions) as session:
             generator = generator_service.upsert_generator(session, source, "cli", enable=enable)
             slug, provider, enabled = generator.slug, generator.provider, generator.enabled
@@ -175,7 +174,7 @@ def generate(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply all database migrations (serve also does this on start)."""
-    with _database() as db:
+    with command_database() as db:
         typer.echo(f"database is at the latest schema ({db.engine.url.render_as_string()})")
 
 
@@ -187,7 +186,7 @@ def tokens_create(
     ],
 ) -> None:
     """Create a token and print its secret once (only a hash is stored)."""
-    token_id, secret = _in_transaction(
+    token_id, secret = in_command_transaction(
         lambda s: (lambda t: (t[0].id, t[1]))(auth_service.create_token(s, name, scope))
     )
     typer.echo(
@@ -207,7 +206,7 @@ def tokens_list() -> None:
             for t in auth_service.list_tokens(session)
         ]
 
-    for line in _in_transaction(rows):
+    for line in in_command_transaction(rows):
         typer.echo(line)
 
 
@@ -216,7 +215,7 @@ def tokens_revoke(
     token_id: Annotated[int, typer.Argument(help="The id from `tokens list`.")],
 ) -> None:
     """Revoke a token: requests with it are refused from now on."""
-    _in_transaction(lambda s: auth_service.revoke_token(s, token_id))
+    in_command_transaction(lambda s: auth_service.revoke_token(s, token_id))
     typer.echo(f"token {token_id} revoked")
 
 
@@ -236,7 +235,7 @@ def users_create(
     ] = "",
 ) -> None:
     """Create a user who signs in to the web UI."""
-    _in_transaction(lambda s: auth_service.create_user(s, username, password, role))
+    in_command_transaction(lambda s: auth_service.create_user(s, username, password, role))
     typer.echo(f"user {username} created with role {role.value}")
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -19,9 +19,11 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from flowscope.errors import FlowscopeError
 from flowscope.paths import resource_dir
-from flowscope.settings import Settings, normalise_dsn
+from flowscope.settings import Settings, get_settings, normalise_dsn
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -182,3 +184,20 @@ def open_database(settings: Settings, *, migrate: bool = True) -> Database:
             embedded.stop()
         raise
     return Database(url=url, engine=engine, sessions=make_sessionmaker(engine), embedded=embedded)
+
+
+@contextmanager
+def command_database() -> Iterator[Database]:
+    """The configured database for the length of one CLI command (embedded server stopped after)."""
+    db = open_database(get_settings())
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def in_command_transaction(work: Callable[[Session], T]) -> T:
+    """Run `work` in one transaction of its own: committed when it returns, rolled back if it
+    raises. For CLI commands, which have no request dependency to own the transaction."""
+    with command_database() as db, transaction(db.sessions) as session:
+        return work(session)

@@ -79,7 +79,7 @@ JobSource = Callable[[Database], Sequence[ScheduledJob]]
 
 def all_jobs() -> list[ScheduledJob]:
     """Every domain's fixed jobs. Domains add theirs here as `from flowscope.X.jobs import JOBS`."""
-    from flowscope.flows.jobs import JOBS as flows_jobs
+    from flowscope.flows.correlation.jobs import JOBS as flows_jobs
     from flowscope.generator.jobs import JOBS as generator_jobs
 
     return [*flows_jobs, *generator_jobs]

@@ -223,7 +223,7 @@ def test_export_and_import_through_the_api_and_the_form(
 
 
 def test_dashboard_from_a_flow(sign_in: Callable[..., TestClient], session: Session) -> None:
-    from flowscope.flows.service import save_flow
+    from flowscope.flows.definitions.service import save_flow
     from tests.flows.factories import definition
 
     save_flow(session, definition(), "test")

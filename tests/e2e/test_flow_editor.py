@@ -10,8 +10,8 @@ from playwright.sync_api import FilePayload, Page
 
 from flowscope.auth.models import Role
 from flowscope.db import Database
-from flowscope.flows import service
-from flowscope.flows.yaml_io import to_yaml
+from flowscope.flows.definitions import service
+from flowscope.flows.definitions.yaml_io import to_yaml
 from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
 from tests.flows.factories import definition

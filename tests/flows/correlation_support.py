@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import text
 
 from flowscope.db import Database, transaction
-from flowscope.flows.correlator import correlate
-from flowscope.flows.matching import CompiledFlow
-from flowscope.flows.schemas import FlowDefinition
-from flowscope.flows.service import save_flow
+from flowscope.flows.correlation.correlator import correlate
+from flowscope.flows.correlation.matching import CompiledFlow
+from flowscope.flows.definitions.schemas import FlowDefinition
+from flowscope.flows.definitions.service import save_flow
 from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from flowscope.flows.schemas import FlowDefinition
+from flowscope.flows.definitions.schemas import FlowDefinition
 from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
 

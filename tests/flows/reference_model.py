@@ -1,7 +1,7 @@
 """A reference model of one flow instance, in plain Python, computed from its memberships.
 
-The correlator computes instances in SQL (`flowscope.flows.recompute`); tests compare its
-rows with this model. Events are ordered by (timestamp, seq): ties keep ingest order.
+The correlator computes instances in SQL (`flowscope.flows.correlation.recompute`); tests
+compare its rows with this model. Events are ordered by (timestamp, seq): ties keep ingest order.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from flowscope.flows.matching import CompiledFlow
+from flowscope.flows.correlation.matching import CompiledFlow
 
 
 class Membership(NamedTuple):

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flowscope.db import Database, transaction
-from flowscope.flows.schemas import FlowDefinition
-from flowscope.flows.service import save_flow
+from flowscope.flows.definitions.schemas import FlowDefinition
+from flowscope.flows.definitions.service import save_flow
 from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
 from tests.flows.correlation_support import drain

@@ -10,8 +10,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from flowscope.db import Database
-from flowscope.flows.models import Flow
-from flowscope.flows.service import definition_of
+from flowscope.flows.definitions.models import Flow
+from flowscope.flows.definitions.service import definition_of
 from flowscope.generator import jobs, service
 from flowscope.generator.models import Generator, GeneratorRun, PendingEvent
 from flowscope.generator.run import run_generator

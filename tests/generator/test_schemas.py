@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from flowscope.flows.schemas import FlowDefinition
+from flowscope.flows.definitions.schemas import FlowDefinition
 from flowscope.generator import service
 from flowscope.generator.flowdef import flow_definition
 from flowscope.generator.service import InvalidConfig

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from flowscope.db import Database
-from flowscope.flows.service import definition_of, get_flow, save_flow
+from flowscope.flows.definitions.service import definition_of, get_flow, save_flow
 from flowscope.query.service import QueryResult, run_query
 from tests.flows.correlation_support import T0, drain, event, ingest, make_flow
 

@@ -13,7 +13,7 @@ from flowscope.dashboards.models import Dashboard
 from flowscope.dashboards.schemas import DashboardSpec
 from flowscope.deps import SessionDep
 from flowscope.errors import NotFound
-from flowscope.flows.api import Reader, Writer
+from flowscope.flows.definitions.api import Reader, Writer
 
 router = APIRouter(prefix="/api/v1/dashboards", tags=["dashboards"])
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from flowscope.dashboards.models import Dashboard, DashboardChange
 from flowscope.dashboards.schemas import GRID_COLUMNS, DashboardExport, DashboardSpec, Tile
 from flowscope.errors import Conflict, FlowscopeError, NotFound
-from flowscope.flows.service import slug_for
+from flowscope.flows.definitions.service import slug_for
 
 
 def spec_of(dashboard: Dashboard) -> DashboardSpec:

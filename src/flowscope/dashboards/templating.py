@@ -15,7 +15,7 @@ from flowscope.dashboards import service
 from flowscope.dashboards.models import Dashboard
 from flowscope.dashboards.schemas import DashboardSpec, Threshold, Tile
 from flowscope.dashboards.variables import fql_string
-from flowscope.flows.schemas import FlowDefinition, Step
+from flowscope.flows.definitions.schemas import FlowDefinition, Step
 from flowscope.generator.flowdef import FLOW_CREATED_HOOKS
 from flowscope.generator.schemas import GeneratorConfig
 

@@ -14,7 +14,7 @@ from flowscope.dashboards import forms, service, templating, tiles
 from flowscope.dashboards.schemas import VIZ_NAMES, DashboardSpec
 from flowscope.deps import CurrentUser, RequireRole, SessionDep, SettingsDep, verify_csrf
 from flowscope.errors import Conflict, FlowscopeError
-from flowscope.flows import service as flows_service
+from flowscope.flows.definitions import service as flows_service
 from flowscope.web import render
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)

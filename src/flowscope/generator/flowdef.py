@@ -9,8 +9,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flowscope.flows.models import Flow
-from flowscope.flows.schemas import (
+from flowscope.flows.definitions.models import Flow
+from flowscope.flows.definitions.schemas import (
     Edge,
     EventMatcher,
     ExceptionRule,
@@ -20,7 +20,7 @@ from flowscope.flows.schemas import (
     Step,
     Timeouts,
 )
-from flowscope.flows.service import save_flow
+from flowscope.flows.definitions.service import save_flow
 from flowscope.generator.schemas import GeneratorConfig, StepConfig
 
 FlowCreatedHook = Callable[[Session, FlowDefinition, GeneratorConfig], None]

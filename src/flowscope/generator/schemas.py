@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from flowscope.flows.schemas import KEY, SLUG, Duration
+from flowscope.flows.definitions.schemas import KEY, SLUG, Duration
 
 MAX_BACKFILL = timedelta(days=30)
 RESERVED_ROOTS = frozenset({"event", "timestamp"})
@@ -157,7 +157,7 @@ class Schedule(_Model):
 
 
 def _short(value: timedelta) -> str:
-    from flowscope.flows.schemas import format_duration
+    from flowscope.flows.definitions.schemas import format_duration
 
     return format_duration(value)
 

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from flowscope.deps import CurrentUser, SessionDep
 from flowscope.errors import FlowscopeError
-from flowscope.flows.views_format import register
+from flowscope.flows.analysis.formatting import register
 from flowscope.ingest import service
 from flowscope.web import render, templates
 

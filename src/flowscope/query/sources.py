@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flowscope.flows.states import state_sql
+from flowscope.flows.analysis.states import state_sql
 from flowscope.query.values import T
 
 
@@ -63,9 +63,9 @@ EVENTS = Source(
 )
 
 # One row per flow instance of the build readers see (the newest `ready` build of each flow,
-# as `flowscope.flows.builds.current_build` picks it). A constant SELECT: no user input. The
-# builds are picked first and joined to the instances by build id, so the `started` range of
-# the timeframe can use the (build_id, started_at) index.
+# as `flowscope.flows.correlation.builds.current_build` picks it). A constant SELECT: no user
+# input. The builds are picked first and joined to the instances by build id, so the `started`
+# range of the timeframe can use the (build_id, started_at) index.
 _FLOW_INSTANCES = (
     "(select f.slug as flow, i.* from"
     " (select distinct on (flow_id) id, flow_id from flow_builds where state = 'ready'"

@@ -1,0 +1,277 @@
+"""Drill-downs: the instances of a flow (filtered, keyset-paginated), one instance's timeline,
+and the variants of a flow with their conformance to the edges."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from flowscope.errors import FlowscopeError, NotFound
+from flowscope.flows.analysis.kpis import resolve
+from flowscope.flows.analysis.states import state_sql, state_where
+from flowscope.flows.correlation.matching import START, CompiledFlow
+
+Status = Literal["completed", "in_progress", "stalled", "dropped", "exception"]
+Sort = Literal["last_activity", "duration", "revenue"]
+
+# Every sort is descending with the correlation id as tie-breaker, so the order is total and
+# stable and the keyset condition is one row comparison. Missing revenue sorts last.
+_SORT_SQL: dict[str, tuple[str, str]] = {
+    "last_activity": ("i.last_event_at", "timestamptz"),
+    "duration": ("i.duration_s", "float8"),
+    "revenue": ("coalesce(i.revenue, '-Infinity'::numeric)", "numeric"),
+}
+MAX_LIMIT = 500
+
+
+def encode_cursor(sort: str, key: Any, correlation_id: str) -> str:
+    value = key.isoformat() if isinstance(key, datetime) else str(key)
+    raw = orjson.dumps({"s": sort, "k": value, "c": correlation_id})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[str, str]:
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if data["s"] != sort:
+            raise FlowscopeError("cursor: it belongs to another sort order; start again")
+        return str(data["k"]), str(data["c"])
+    except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise FlowscopeError("cursor: not a cursor returned by this list") from exc
+
+
+def parse_property_filters(values: list[str]) -> list[tuple[str, str]]:
+    result = []
+    for value in values:
+        name, sep, wanted = value.partition(":")
+        if not sep or not name:
+            raise FlowscopeError(f"property: {value!r} is not in the form name:value")
+        result.append((name, wanted))
+    return result
+
+
+def list_instances(
+    session: Session,
+    slug: str,
+    *,
+    step: str | None = None,
+    status: Status | None = None,
+    q: str | None = None,
+    properties: list[tuple[str, str]] | None = None,
+    sort: Sort = "last_activity",
+    limit: int = 50,
+    cursor: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Instances of the flow, newest activity (or longest, or highest revenue) first.
+
+    `step` alone: instances that reached the step. With a status `in_progress`, `stalled` or
+    `dropped`: instances that are at that step (their last event's step) in that state. With
+    `exception`: instances with a business exception at that step. `q`: the correlation id
+    contains it (case-insensitive). `properties`: captured property equals the value (as text).
+    """
+    now = now or datetime.now(UTC)
+    resolved = resolve(session, slug)
+    if not 1 <= limit <= MAX_LIMIT:
+        raise FlowscopeError(f"limit: must be between 1 and {MAX_LIMIT}")
+    if sort not in _SORT_SQL:
+        raise FlowscopeError(f"sort: must be one of {', '.join(_SORT_SQL)}")
+    keys = {s.key for s in resolved.definition.steps}
+    if step is not None and step not in keys:
+        raise FlowscopeError(f"step: the flow has no step {step!r}")
+    build = resolved.build
+    if build is None:
+        return {"items": [], "next_cursor": None, "build": None}
+    where = ["i.build_id = :b"]
+    params: dict[str, Any] = {"b": build.id, "now": now, "limit": limit + 1}
+    if status in ("in_progress", "stalled", "dropped", "completed"):
+        where.append(state_where(status, "i"))
+    if status == "exception":
+        where.append("i.has_exception")
+    if step is not None:
+        params["step"] = step
+        if status in ("in_progress", "stalled", "dropped"):
+            where.append("i.current_step = :step")
+        else:
+            extra = " and s.exception is not null" if status == "exception" else ""
+            where.append(
+                "exists (select 1 from flow_instance_steps s where s.build_id = i.build_id "  # noqa: S608
+                f"and s.correlation_id = i.correlation_id and s.step = :step{extra})"
+            )
+    if q:
+        where.append("strpos(lower(i.correlation_id), lower(:q)) > 0")
+        params["q"] = q
+    for n, (name, value) in enumerate(properties or []):
+        where.append(f"i.properties ->> :pn{n} = :pv{n}")
+        params[f"pn{n}"], params[f"pv{n}"] = name, value
+    if start is not None:
+        where.append("i.started_at >= :start")
+        params["start"] = start
+    if end is not None:
+        where.append("i.started_at < :end")
+        params["end"] = end
+    key_sql, key_type = _SORT_SQL[sort]
+    if cursor:
+        params["ck"], params["cc"] = decode_cursor(cursor, sort)
+        where.append(f"({key_sql}, i.correlation_id) < (cast(:ck as {key_type}), :cc)")
+    sql = f"""
+        select i.correlation_id, {state_sql("i")} as state, i.has_exception, i.exception_step,
+               i.exception_name, i.current_step, i.started_at, i.last_event_at, i.completed_at,
+               i.duration_s, i.event_count, i.revenue::float8 as revenue, i.properties,
+               {key_sql} as sort_key
+        from flow_instances i
+        where {" and ".join(where)}
+        order by {key_sql} desc, i.correlation_id desc
+        limit :limit
+    """  # noqa: S608 - fragments are constants; values are bound parameters
+    rows = [dict(r) for r in session.execute(text(sql), params).mappings()]
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(sort, rows[-1]["sort_key"], rows[-1]["correlation_id"])
+    for r in rows:
+        r.pop("sort_key")
+    return {"items": rows, "next_cursor": next_cursor}
+
+
+_TIMELINE = """
+select fe.seq, fe."timestamp", fe.step, fe.exception, e.provider, e.type, e.event_id,
+       e.received_at, e.attributes
+from flow_events fe
+join events e on e.seq = fe.seq
+where fe.build_id = :b and fe.correlation_id = :c
+order by fe."timestamp", fe.seq
+"""
+
+
+def timeline(
+    session: Session, slug: str, correlation_id: str, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """One instance: its events in time order with the gap to the previous one, and which
+    gap is the longest (where the flow waited most)."""
+    now = now or datetime.now(UTC)
+    resolved = resolve(session, slug)
+    build = resolved.build
+    if build is None:
+        raise NotFound(f"flow {slug!r} is still being built; try again shortly")
+    instance = (
+        session.execute(
+            text(
+                f"select i.*, {state_sql('i')} as state, i.revenue::float8 as revenue "  # noqa: S608
+                "from flow_instances i where i.build_id = :b and i.correlation_id = :c"
+            ),
+            {"b": build.id, "c": correlation_id, "now": now},
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if instance is None:
+        raise NotFound(f"flow {slug!r} has no instance with correlation id {correlation_id!r}")
+    names = {s.key: s.name for s in resolved.definition.steps}
+    events: list[dict[str, Any]] = []
+    previous: datetime | None = None
+    longest: int | None = None
+    for n, r in enumerate(session.execute(text(_TIMELINE), {"b": build.id, "c": correlation_id})):
+        row = dict(r._mapping)
+        delta = (row["timestamp"] - previous).total_seconds() if previous else None
+        row["delta_s"] = delta
+        row["step_name"] = names.get(row["step"], row["step"])
+        if delta is not None and (longest is None or delta > events[longest]["delta_s"]):
+            longest = n
+        events.append(row)
+        previous = row["timestamp"]
+    summary = {k: v for k, v in instance.items() if k != "build_id"}
+    return {"instance": summary, "events": events, "longest_gap_index": longest}
+
+
+def variants(
+    session: Session,
+    slug: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 50,
+    examples: int = 5,
+) -> dict[str, Any]:
+    """Step sequences with count, share and average duration, and conformance: instances that
+    skipped a required step (jumped over it along the edges) or ran steps against the edges.
+
+    Conformance depends on the variant alone, so it is judged once per distinct variant and
+    weighted by the variant's count.
+    """
+    resolved = resolve(session, slug)
+    build = resolved.build
+    if build is None:
+        return {"total": 0, "distinct": 0, "variants": [], "conformance": None}
+    where = "i.build_id = :b"
+    params: dict[str, Any] = {"b": build.id, "ex": examples}
+    if start is not None:
+        where += " and i.started_at >= :start"
+        params["start"] = start
+    if end is not None:
+        where += " and i.started_at < :end"
+        params["end"] = end
+    rows = [
+        dict(r)
+        for r in session.execute(
+            text(
+                "select i.variant as steps, count(*) as count, "  # noqa: S608 - constant fragments
+                "avg(i.duration_s) as avg_duration_s, "
+                "count(*) filter (where i.completed_at is not null) as completed, "
+                "(array_agg(i.correlation_id order by i.started_at desc, i.correlation_id))"
+                "[1:(:ex)] as examples "
+                f"from flow_instances i where {where} "
+                "group by i.variant order by count(*) desc, i.variant"
+            ),
+            params,
+        ).mappings()
+    ]
+    total = sum(r["count"] for r in rows)
+    flow = CompiledFlow.compile(
+        resolved.definition, build_id=build.id, flow_id=resolved.flow.id, version=build.version
+    )
+    skipped: dict[str, dict[str, Any]] = {}
+    wrong: dict[str, dict[str, Any]] = {}
+    conformant = with_skips = with_wrong = 0
+    for r in rows:
+        missed, bad = flow.deviations(r["steps"])
+        conformant += r["count"] if not missed and not bad else 0
+        with_skips += r["count"] if missed else 0
+        with_wrong += r["count"] if bad else 0
+        for bucket, keys in ((skipped, missed), (wrong, bad)):
+            for key in keys:
+                entry = bucket.setdefault(key, {"count": 0, "examples": []})
+                entry["count"] += r["count"]
+                entry["examples"] = (entry["examples"] + r["examples"])[:examples]
+    found = [
+        {k: v for k, v in r.items() if k != "examples"} | {"share": r["count"] / total}
+        for r in rows[:limit]
+    ]
+    transitions = []
+    for label, entry in sorted(wrong.items(), key=lambda kv: (-kv[1]["count"], kv[0])):
+        source, _, target = label.partition(">")
+        # "^" is the start: the instance began at a step that is not a start step.
+        transitions.append({"from": None if source == START else source, "to": target, **entry})
+    return {
+        "total": total,
+        "distinct": len(rows),
+        "variants": found,
+        "conformance": {
+            "conformant": conformant,
+            "skipped": with_skips,
+            "out_of_order": with_wrong,
+            "skipped_steps": [
+                {"step": k, **v}
+                for k, v in sorted(skipped.items(), key=lambda kv: (-kv[1]["count"], kv[0]))
+            ],
+            "out_of_order_transitions": transitions,
+        },
+    }

@@ -1,0 +1,215 @@
+"""Flow analysis: KPIs for a timeframe against the previous one, per step and per edge.
+
+An instance belongs to a timeframe when it *started* in it (`from <= started_at < to`).
+States are derived at `now` by `flowscope.flows.analysis.states`. Durations are last event − first
+event of an instance; the duration KPIs use completed instances only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from flowscope.errors import FlowscopeError
+from flowscope.flows.analysis.states import state_sql, state_where
+from flowscope.flows.correlation.builds import build_status, current_build, latest_build
+from flowscope.flows.correlation.models import FlowBuild
+from flowscope.flows.definitions.models import Flow, FlowVersion
+from flowscope.flows.definitions.schemas import FlowDefinition
+from flowscope.flows.definitions.service import get_flow
+
+DEFAULT_WINDOW = timedelta(hours=24)
+
+
+@dataclass
+class Resolved:
+    flow: Flow
+    definition: FlowDefinition  # the version the shown results were built for
+    build: FlowBuild | None  # None until the first build is ready
+    latest: FlowBuild | None
+
+
+def resolve(session: Session, slug: str) -> Resolved:
+    """The flow, the build readers see and the definition it was built from."""
+    flow = get_flow(session, slug)
+    build = current_build(session, flow.id)
+    definition = flow.definition
+    if build is not None and build.version != flow.version:
+        stored = session.scalar(
+            select(FlowVersion.definition).where(
+                FlowVersion.flow_id == flow.id, FlowVersion.version == build.version
+            )
+        )
+        definition = stored or definition
+    return Resolved(
+        flow, FlowDefinition.model_validate(definition), build, latest_build(session, flow.id)
+    )
+
+
+def window(
+    start: datetime | None, end: datetime | None, now: datetime
+) -> tuple[datetime, datetime]:
+    """The timeframe `[from, to)`: naive times are UTC; the default is the 24 h before now."""
+    end = as_utc(end) if end else now
+    start = as_utc(start) if start else end - DEFAULT_WINDOW
+    if start >= end:
+        raise FlowscopeError("from: must be earlier than to")
+    return start, end
+
+
+def as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _change(current: float | None, previous: float | None) -> float | None:
+    if current is None or previous is None or previous == 0:
+        return None
+    return round((current - previous) / abs(previous) * 100, 2)
+
+
+_KPIS = """
+select count(*) as started,
+       count(*) filter (where i.completed_at is not null) as completed,
+       coalesce(sum(i.revenue), 0)::float8 as revenue,
+       count(*) filter (where i.has_exception) as exceptions,
+       avg(i.duration_s) filter (where i.completed_at is not null) as avg_duration_s,
+       percentile_cont(0.5) within group (order by i.duration_s)
+         filter (where i.completed_at is not null) as median_duration_s,
+       percentile_cont(0.9) within group (order by i.duration_s)
+         filter (where i.completed_at is not null) as p90_duration_s
+from flow_instances i
+where i.build_id = :b and i.started_at >= :start and i.started_at < :end
+"""
+
+
+def kpis(session: Session, build_id: int, start: datetime, end: datetime) -> dict[str, Any]:
+    """Revenue, conversion (completed / started), business exceptions and flow durations."""
+    row = session.execute(text(_KPIS), {"b": build_id, "start": start, "end": end}).mappings().one()
+    started = int(row["started"])
+    result = dict(row)
+    result["conversion"] = row["completed"] / started if started else None
+    result["exception_rate"] = row["exceptions"] / started if started else None
+    return result
+
+
+def _states(
+    session: Session, build_id: int, start: datetime, end: datetime, now: datetime
+) -> dict[str, int]:
+    rows = session.execute(
+        text(
+            f"select {state_sql('i')} as state, count(*) from flow_instances i "  # noqa: S608
+            "where i.build_id = :b and i.started_at >= :start and i.started_at < :end group by 1"
+        ),
+        {"b": build_id, "start": start, "end": end, "now": now},
+    ).all()
+    counts = dict.fromkeys(("completed", "in_progress", "stalled", "dropped"), 0)
+    counts.update({state: int(n) for state, n in rows})
+    return counts
+
+
+# The instances of the timeframe come from the covering (build_id, started_at) index, and the
+# step rows from their own copy of started_at: no scan of all steps of the build (0007).
+_STEPS = f"""
+with i as materialized (
+  select i.correlation_id, i.current_step, i.completed_at, i.stall_at, i.drop_at
+  from flow_instances i
+  where i.build_id = :b and i.started_at >= :start and i.started_at < :end
+)
+select s.step,
+       count(*) as reached,
+       count(*) filter (where s.exception is not null) as with_exception,
+       count(*) filter (where i.current_step = s.step and {state_where("in_progress")})
+         as in_progress,
+       count(*) filter (where i.current_step = s.step and {state_where("stalled")}) as stalled,
+       count(*) filter (where i.current_step = s.step and {state_where("dropped")}) as dropped,
+       count(*) filter (where i.completed_at is not null) as completed
+from flow_instance_steps s
+join i on i.correlation_id = s.correlation_id
+where s.build_id = :b and s.started_at >= :start and s.started_at < :end
+group by s.step
+"""  # noqa: S608 - the state fragments are constants
+
+_EDGES = """
+select t.source, t.target,
+       count(distinct t.correlation_id) as flows,
+       count(*) as transitions,
+       percentile_cont(0.5) within group (order by t.delay_s) as median_delay_s,
+       percentile_cont(0.9) within group (order by t.delay_s) as p90_delay_s
+from flow_transitions t
+where t.build_id = :b and t.started_at >= :start and t.started_at < :end
+group by t.source, t.target
+order by flows desc, t.source, t.target
+"""
+
+
+def steps(
+    session: Session,
+    build_id: int,
+    definition: FlowDefinition,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Per step, in definition order: instances that reached it, and of those the ones that
+    are at it and in progress / stalled / dropped, the ones with an exception there, and the
+    completed ones."""
+    params = {"b": build_id, "start": start, "end": end, "now": now}
+    found = {
+        r["step"]: {k: v for k, v in r.items() if k != "step"}
+        for r in session.execute(text(_STEPS), params).mappings()
+    }
+    zero = dict.fromkeys(
+        ("reached", "with_exception", "in_progress", "stalled", "dropped", "completed"), 0
+    )
+    return [
+        {"key": s.key, "name": s.name, "optional": s.optional, **zero, **found.get(s.key, {})}
+        for s in definition.steps
+    ]
+
+
+def edges(
+    session: Session, build_id: int, definition: FlowDefinition, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """Observed transitions between consecutive events: instances, count, delay median/p90."""
+    declared = set(definition.effective_edges())
+    rows = session.execute(text(_EDGES), {"b": build_id, "start": start, "end": end}).mappings()
+    return [dict(r) | {"declared": (r["source"], r["target"]) in declared} for r in rows]
+
+
+def flow_analysis(
+    session: Session,
+    slug: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Everything the flow page shows for a timeframe, and the KPIs of the one before it."""
+    now = now or datetime.now(UTC)
+    start, end = window(start, end, now)
+    previous = (start - (end - start), start)
+    resolved = resolve(session, slug)
+    result: dict[str, Any] = {
+        "flow": {"slug": resolved.flow.slug, "name": resolved.flow.name},
+        "version": resolved.build.version if resolved.build else None,
+        "build": build_status(resolved.latest),
+        "window": {"from": start, "to": end},
+        "previous_window": {"from": previous[0], "to": previous[1]},
+        "now": now,
+    }
+    build = resolved.build
+    if build is None:
+        return result | {"kpis": None, "states": None, "steps": [], "edges": []}
+    current = kpis(session, build.id, start, end)
+    before = kpis(session, build.id, *previous)
+    change = {key: _change(current[key], before[key]) for key in current}
+    return result | {
+        "kpis": {"current": current, "previous": before, "change_pct": change},
+        "states": _states(session, build.id, start, end, now),
+        "steps": steps(session, build.id, resolved.definition, start, end, now),
+        "edges": edges(session, build.id, resolved.definition, start, end),
+    }

@@ -1,0 +1,307 @@
+"""The analyst's pages: the flows list (home), a flow (KPIs, diagram, drill-down, variants,
+conformance) and one flow instance's timeline.
+
+Routes only parse the query, call the services the JSON routes call (`flowscope.flows.
+analysis`, `drilldown`, `overview`) and render. An HTMX request that targets one part of the
+flow page (`HX-Target: drilldown` or `overview`) gets only that block, so clicking a step does
+not recompute the KPIs and the diagram.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy.orm import Session
+from starlette.routing import NoMatchFound
+
+from flowscope.auth.models import Role
+from flowscope.deps import CurrentUser, DatabaseDep, SessionDep
+from flowscope.errors import FlowscopeError
+from flowscope.flows.analysis import drilldown, kpis, overview
+from flowscope.flows.analysis.csv_export import csv_rows
+from flowscope.flows.analysis.diagram import layout
+from flowscope.flows.analysis.formatting import (
+    RANGE_LABELS,
+    RANGES,
+    Timeframe,
+    duration,
+    register,
+    timeframe,
+)
+from flowscope.flows.definitions.schemas import FlowDefinition
+from flowscope.web import is_htmx, render, templates
+
+router = APIRouter(include_in_schema=False)
+register(templates.env)
+
+TABS = ("flows", "variants", "conformance")
+STATUSES: list[tuple[str, str]] = [
+    ("", "All"),
+    ("completed", "Completed"),
+    ("in_progress", "In progress"),
+    ("stalled", "Stalled"),
+    ("dropped", "Dropped"),
+    ("exception", "With business exception"),
+]
+SORTS = [
+    ("last_activity", "Latest activity first"),
+    ("duration", "Longest first"),
+    ("revenue", "Highest revenue first"),
+]
+PAGE_SIZE = 50
+
+RangeQ = Annotated[str | None, Query(alias="range", max_length=16)]
+FromQ = Annotated[str | None, Query(alias="from", max_length=40)]
+ToQ = Annotated[str | None, Query(alias="to", max_length=40)]
+
+
+def _partial(request: Request) -> str | None:
+    """The block an HTMX request asks for, or None for a full page (boosted navigation and
+    history restores swap the whole body)."""
+    if not is_htmx(request) or request.headers.get("hx-boosted") == "true":
+        return None
+    if request.headers.get("hx-history-restore-request") == "true":
+        return None
+    target = request.headers.get("hx-target")
+    return target if target in ("drilldown", "overview") else None
+
+
+@router.get("/", name="home")
+def home(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    data = overview.flows_overview(session)
+    return render(request, "flows/list.html", {"data": data, "user": user})
+
+
+def _timeline_url(request: Request, slug: str, correlation_id: str) -> str:
+    # Correlation ids are arbitrary text: encode every reserved character (`/`, `?`, `#`).
+    return request.url_for(
+        "flow_timeline", slug=slug, correlation_id=quote(correlation_id, safe="")
+    ).path
+
+
+def _diagram_data(result: dict[str, Any]) -> dict[str, Any]:
+    steps = {s["key"]: s for s in result["steps"]}
+    edges = {
+        f"{e['source']}>{e['target']}": e
+        | {
+            "median_delay": duration(e["median_delay_s"]),
+            "p90_delay": duration(e["p90_delay_s"]),
+        }
+        for e in result["edges"]
+    }
+    # The step where most flows drop; on a tie the earlier step, where the loss starts.
+    dropped = [(s["dropped"], -n, s["key"]) for n, s in enumerate(result["steps"]) if s["dropped"]]
+    worst = max(dropped)[2] if dropped else None
+    return {"steps": steps, "edges": edges, "worst": worst}
+
+
+@router.get("/flows/{slug}", name="flow_page")
+def flow_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    slug: str,
+    range_: RangeQ = None,
+    start: FromQ = None,
+    end: ToQ = None,
+    refresh: bool = False,
+    step: Annotated[str | None, Query(max_length=64)] = None,
+    status: str = "",
+    q: Annotated[str, Query(max_length=256)] = "",
+    prop_name: Annotated[str, Query(max_length=128)] = "",
+    prop_value: Annotated[str, Query(max_length=256)] = "",
+    sort: str = "last_activity",
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    tab: str = "flows",
+) -> Response:
+    now = datetime.now(UTC)
+    tf = timeframe(range_, start, end, now)
+    if tab not in TABS:
+        raise FlowscopeError(f"tab: must be one of {', '.join(TABS)}")
+    if status not in dict(STATUSES):
+        raise FlowscopeError(
+            "status: must be one of completed, in_progress, stalled, dropped, exception"
+        )
+    resolved = kpis.resolve(session, slug)
+    definition = resolved.definition
+    filters = {
+        "step": step or None,
+        "status": status or None,
+        "q": q or None,
+        "prop_name": prop_name or None,
+        "prop_value": prop_value or None,
+        "sort": sort if sort != "last_activity" else None,
+        "tab": tab if tab != "flows" else None,
+    }
+    base = {**tf.params(), "refresh": "1" if refresh else None}
+    page_path = request.url_for("flow_page", slug=slug).path
+
+    def link(**changes: Any) -> str:
+        # `from_`/`to_` stand for `from`/`to`, which are not valid keyword names in templates.
+        params = {**base, **filters, **{k.rstrip("_"): v for k, v in changes.items()}}
+        query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
+        return f"{page_path}?{query}" if query else page_path
+
+    context: dict[str, Any] = {
+        "user": user,
+        "slug": slug,
+        "flow": resolved.flow,
+        "definition": definition,
+        "tf": tf,
+        "ranges": RANGE_LABELS,
+        "refresh": refresh,
+        "filters": filters,
+        "base_params": base,
+        "link": link,
+        "page_path": page_path,
+        "step_url": lambda key: link(step=key, cursor=None, tab=None),
+        "statuses": STATUSES,
+        "sorts": SORTS,
+        "properties": _property_names(definition),
+        "step_names": {s.key: s.name for s in definition.steps},
+        "timeline_url": lambda cid: _timeline_url(request, slug, cid),
+        "csv_url": f"{request.url_for('flow_instances_csv', slug=slug).path}?"
+        + urlencode({k: v for k, v in {**tf.params(), **filters}.items() if v}),
+        "now": now,
+        "edit_url": _edit_url(request, slug) if user.role.allows(Role.editor) else None,
+    }
+    block = _partial(request)
+    if block != "drilldown":
+        result = kpis.flow_analysis(session, slug, start=tf.start, end=tf.end, now=now)
+        context["result"] = result
+        context["layout"] = layout(definition)
+        context["diagram"] = _diagram_data(result)
+    if block != "overview":
+        context["drill"] = _drilldown(session, slug, tf, filters, cursor, tab, now)
+        context["partial"] = block == "drilldown"
+    return render(request, "flows/flow.html", context, block=block)
+
+
+def _property_names(definition: FlowDefinition) -> list[str]:
+    names: list[str] = []
+    for s in definition.steps:
+        names.extend(p.name for p in s.properties if p.name not in names)
+    return names
+
+
+def _drilldown(
+    session: Session,
+    slug: str,
+    tf: Timeframe,
+    filters: dict[str, Any],
+    cursor: str | None,
+    tab: str,
+    now: datetime,
+) -> dict[str, Any]:
+    if tab in ("variants", "conformance"):
+        return {"variants": drilldown.variants(session, slug, start=tf.start, end=tf.end)}
+    props = []
+    if filters["prop_name"] and filters["prop_value"] is not None:
+        props.append((filters["prop_name"], filters["prop_value"]))
+    page = drilldown.list_instances(
+        session,
+        slug,
+        step=filters["step"],
+        status=filters["status"],
+        q=filters["q"],
+        properties=props,
+        sort=filters["sort"] or "last_activity",
+        limit=PAGE_SIZE,
+        cursor=cursor,
+        start=tf.start,
+        end=tf.end,
+        now=now,
+    )
+    return {"instances": page, "cursor": cursor}
+
+
+@router.get("/flows/{slug}/instances.csv", name="flow_instances_csv")
+def flow_instances_csv(
+    request: Request,
+    db: DatabaseDep,
+    session: SessionDep,
+    user: CurrentUser,
+    slug: str,
+    range_: RangeQ = None,
+    start: FromQ = None,
+    end: ToQ = None,
+    step: Annotated[str | None, Query(max_length=64)] = None,
+    status: str = "",
+    q: Annotated[str, Query(max_length=256)] = "",
+    prop_name: Annotated[str, Query(max_length=128)] = "",
+    prop_value: Annotated[str, Query(max_length=256)] = "",
+    sort: str = "last_activity",
+) -> Response:
+    """The unique flows of the current filter as CSV, streamed page by page (keyset), so an
+    export of a million rows never sits in memory."""
+    now = datetime.now(UTC)
+    tf = timeframe(range_, start, end, now)
+    props = [(prop_name, prop_value)] if prop_name else []
+    query = {
+        "step": step or None,
+        "status": status or None,
+        "q": q or None,
+        "properties": props,
+        "sort": sort,
+        "start": tf.start,
+        "end": tf.end,
+        "now": now,
+    }
+    # Validate before streaming starts: a bad filter answers 400, not a truncated file.
+    resolved = kpis.resolve(session, slug)
+    drilldown.list_instances(session, slug, limit=1, **query)  # type: ignore[arg-type]
+    columns = _property_names(resolved.definition)
+    filename = f"{slug}-flows-{now:%Y%m%dT%H%M}.csv"
+    return StreamingResponse(
+        csv_rows(db, slug, query, columns),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/flows/{slug}/instances/{correlation_id:path}", name="flow_timeline")
+def flow_timeline(
+    request: Request, session: SessionDep, user: CurrentUser, slug: str, correlation_id: str
+) -> Response:
+    resolved = kpis.resolve(session, slug)
+    data = drilldown.timeline(session, slug, correlation_id)
+    page_path = request.url_for("flow_page", slug=slug).path
+    # Links back keep a timeframe that holds this flow, else its step table would not list it.
+    back = _range_containing(data["instance"]["started_at"], datetime.now(UTC))
+
+    def step_link(key: str) -> str:
+        return f"{page_path}?{urlencode({**back, 'step': key})}#drilldown"
+
+    context = {
+        "user": user,
+        "slug": slug,
+        "flow": resolved.flow,
+        "definition": resolved.definition,
+        "data": data,
+        "step_names": {s.key: s.name for s in resolved.definition.steps},
+        "step_link": step_link,
+        "flow_link": f"{page_path}?{urlencode(back)}",
+    }
+    return render(request, "flows/timeline.html", context)
+
+
+def _range_containing(started_at: datetime, now: datetime) -> dict[str, str]:
+    for key, span in RANGES.items():
+        if now - span <= started_at:
+            return {"range": key}
+    start = started_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+    return {"range": "custom", "from": start, "to": now.strftime("%Y-%m-%dT%H:%M")}
+
+
+def _edit_url(request: Request, slug: str) -> str | None:
+    """The definition editor's URL, when the app has one (the admin forms are optional)."""
+    for name in ("flow_edit", "edit_flow"):
+        try:
+            return str(request.app.url_path_for(name, slug=slug))
+        except NoMatchFound:
+            continue
+    return None

@@ -1,0 +1,191 @@
+"""Recompute flow instances from their memberships, set-based inside PostgreSQL.
+
+One statement per build and batch derives, for every touched instance, the instance row, its
+per-step rows and its transitions from *all* its memberships (`flow_events`), ordered by
+(timestamp, seq) so ties in time keep ingest order. The result depends only on the set of
+memberships: arrival order, batching and duplicates do not matter.
+
+Memberships only ever grow within a build, so steps and transitions never disappear: they are
+upserted, only the ones the new memberships can change are recomputed (the steps that got a
+membership; the transitions from the first new membership on), and a row whose values did
+not change is not rewritten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from flowscope.flows.correlation.matching import CompiledFlow
+
+_REVENUE = {
+    "sum": "sum(m.revenue) filter (where m.step = %(rstep)s)",
+    "max": "max(m.revenue) filter (where m.step = %(rstep)s)",
+    "first": "(array_agg(m.revenue order by m.ts, m.seq) "
+    "filter (where m.step = %(rstep)s and m.revenue is not null))[1]",
+    "last": "(array_agg(m.revenue order by m.ts desc, m.seq desc) "
+    "filter (where m.step = %(rstep)s and m.revenue is not null))[1]",
+}
+
+_INSTANCE_SET = ", ".join(
+    f"{c} = excluded.{c}"
+    for c in (
+        "started_at",
+        "last_event_at",
+        "duration_s",
+        "event_count",
+        "current_step",
+        "completed_at",
+        "stall_at",
+        "drop_at",
+        "has_exception",
+        "exception_step",
+        "exception_name",
+        "properties",
+        "revenue",
+        "variant",
+    )
+)
+
+_SQL = """
+with new as (
+  -- this batch's memberships (staged by the caller; some may have been stored before)
+  select n.correlation_id as cid, n.step, n."timestamp" as ts, n.seq
+  from {staged} n
+  where n.build_id = %(b)s
+),
+m as materialized (
+  -- one primary-key range scan per instance (lateral): the cost follows the instances
+  -- touched, never the size of the build, whatever the statistics say
+  select t.cid, f.seq, f."timestamp" as ts, f.step, f.exception, f.properties, f.revenue
+  from (select distinct n.cid from new n) as t(cid)
+  cross join lateral (
+    select x.seq, x."timestamp", x.step, x.exception, x.properties, x.revenue
+    from flow_events x
+    where x.build_id = %(b)s and x.correlation_id = t.cid
+    offset 0  -- keeps the subquery per instance: flattened, it became a scan of the build
+  ) as f
+),
+first_new as (
+  select distinct on (n.cid) n.cid, n.ts, n.seq from new n order by n.cid, n.ts, n.seq
+),
+agg as (
+  select m.cid,
+         min(m.ts) as started_at,
+         max(m.ts) as last_event_at,
+         count(*)::int as event_count,
+         (array_agg(m.step order by m.ts desc, m.seq desc))[1] as current_step,
+         min(m.ts) filter (where m.step = any(%(ends)s::text[])) as completed_at,
+         (array_agg(m.step order by m.ts, m.seq)
+            filter (where m.exception is not null))[1] as exception_step,
+         (array_agg(m.exception order by m.ts, m.seq)
+            filter (where m.exception is not null))[1] as exception_name,
+         {revenue} as revenue,
+         array_agg(m.step order by m.ts, m.seq) as variant,
+         -- later values of a property replace earlier ones (see the migration's aggregate)
+         flowscope_jsonb_merge(m.properties order by m.ts, m.seq) as properties
+  from m
+  group by m.cid
+),
+instances as (
+  insert into flow_instances (build_id, correlation_id, started_at, last_event_at, duration_s,
+      event_count, current_step, completed_at, stall_at, drop_at, has_exception,
+      exception_step, exception_name, properties, revenue, variant)
+  select %(b)s, a.cid, a.started_at, a.last_event_at,
+         extract(epoch from a.last_event_at - a.started_at)::float8, a.event_count,
+         a.current_step, a.completed_at,
+         a.last_event_at + make_interval(secs => tt.stall),
+         a.last_event_at + make_interval(secs => tt.drop),
+         a.exception_name is not null, a.exception_step, a.exception_name,
+         a.properties, a.revenue, a.variant
+  from agg a
+  left join unnest(%(tsteps)s::text[], %(tstall)s::float8[], %(tdrop)s::float8[])
+    as tt(step, stall, drop) on tt.step = a.current_step
+  on conflict (build_id, correlation_id) do update set {instance_set}
+  returning 1
+),
+steps as (
+  insert into flow_instance_steps as s
+      (build_id, correlation_id, step, first_at, last_at, count, exception, started_at)
+  select %(b)s, m.cid, m.step, min(m.ts), max(m.ts), count(*)::int,
+         (array_agg(m.exception order by m.ts, m.seq)
+            filter (where m.exception is not null))[1],
+         a.started_at
+  from m
+  join agg a on a.cid = m.cid
+  -- a step row depends only on the memberships at that step: only those with new ones change
+  where (m.cid, m.step) in (select n.cid, n.step from new n)
+  group by m.cid, m.step, a.started_at
+  on conflict (build_id, correlation_id, step) do update
+    set first_at = excluded.first_at, last_at = excluded.last_at, count = excluded.count,
+        exception = excluded.exception, started_at = excluded.started_at
+    where (s.first_at, s.last_at, s.count, s.exception, s.started_at)
+      is distinct from (excluded.first_at, excluded.last_at, excluded.count, excluded.exception,
+                        excluded.started_at)
+  returning 1
+),
+restamped as (
+  -- the other step rows carry a copy of the instance's start (read indexes, migration 0007):
+  -- an older event arriving late moves it; these rows are disjoint from the ones above
+  update flow_instance_steps s set started_at = a.started_at
+  from agg a
+  where s.build_id = %(b)s and s.correlation_id = a.cid
+    and s.started_at is distinct from a.started_at
+    and (s.correlation_id, s.step) not in (select n.cid, n.step from new n)
+  returning 1
+),
+pairs as (
+  select m.cid, m.ts, m.seq, (row_number() over w - 2)::int as ord,
+         lag(m.step) over w as source, m.step as target,
+         extract(epoch from m.ts - lag(m.ts) over w)::float8 as delay_s
+  from m
+  window w as (partition by m.cid order by m.ts, m.seq)
+),
+transitions as (
+  insert into flow_transitions as t
+      (build_id, correlation_id, ord, source, target, delay_s, started_at)
+  select %(b)s, p.cid, p.ord, p.source, p.target, p.delay_s, a.started_at
+  from pairs p
+  -- transitions before the first new membership of an instance are unchanged (and so is
+  -- its start: a new earliest event makes every transition new)
+  join first_new f on f.cid = p.cid and (p.ts, p.seq) >= (f.ts, f.seq)
+  join agg a on a.cid = p.cid
+  where p.source is not null
+  on conflict (build_id, correlation_id, ord) do update
+    set source = excluded.source, target = excluded.target, delay_s = excluded.delay_s,
+        started_at = excluded.started_at
+    where (t.source, t.target, t.delay_s, t.started_at)
+      is distinct from (excluded.source, excluded.target, excluded.delay_s, excluded.started_at)
+  returning 1
+)
+select (select count(*) from instances),
+       (select count(*) from steps) + (select count(*) from restamped),
+       (select count(*) from transitions)
+"""
+
+
+def recompute_sql(flow: CompiledFlow, staged: str) -> str:
+    revenue = flow.definition.revenue
+    expr = _REVENUE[revenue.aggregate] if revenue else "null::numeric"
+    return _SQL.format(revenue=expr, instance_set=_INSTANCE_SET, staged=staged)
+
+
+def recompute(conn: psycopg.Connection[Any], flow: CompiledFlow, staged: str) -> None:
+    """Rewrite the instances of `flow`'s build that have memberships in the table `staged`
+    (this batch's) from all their memberships."""
+    steps = list(flow.timeouts)
+    params = {
+        "b": flow.build_id,
+        "ends": sorted(flow.end_steps),
+        "rstep": flow.definition.revenue.step if flow.definition.revenue else None,
+        "tsteps": steps,
+        "tstall": [_seconds(flow.timeouts[s][0]) for s in steps],
+        "tdrop": [_seconds(flow.timeouts[s][1]) for s in steps],
+    }
+    with conn.cursor() as cur:
+        cur.execute(recompute_sql(flow, staged), params)
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else float(value.total_seconds())

@@ -1,0 +1,68 @@
+"""`flowscope import-log`: the history of a process, from an event log into the event store."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flowscope.db import command_database
+from flowscope.errors import FlowscopeError
+from flowscope.ingest import eventlog
+from flowscope.settings import get_settings
+
+
+def import_log_command(
+    file: Annotated[Path, typer.Argument(help="A .xes, .xes.gz or .csv event log.")],
+    provider: Annotated[str, typer.Option(help="The event provider to store the events under.")],
+    case_field: Annotated[str, typer.Option(help="Column of the case id.")] = "case:concept:name",
+    activity_field: Annotated[
+        str, typer.Option(help="Column of the activity (becomes event.type).")
+    ] = "concept:name",
+    timestamp_field: Annotated[str, typer.Option(help="Column of the time.")] = "time:timestamp",
+    batch_size: Annotated[int, typer.Option(min=1, help="Events per batch (one commit each).")] = (
+        eventlog.BATCH_SIZE
+    ),
+) -> None:
+    """Import the history of a process from an event log; running it again stores nothing twice.
+
+    The case id is stored as attribute case.id: use `--correlation case.id` to discover the flow.
+    """
+    fields = eventlog.LogFields(case=case_field, activity=activity_field, timestamp=timestamp_field)
+    settings = get_settings()
+    eventlog.log_format(file)  # a wrong file is reported before anything starts
+    size = file.stat().st_size
+    with (
+        command_database() as db,
+        db.sessions() as session,
+        typer.progressbar(length=size, label=file.name, file=sys.stderr) as bar,
+    ):
+        done = 0
+
+        def batch_done(position: int, _result: eventlog.ImportResult) -> None:
+            nonlocal done
+            session.commit()  # each batch is kept even if a later one fails
+            bar.update(position - done)
+            done = position
+
+        result = eventlog.import_event_log(
+            session,
+            file,
+            provider,
+            fields,
+            batch_size=batch_size,
+            max_future=timedelta(seconds=settings.max_future_seconds),
+            max_depth=settings.max_json_depth,
+            on_batch=batch_done,
+        )
+    for problem in result.problems:
+        typer.echo(f"rejected: {problem}", err=True)
+    typer.echo(
+        f"{result.read} events read: {result.stored} stored, {result.present} already present, "
+        f"{result.rejected} rejected"
+    )
+    if result.rejected:
+        raise FlowscopeError(f"{result.rejected} events were rejected (see above)")

@@ -1,0 +1,61 @@
+"""How the flow pages show numbers, changes and timeframes (pure functions)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from flowscope.errors import FlowscopeError
+from flowscope.flows.analysis.formatting import change, duration, it_context, sparkline, timeframe
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "—"), (0, "0 s"), (59.6, "1 min"), (200, "3 min 20 s"), (7500, "2 h 5 min"),
+     (3 * 86400 + 4 * 3600 + 59, "3 d 4 h"), (86400, "1 d")],
+)  # fmt: skip
+def test_durations_show_the_two_largest_units(seconds: float | None, text: str) -> None:
+    assert duration(seconds) == text
+
+
+def test_a_change_knows_whether_up_is_good() -> None:
+    assert change(12.5, "revenue") == {"text": "+12.5 %", "tone": "good", "arrow": "▲"}
+    assert change(12.5, "exceptions")["tone"] == "bad"
+    assert change(-3.0, "avg_duration_s") == {"text": "−3.0 %", "tone": "good", "arrow": "▼"}
+    assert change(0.0, "conversion")["tone"] == "flat"
+    assert change(None, "exceptions", previous=0, current=4)["text"] == "up from 0"
+    assert change(None, "exceptions", previous=0, current=4)["tone"] == "bad"
+    assert change(None, "revenue")["tone"] == "flat"
+
+
+def test_timeframes_named_and_custom() -> None:
+    tf = timeframe("7d", None, None, NOW)
+    assert (tf.start, tf.end, tf.params()) == (NOW - timedelta(days=7), NOW, {"range": "7d"})
+    custom = timeframe("custom", "2026-11-01T08:00", "2026-11-02T08:00", NOW)
+    assert custom.start == datetime(2026, 11, 1, 8, tzinfo=UTC)
+    assert custom.params() == {
+        "range": "custom",
+        "from": "2026-11-01T08:00",
+        "to": "2026-11-02T08:00",
+    }
+    assert timeframe(None, None, None, NOW).range == "24h"
+    with pytest.raises(FlowscopeError, match="from: must be earlier than to"):
+        timeframe("custom", "2026-11-02T08:00", "2026-11-01T08:00", NOW)
+    with pytest.raises(FlowscopeError, match="range: must be one of"):
+        timeframe("2w", None, None, NOW)
+
+
+def test_sparkline_scales_into_its_box() -> None:
+    points = sparkline([0, 5, 10], width=100, height=20)
+    assert points == "0.0,18.0 50.0,10.0 100.0,2.0"
+    assert sparkline([0, 0]) == "0.0,34.0 160.0,34.0"
+
+
+def test_it_context_is_found_flat_or_nested() -> None:
+    attrs = {"host.name": "web-1", "service": {"name": "checkout"}, "trace_id": "abc", "x": 1}
+    assert it_context(attrs) == [("host", "web-1"), ("service", "checkout"), ("trace", "abc")]
+    assert it_context({"host": {"ip": "10.0.0.1"}}) == []
+    assert it_context("not a mapping") == []

@@ -1,0 +1,133 @@
+"""The proof on real logs: import them, discover, and compare with an independent library.
+
+The expected figures (`*.expected.json`) were computed from the same files by a process-mining
+library; see shared/data/README.md. Equality is exact; durations are compared at the three
+decimals the oracle gives.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from flowscope.db import Database
+from flowscope.flows.definitions.discovery import Discovery, discover, suggest_flow
+from flowscope.ingest.eventlog import ImportResult, import_event_log
+from tests.flows.factories import shared_data_dir
+
+LOGS = {"helpdesk": "helpdesk.xes.gz", "receipt": "receipt.csv"}
+
+
+@pytest.fixture(scope="module")
+def imported(database: Database) -> Iterator[dict[str, ImportResult]]:
+    """Both logs imported once for the module (21 k + 8.6 k events), removed afterwards."""
+    data = shared_data_dir()
+    results = {}
+    try:
+        for provider, name in LOGS.items():
+            with database.sessions.begin() as session:
+                results[provider] = import_event_log(session, data / name, provider)
+        yield results
+    finally:
+        with database.engine.begin() as conn:
+            conn.execute(text("truncate events restart identity"))
+
+
+def as_oracle(found: Discovery) -> dict[str, Any]:
+    """Our result in the oracle's shape."""
+    assert found.mean_case_duration_s is not None
+    assert found.median_case_duration_s is not None
+    return {
+        "cases": found.cases,
+        "events": found.events,
+        "activities": found.activities,
+        "variants": found.variants,
+        "df_edges": len(found.edges),
+        "start_activities": found.start_activities,
+        "end_activities": found.end_activities,
+        "mean_case_duration_s": round(found.mean_case_duration_s, 3),
+        "median_case_duration_s": round(found.median_case_duration_s, 3),
+        "activity_events": {a.name: a.events for a in found.activity_stats},
+        "activity_cases": {a.name: a.cases for a in found.activity_stats},
+        "top_variants": [[v.activities, v.count] for v in found.top_variants[:5]],
+        "top_edges": [[e.source, e.target, e.count] for e in found.edges[:10]],
+    }
+
+
+@pytest.mark.parametrize("provider", sorted(LOGS))
+def test_discovery_of_real_log_equals_the_oracle(
+    provider: str, imported: dict[str, ImportResult], database: Database
+) -> None:
+    expected = json.loads((shared_data_dir() / f"{provider}.expected.json").read_text())
+    result = imported[provider]
+    assert (result.read, result.stored, result.present, result.rejected) == (
+        expected["events"],
+        expected["events"],
+        0,
+        0,
+    )
+    with database.sessions() as session:
+        found = discover(session, provider, "case.id", top_variants=5)
+    assert as_oracle(found) == expected
+
+
+def test_importing_a_log_again_stores_nothing_new(
+    imported: dict[str, ImportResult], database: Database
+) -> None:
+    with database.sessions.begin() as session:
+        again = import_event_log(session, shared_data_dir() / LOGS["helpdesk"], "helpdesk")
+    assert (again.read, again.stored, again.present) == (21348, 0, 21348)
+    with database.sessions() as session:
+        count = session.scalar(text("select count(*) from events where provider = 'helpdesk'"))
+    assert count == 21348
+
+
+def test_attributes_of_real_log_follow_the_mapping(
+    imported: dict[str, ImportResult], database: Database
+) -> None:
+    with database.sessions() as session:
+        row = session.execute(
+            text(
+                "select event_id, type, timestamp, attributes from events "
+                "where provider = 'receipt' order by seq limit 1"
+            )
+        ).one()
+    assert row.event_id == "case-10011:0"
+    assert row.type == "Confirmation of receipt"
+    assert row.timestamp.isoformat() == "2011-10-11T11:45:40.276000+00:00"
+    assert row.attributes["case"] == {
+        "id": "case-10011",
+        "channel": "Internet",
+        "deadline": "2011-12-06 13:41:31.788000+01:00",
+        "department": "General",
+        "enddate_planned": "2011-12-06 13:41:31.788000+01:00",
+        "group": "Group 2",
+        "responsible": "Resource21",
+        "startdate": "2011-10-11 13:42:22.688000+02:00",
+    }
+    assert row.attributes["org:resource"] == "Resource21"
+    assert row.attributes["lifecycle:transition"] == "complete"
+    assert "concept:name" not in row.attributes
+    assert "time:timestamp" not in row.attributes
+
+
+@pytest.mark.parametrize("provider", sorted(LOGS))
+def test_suggested_flow_of_real_log_has_a_step_per_activity(
+    provider: str, imported: dict[str, ImportResult], database: Database
+) -> None:
+    with database.sessions() as session:
+        found = discover(session, provider, "case.id")
+    draft = suggest_flow(found, provider, provider.title(), provider, "case.id")
+    assert sorted(m.type for s in draft.steps for m in s.events) == sorted(
+        a.name for a in found.activity_stats
+    )
+    assert found.start_activities.get(draft.steps[0].events[0].type, 0) > 0
+    # every kept edge is a directly-follows pair that was really seen
+    seen = {(e.source, e.target) for e in found.edges}
+    types = {s.key: s.events[0].type for s in draft.steps}
+    assert draft.edges is not None
+    assert {(types[e.source], types[e.target]) for e in draft.edges} <= seen
