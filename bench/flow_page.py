@@ -52,7 +52,7 @@ from flowscope.settings import Settings  # noqa: E402
 SERVER = os.environ.get(
     "FLOWSCOPE_BENCH_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-XES = Path(os.environ.get("FLOWSCOPE_SHARED_DIR", ROOT.parent.parent / "shared")) / "data"
+XES = ROOT / "tests" / "data"
 NS = "{http://www.xes-standard.org/}"
 PROVIDER = "helpdesk"
 COMPRESS = 100

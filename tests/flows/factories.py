@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy.orm import Session
 
 from flowscope.flows.definitions.schemas import FlowDefinition
@@ -17,25 +15,6 @@ from flowscope.ingest.service import store_events
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def shared_data_dir() -> Path:
-    """The real event logs: $FLOWSCOPE_SHARED_DIR/data, else <repo root>/../shared/data.
-
-    Missing data fails the test (never skips it): the oracle tests are the proof of discovery.
-    """
-    base = os.environ.get("FLOWSCOPE_SHARED_DIR")
-    root = Path(base) if base else REPO_ROOT.parent / "shared"
-    data = root / "data"
-    needed = ["helpdesk.xes.gz", "helpdesk.expected.json", "receipt.csv", "receipt.expected.json"]
-    missing = [name for name in needed if not (data / name).is_file()]
-    if missing:
-        pytest.fail(
-            f"the shared test logs are missing from {data}: {', '.join(missing)}. Set "
-            "FLOWSCOPE_SHARED_DIR to the folder that holds data/, or put shared/ beside the "
-            "repository."
-        )
-    return data
 
 
 def store_cases(

@@ -5,12 +5,11 @@ an independent process-mining library computed from the same file
 from __future__ import annotations
 
 import csv
+import gzip
 import json
-import os
 import random
 import re
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from sqlalchemy import text
 
 from flowscope.db import Database
 from flowscope.ingest.schemas import NewEvent
+from tests.fixtures.logs import data_file
 from tests.flows.correlation_support import drain, ingest, make_flow
 
 CASE = "case:concept:name"
@@ -25,25 +25,10 @@ ACTIVITY = "concept:name"
 TIME = "time:timestamp"
 
 
-def shared_dir() -> Path:
-    configured = os.environ.get("FLOWSCOPE_SHARED_DIR")
-    return Path(configured) if configured else Path(__file__).resolve().parents[2].parent / "shared"
-
-
-def _data_file(name: str) -> Path:
-    path = shared_dir() / "data" / name
-    if not path.is_file():
-        pytest.fail(
-            f"oracle data {path} is missing: set FLOWSCOPE_SHARED_DIR to the folder that holds "
-            "data/receipt.csv and data/receipt.expected.json"
-        )
-    return path
-
-
 @pytest.fixture(scope="module")
 def receipt() -> tuple[list[NewEvent], dict[str, Any]]:
     events = []
-    with _data_file("receipt.csv").open(newline="") as f:
+    with gzip.open(data_file("receipt.csv.gz"), "rt", newline="") as f:
         for i, row in enumerate(csv.DictReader(f)):
             attributes = {k: v for k, v in row.items() if k not in (ACTIVITY, TIME) and v != ""}
             events.append(
@@ -55,7 +40,7 @@ def receipt() -> tuple[list[NewEvent], dict[str, Any]]:
                     attributes=attributes,
                 )
             )
-    expected = json.loads(_data_file("receipt.expected.json").read_text())
+    expected = json.loads(data_file("receipt.expected.json").read_text())
     return events, expected
 
 

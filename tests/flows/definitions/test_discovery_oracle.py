@@ -17,15 +17,15 @@ from sqlalchemy import text
 from flowscope.db import Database
 from flowscope.flows.definitions.discovery import Discovery, discover, suggest_flow
 from flowscope.ingest.eventlog import ImportResult, import_event_log
-from tests.flows.factories import shared_data_dir
+from tests.fixtures.logs import DATA_DIR, data_file
 
-LOGS = {"helpdesk": "helpdesk.xes.gz", "receipt": "receipt.csv"}
+LOGS = {"helpdesk": "helpdesk.xes.gz", "receipt": "receipt.csv.gz"}
 
 
 @pytest.fixture(scope="module")
 def imported(database: Database) -> Iterator[dict[str, ImportResult]]:
     """Both logs imported once for the module (21 k + 8.6 k events), removed afterwards."""
-    data = shared_data_dir()
+    data = DATA_DIR
     results = {}
     try:
         for provider, name in LOGS.items():
@@ -62,7 +62,7 @@ def as_oracle(found: Discovery) -> dict[str, Any]:
 def test_discovery_of_real_log_equals_the_oracle(
     provider: str, imported: dict[str, ImportResult], database: Database
 ) -> None:
-    expected = json.loads((shared_data_dir() / f"{provider}.expected.json").read_text())
+    expected = json.loads(data_file(f"{provider}.expected.json").read_text())
     result = imported[provider]
     assert (result.read, result.stored, result.present, result.rejected) == (
         expected["events"],
@@ -79,7 +79,7 @@ def test_importing_a_log_again_stores_nothing_new(
     imported: dict[str, ImportResult], database: Database
 ) -> None:
     with database.sessions.begin() as session:
-        again = import_event_log(session, shared_data_dir() / LOGS["helpdesk"], "helpdesk")
+        again = import_event_log(session, data_file(LOGS["helpdesk"]), "helpdesk")
     assert (again.read, again.stored, again.present) == (21348, 0, 21348)
     with database.sessions() as session:
         count = session.scalar(text("select count(*) from events where provider = 'helpdesk'"))
