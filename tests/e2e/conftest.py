@@ -36,6 +36,17 @@ LAUNCH_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e is a browser test: mark it `e2e` so that `-m "not e2e"` skips
+    them all, a new module included. This hook sees the whole session's items, so it marks only
+    those of this folder; tryfirst so the marks exist before `-m` selects."""
+    for item in items:
+        if HERE in item.path.resolve().parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 def _free_port() -> int:

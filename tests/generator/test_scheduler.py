@@ -1,5 +1,7 @@
 """The scheduler: one runner per database (advisory lock), takeover, persisted jobs, generator
-jobs, and the app lifespan. Waits poll with a generous deadline; nothing asserts on timing."""
+jobs, and the app lifespan. Waits poll with a generous deadline; nothing asserts on timing.
+"Nothing happened" is never a sleep: it holds while the scheduler that must stay idle is seen
+polling for the lock (or reconciling) several times, counted by `ObservedScheduler`."""
 
 from __future__ import annotations
 
@@ -30,13 +32,40 @@ from tests.generator.factories import make_generator
 DEADLINE = 30.0
 
 
-def wait_until(condition: Callable[[], bool], what: str) -> None:
+STANDBY_POLLS = 5  # lock attempts a standby makes while we check that it stays a standby
+
+
+def wait_until(
+    condition: Callable[[], bool], what: str, holds: Callable[[], bool] | None = None
+) -> None:
+    """Poll `condition` until the deadline; `holds`, if given, must be true at every poll."""
     end = time.monotonic() + DEADLINE
     while time.monotonic() < end:
-        if condition():
+        done = condition()
+        if holds is not None:
+            assert holds(), f"broken while waiting for: {what}"
+        if done:
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for: {what} (runner of this process: {jobs._runner})")
+
+
+class ObservedScheduler(Scheduler):
+    """The real scheduler, counting its lock attempts and reconciliations so that a test can
+    see it work: a standby that tried the lock N times and never ran has proven something."""
+
+    lock_attempts = 0
+    syncs = 0
+
+    def _try_lock(self) -> bool:
+        try:
+            return super()._try_lock()
+        finally:
+            self.lock_attempts += 1
+
+    def sync(self) -> None:
+        super().sync()
+        self.syncs += 1
 
 
 @pytest.fixture
@@ -54,8 +83,10 @@ def counting_job(calls: list[str], name: str, every: float = 0.2) -> ScheduledJo
     )
 
 
-def make_scheduler(db: Database, jobs: list[ScheduledJob]) -> Scheduler:
-    return Scheduler(db, poll_seconds=0.1, sync_seconds=0.5, jobs=lambda: jobs, sources=list)
+def make_scheduler(db: Database, jobs: list[ScheduledJob]) -> ObservedScheduler:
+    return ObservedScheduler(
+        db, poll_seconds=0.1, sync_seconds=0.5, jobs=lambda: jobs, sources=list
+    )
 
 
 def test_two_schedulers_elect_one_runner_and_the_other_takes_over(db: Database) -> None:
@@ -67,9 +98,12 @@ def test_two_schedulers_elect_one_runner_and_the_other_takes_over(db: Database) 
         wait_until(lambda: first.is_runner, "first scheduler runs")
         second.start()
         wait_until(lambda: "first" in calls, "first runs its job")
-        time.sleep(1.0)  # several polls of the second scheduler
-        assert not second.is_runner
-        assert "second" not in calls
+        polls = second.lock_attempts + STANDBY_POLLS
+        wait_until(
+            lambda: second.lock_attempts >= polls and calls.count("first") >= 2,
+            f"the second scheduler tries the lock {STANDBY_POLLS} more times",
+            holds=lambda: not second.is_runner and "second" not in calls,
+        )
         first.stop()
         wait_until(lambda: second.is_runner, "second takes over")
         wait_until(lambda: "second" in calls, "second runs its job")
@@ -134,8 +168,11 @@ def test_a_killed_runner_process_is_replaced_by_a_standby_process(db: Database) 
         assert process.stdout is not None
         assert process.stdout.readline().strip() == "runner"
         standby.start()
-        time.sleep(1.0)
-        assert not standby.is_runner
+        wait_until(
+            lambda: standby.lock_attempts >= STANDBY_POLLS,
+            f"the standby tries the lock {STANDBY_POLLS} times",
+            holds=lambda: not standby.is_runner,
+        )
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
         wait_until(lambda: standby.is_runner, "the standby process takes over")
@@ -159,9 +196,12 @@ def test_next_run_times_persist_across_a_takeover(db: Database) -> None:
     second = make_scheduler(db, [job])
     second.start()
     try:
-        wait_until(lambda: second.is_runner, "second runs")
+        # `is_runner` turns true before the takeover's first reconciliation: wait for it, then
+        # for one more asked for explicitly, so the job store has been rewritten twice.
+        wait_until(lambda: second.syncs >= 1, "second runs and reconciles")
+        synced = second.syncs
         second.request_sync()
-        time.sleep(0.5)
+        wait_until(lambda: second.syncs > synced, "second reconciles again")
         assert next_times(db)["test.slow"] == planned
     finally:
         second.stop()
