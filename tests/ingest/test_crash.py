@@ -141,10 +141,31 @@ def client_loop(stream: Stream, client: int) -> None:
             number += 1
 
 
-def wait_for(condition: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
+WAIT_SECONDS = 60  # generous: the machine is shared; a wait that runs out fails the test
+
+
+def wait_for_acks(stream: Stream, count: int, what: str) -> None:
+    """Wait until `count` events are acknowledged; fail at once on a client error, and fail
+    (never carry on quietly) when the deadline passes first."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        with stream.lock:
+            assert not stream.errors, f"{what}: {stream.errors}"
+            if len(stream.acked) >= count:
+                return
         time.sleep(0.02)
+    raise AssertionError(
+        f"{what}: {len(stream.acked)} of {count} events acknowledged after {WAIT_SECONDS} s"
+    )
+
+
+def batches(event_ids: set[str]) -> dict[str, int]:
+    """Events per batch (`c<client>-b<number>`) among `event_ids`."""
+    counts: dict[str, int] = {}
+    for event_id in event_ids:
+        key = event_id.rsplit("-", 1)[0]
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 @pytest.mark.slow
@@ -164,8 +185,7 @@ def test_sigkill_loses_no_acknowledged_event_and_retries_store_nothing_twice(
     try:
         for t in threads:
             t.start()
-        wait_for(lambda: len(stream.acked) >= 40 * BATCH, 20)
-        assert stream.acked, f"no batch was acknowledged before the kill: {stream.errors}"
+        wait_for_acks(stream, 40 * BATCH, "40 batches before the kill")
 
         server.send_signal(signal.SIGKILL)
         server.wait()
@@ -176,10 +196,14 @@ def test_sigkill_loses_no_acknowledged_event_and_retries_store_nothing_twice(
             stored_at_kill = set(conn.scalars(text("select event_id from events")))
         missing = acked_at_kill - stored_at_kill
         assert not missing, f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:5]}"
+        # A batch is one transaction: the kill leaves each one stored whole or not at all.
+        partial = {b: n for b, n in batches(stored_at_kill).items() if n != BATCH}
+        assert not partial, f"batches stored in part at the kill: {partial}"
 
         server = start_server(database_url, port, log)
-        acked_at_restart = len(stream.acked)
-        wait_for(lambda: len(stream.acked) >= acked_at_restart + 40 * BATCH, 20)
+        with stream.lock:
+            acked_at_restart = len(stream.acked)
+        wait_for_acks(stream, acked_at_restart + 40 * BATCH, "40 batches after the restart")
     finally:
         stream.stop.set()
         for t in threads:
@@ -195,6 +219,9 @@ def test_sigkill_loses_no_acknowledged_event_and_retries_store_nothing_twice(
     # ...and is stored exactly once, including batches sent again after the kill.
     assert len(rows) == len(set(rows))
     assert set(rows) == stream.sent
+    # ...batch by batch: every batch waited for above is there with all its events.
+    assert len(stream.acked) >= acked_at_restart + 40 * BATCH
+    assert set(batches(set(rows)).values()) == {BATCH}
 
     committed_unacked = in_flight_at_kill & stored_at_kill
     # What the kill caught in flight, for whoever runs this with -s (CI logs stay quiet).
