@@ -9,9 +9,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from flowscope.db import Database
 from flowscope.flows.definitions.schemas import FlowDefinition
 from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
+from tests.flows.correlation_support import make_flow
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -55,3 +57,52 @@ def definition(**overrides: Any) -> FlowDefinition:
     }
     data.update(overrides)
     return FlowDefinition.model_validate(data)
+
+
+# The shop flow the correlator, analysis and query tests share (events from
+# `tests.flows.correlation_support.event`, provider "shop", correlated by order.id).
+SHOP_REVENUE: dict[str, Any] = {"field": "order.total", "step": "placed"}
+
+
+def shop_steps(
+    *, tier: bool = False, paid: Mapping[str, Any] | None = None, shipped: bool = True
+) -> list[dict[str, Any]]:
+    """placed (order.placed) → paid (payment.captured; a payment.declined event is the business
+    exception "declined") → shipped (parcel.shipped). `tier`: the placed step records the `tier`
+    attribute as a property; `paid`: keys that replace the paid step's (timeouts, exceptions);
+    `shipped=False` ends the flow at paid."""
+    placed: dict[str, Any] = {
+        "key": "placed",
+        "name": "Placed",
+        "events": [{"type": "order.placed"}],
+    }
+    if tier:
+        placed["properties"] = [{"name": "tier", "path": "tier"}]
+    steps = [
+        placed,
+        {
+            "key": "paid",
+            "name": "Paid",
+            "events": [{"type": "payment.captured"}],
+            "exceptions": [{"name": "declined", "type": "payment.declined"}],
+            **(paid or {}),
+        },
+    ]
+    if shipped:
+        steps.append({"key": "shipped", "name": "Shipped", "events": [{"type": "parcel.shipped"}]})
+    return steps
+
+
+def make_shop_flow(
+    db: Database,
+    *,
+    tier: bool = False,
+    paid: Mapping[str, Any] | None = None,
+    shipped: bool = True,
+    **overrides: Any,
+) -> FlowDefinition:
+    """The shop flow saved as "orders" (see `shop_steps`), its revenue the placed event's
+    order.total unless `revenue` is overridden; other keyword arguments override the
+    definition's fields (timeouts...)."""
+    data = {"revenue": SHOP_REVENUE, "steps": shop_steps(tier=tier, paid=paid, shipped=shipped)}
+    return make_flow(db, **{**data, **overrides})

@@ -11,7 +11,8 @@ from sqlalchemy import text
 from flowscope.db import Database
 from flowscope.flows.definitions.service import definition_of, get_flow, save_flow
 from flowscope.query.service import QueryResult, run_query
-from tests.flows.correlation_support import T0, drain, event, ingest, make_flow
+from tests.flows.correlation_support import T0, drain, event, ingest
+from tests.flows.factories import make_shop_flow
 
 NOW = T0 + timedelta(minutes=130)
 FROM = (T0 - timedelta(hours=1)).isoformat()
@@ -21,26 +22,7 @@ FROM = (T0 - timedelta(hours=1)).isoformat()
 def shop(clean_db: Database) -> Database:
     """A completed order (A), a declined one idle 115 min (B, stalled), a fresh one (C,
     in progress) and one idle 129 min (D, dropped); stall after 30 min, drop after 2 h."""
-    make_flow(
-        clean_db,
-        timeouts={"stall": "30m", "drop": "2h"},
-        revenue={"field": "order.total", "step": "placed"},
-        steps=[
-            {
-                "key": "placed",
-                "name": "Placed",
-                "events": [{"type": "order.placed"}],
-                "properties": [{"name": "tier", "path": "tier"}],
-            },
-            {
-                "key": "paid",
-                "name": "Paid",
-                "events": [{"type": "payment.captured"}],
-                "exceptions": [{"name": "declined", "type": "payment.declined"}],
-            },
-            {"key": "shipped", "name": "Shipped", "events": [{"type": "parcel.shipped"}]},
-        ],
-    )
+    make_shop_flow(clean_db, tier=True, timeouts={"stall": "30m", "drop": "2h"})
     ingest(
         clean_db,
         [

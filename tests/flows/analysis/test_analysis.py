@@ -10,27 +10,17 @@ from flowscope.db import Database
 from flowscope.flows.analysis.drilldown import variants
 from flowscope.flows.analysis.kpis import flow_analysis
 from tests.flows.correlation_support import T0, drain, event, ingest, make_flow
+from tests.flows.factories import make_shop_flow
 
 H = 60  # minutes
 
 
 @pytest.fixture
 def shop(clean_db: Database) -> Database:
-    make_flow(
+    make_shop_flow(
         clean_db,
-        revenue={"field": "order.total", "step": "placed"},
         timeouts={"stall": "1h", "drop": "24h"},
-        steps=[
-            {"key": "placed", "name": "Placed", "events": [{"type": "order.placed"}]},
-            {
-                "key": "paid",
-                "name": "Paid",
-                "events": [{"type": "payment.captured"}],
-                "exceptions": [{"name": "declined", "type": "payment.declined"}],
-                "timeouts": {"stall": "1h", "drop": "48h"},
-            },
-            {"key": "shipped", "name": "Shipped", "events": [{"type": "parcel.shipped"}]},
-        ],
+        paid={"timeouts": {"stall": "1h", "drop": "48h"}},
     )
 
     def placed(cid: str, minutes: float, total: float) -> object:

@@ -12,6 +12,7 @@ from flowscope.auth.models import Role
 from flowscope.db import Database, transaction
 from flowscope.flows.correlation.correlator import correlate
 from tests.flows.correlation_support import drain, event, ingest, make_flow
+from tests.flows.factories import make_shop_flow
 
 BASE = "/api/v1/flows/orders"
 
@@ -19,25 +20,7 @@ BASE = "/api/v1/flows/orders"
 @pytest.fixture
 def shop(clean_db: Database) -> list[dict[str, Any]]:
     """23 completed orders (ties in duration, revenue on some) and a few unfinished ones."""
-    make_flow(
-        clean_db,
-        revenue={"field": "order.total", "step": "placed"},
-        steps=[
-            {
-                "key": "placed",
-                "name": "Placed",
-                "events": [{"type": "order.placed"}],
-                "properties": [{"name": "tier", "path": "tier"}],
-            },
-            {
-                "key": "paid",
-                "name": "Paid",
-                "events": [{"type": "payment.captured"}],
-                "exceptions": [{"name": "declined", "type": "payment.declined"}],
-            },
-            {"key": "shipped", "name": "Shipped", "events": [{"type": "parcel.shipped"}]},
-        ],
-    )
+    make_shop_flow(clean_db, tier=True)
     expected, events = [], []
     for n in range(23):
         cid = f"ord-{n:02d}"

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from flowscope.db import Database
 from flowscope.flows.analysis.states import STATES, state_sql, state_where
 from tests.flows.correlation_support import T0, drain, event, ingest, make_flow
+from tests.flows.factories import make_shop_flow
 
 
 def states_at(db: Database, now: datetime) -> dict[str, str]:
@@ -38,20 +39,13 @@ def states_at(db: Database, now: datetime) -> dict[str, str]:
 
 @pytest.fixture
 def timed_flow(clean_db: Database) -> Database:
-    make_flow(
+    make_shop_flow(
         clean_db,
         timeouts={"stall": "1h", "drop": "24h"},
-        steps=[
-            {"key": "placed", "name": "Placed", "events": [{"type": "order.placed"}]},
-            {
-                "key": "paid",
-                "name": "Paid",
-                "events": [{"type": "payment.captured"}],
-                "timeouts": {"stall": "10m", "drop": "2h"},
-                "exceptions": [{"name": "slow", "field": "slow", "op": "eq", "value": True}],
-            },
-            {"key": "shipped", "name": "Shipped", "events": [{"type": "parcel.shipped"}]},
-        ],
+        paid={
+            "timeouts": {"stall": "10m", "drop": "2h"},
+            "exceptions": [{"name": "slow", "field": "slow", "op": "eq", "value": True}],
+        },
     )
     ingest(
         clean_db,

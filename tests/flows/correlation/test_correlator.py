@@ -14,6 +14,7 @@ from flowscope.flows.correlation.jobs import JOBS, correlate_job
 from flowscope.flows.correlation.matching import CompiledFlow
 from flowscope.flows.definitions.schemas import FlowDefinition
 from tests.flows.correlation_support import T0, drain, event, ingest, instances, make_flow
+from tests.flows.factories import make_shop_flow
 
 
 def steps_of(*keys: str, **extra: dict[str, Any]) -> list[dict[str, Any]]:
@@ -166,19 +167,7 @@ def test_optional_steps_may_be_skipped_required_ones_not(clean_db: Database) -> 
 
 
 def test_business_exception_by_event_type(clean_db: Database) -> None:
-    make_flow(
-        clean_db,
-        revenue={"field": "amount", "step": "paid"},
-        steps=[
-            {"key": "placed", "name": "Placed", "events": [{"type": "order.placed"}]},
-            {
-                "key": "paid",
-                "name": "Paid",
-                "events": [{"type": "payment.captured"}],
-                "exceptions": [{"name": "declined", "type": "payment.declined"}],
-            },
-        ],
-    )
+    make_shop_flow(clean_db, shipped=False, revenue={"field": "amount", "step": "paid"})
     ingest(
         clean_db,
         [
