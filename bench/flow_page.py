@@ -5,7 +5,7 @@
     .venv/bin/python bench/flow_page.py --keep          # keep the database for another run
     .venv/bin/python bench/flow_page.py --reuse NAME    # measure again on a kept database
 
-The help desk log (/work/shared/data/helpdesk.xes.gz: 4,580 tickets, 21,348 events) is
+The help desk log (tests/data/helpdesk.xes.gz: 4,580 tickets, 21,348 events) is
 replicated with new ticket ids, each copy's tickets spread over the last 30 days with their
 durations compressed 100x (so flows span hours, not weeks, and the recent ones are still open).
 Events are written with COPY, then the real correlator builds the instance tables, so the
@@ -24,7 +24,7 @@ import random
 import secrets
 import sys
 import time
-import xml.etree.ElementTree as ET  # noqa: S405 - a trusted file from /work/shared
+import xml.etree.ElementTree as ET  # noqa: S405 - a trusted file shipped in tests/data
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,7 +52,7 @@ from flowscope.settings import Settings  # noqa: E402
 SERVER = os.environ.get(
     "FLOWSCOPE_BENCH_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-XES = ROOT / "tests" / "data"
+XES = ROOT / "tests" / "data"  # the help desk log ships with the repository
 NS = "{http://www.xes-standard.org/}"
 PROVIDER = "helpdesk"
 COMPRESS = 100
