@@ -172,15 +172,19 @@ def build(db: Database) -> float:
         with db.sessions.begin() as session:
             correlate(session, batch_size=20000, backfill_batches=5)
         with db.sessions() as session:
-            state, done, total, cursor, newest = session.execute(
+            # Caught up: ready, and no stored event outside the build's snapshot (the
+            # watermark is a snapshot, as in tests/flows/correlation_support.caught_up).
+            state, done, total, behind = session.execute(
                 text(
-                    "select b.state, b.events_done, b.events_total, b.cursor_txid, "
-                    "(select max(txid)::text::bigint from events) "
+                    "select b.state, b.events_done, b.events_total, exists ("
+                    "  select 1 from events e"
+                    "  where e.txid >= pg_snapshot_xmin(b.snapshot::pg_snapshot)"
+                    "    and not pg_visible_in_snapshot(e.txid, b.snapshot::pg_snapshot)) "
                     "from flow_builds b order by b.id desc limit 1"
                 )
             ).one()
         print(f"  correlated {done:,} of {total:,} events", end="\r", flush=True)  # noqa: T201
-        if state == "ready" and cursor > newest:
+        if state == "ready" and not behind:
             break
         time.sleep(0.05)
     print()  # noqa: T201
