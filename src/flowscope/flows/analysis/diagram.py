@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from flowscope.flows.analysis.schemas import EdgeFigures, FlowAnalysis, StepFigures
 from flowscope.flows.definitions.schemas import FlowDefinition
 
 NODE_W = 240
@@ -150,3 +151,22 @@ def _self_edge(a: Node) -> Edge:
         f"{x + 40:.0f},{y + 30:.0f} {x + 6:.0f},{y + 12:.0f}"
     )
     return Edge(a.key, a.key, "self", path, x + 42, y)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The counts the diagram draws on its layout: per step key, per "source>target" edge,
+    and the step where most flows drop (marked red)."""
+
+    steps: dict[str, StepFigures]
+    edges: dict[str, EdgeFigures]
+    worst: str | None
+
+
+def figures(analysis: FlowAnalysis) -> Figures:
+    steps = {s.key: s for s in analysis.steps}
+    edges = {f"{e.source}>{e.target}": e for e in analysis.edges}
+    # The step where most flows drop; on a tie the earlier step, where the loss starts.
+    dropped = [(s.dropped, -n, s.key) for n, s in enumerate(analysis.steps) if s.dropped]
+    worst = max(dropped)[2] if dropped else None
+    return Figures(steps, edges, worst)

@@ -62,8 +62,8 @@ def _flash(request: Request, message: str) -> None:
 
 def _after_save_url(request: Request, slug: str) -> str:
     """The analyst page of the flow when this app has it, else the manage list."""
-    if any(getattr(route, "name", None) == "flow_page" for route in request.app.routes):
-        return str(request.url_for("flow_page", slug=slug).path)
+    if any(getattr(route, "name", None) == "flow" for route in request.app.routes):
+        return str(request.url_for("flow", slug=slug).path)
     return str(request.url_for("flows_manage").path)
 
 
