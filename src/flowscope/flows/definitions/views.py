@@ -205,7 +205,7 @@ def new_flow(request: Request, session: SessionDep, user: EditorUser) -> Respons
     return render(request, FORM, _form_context(session, user, blank_draft(), 0))
 
 
-@router.get("/flows/manage/{slug}/edit", name="flows_edit")
+@router.get("/flows/manage/{slug}/edit", name="flow_edit")
 def edit_flow(request: Request, slug: str, session: SessionDep, user: EditorUser) -> Response:
     flow = service.get_flow(session, slug)
     draft = to_data(service.definition_of(flow))
