@@ -6,6 +6,8 @@ parallel share a rank and sit side by side, and a join sits below all of its bra
 to the same or an earlier step is a loop and is drawn as an arc in its own lane on the right,
 so loops never cross the steps they jump over. Forward edges that skip ranks (around optional
 steps) bend out to the left for the same reason.
+
+`figures` picks from a flow analysis the counts the diagram draws on that layout.
 """
 
 from __future__ import annotations
