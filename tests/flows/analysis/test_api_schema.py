@@ -64,3 +64,6 @@ def test_api_docs_of_the_app_show_the_analysis_schemas(client: TestClient) -> No
     assert response["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/FlowAnalysis"
     }
+    # A model named like one of another module gets a module-qualified name in the docs.
+    qualified = [n for n in spec["components"]["schemas"] if "analysis__schemas" in n]
+    assert qualified == []

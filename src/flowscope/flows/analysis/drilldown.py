@@ -25,7 +25,7 @@ from flowscope.flows.analysis.schemas import (
     SkippedStep,
     Timeline,
     TimelineEvent,
-    Variant,
+    VariantFigures,
     Variants,
 )
 from flowscope.flows.analysis.states import state_sql, state_where
@@ -299,7 +299,7 @@ def variants(
                 entry["count"] += r["count"]
                 entry["examples"] = (entry["examples"] + r["examples"])[:examples]
     found = [
-        Variant(
+        VariantFigures(
             steps=r["steps"],
             count=r["count"],
             avg_duration_s=r["avg_duration_s"],

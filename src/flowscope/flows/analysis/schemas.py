@@ -239,7 +239,7 @@ class Timeline(_Out):
     longest_gap_index: int | None = Field(description="the event after the longest wait")
 
 
-class Variant(_Out):
+class VariantFigures(_Out):
     steps: list[str]
     count: int
     avg_duration_s: float | None
@@ -271,5 +271,5 @@ class Conformance(_Out):
 class Variants(_Out):
     total: int
     distinct: int
-    variants: list[Variant]
+    variants: list[VariantFigures]
     conformance: Conformance | None
