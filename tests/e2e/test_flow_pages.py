@@ -178,6 +178,25 @@ def test_hostile_correlation_id_and_attributes_show_as_text(
     screenshot(page, "flow-timeline-hostile")
 
 
+def test_an_editor_follows_edit_definition_to_the_flow_form(
+    page: Page, shop: None, browser_login: Login, screenshot: Shot
+) -> None:
+    browser_login(page, Role.editor)
+    page.goto("/flows/orders")
+    page.get_by_role("link", name="Edit definition").click()
+    expect(page).to_have_url(re.compile(r"/flows/manage/orders/edit$"))
+    expect(page.get_by_role("heading", name=re.compile(r"^Edit Online orders"))).to_be_visible()
+    expect(page.locator("#name")).to_have_value("Online orders")
+    screenshot(page, "flow-edit-from-flow-page")
+
+
+def test_a_viewer_gets_no_edit_link(page: Page, shop: None, browser_login: Login) -> None:
+    browser_login(page, Role.viewer)
+    page.goto("/flows/orders")
+    expect(page.get_by_role("heading", name="Online orders", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="Edit definition")).to_have_count(0)
+
+
 @pytest.mark.parametrize("width", [1280, 390])
 def test_pages_fit_the_screen(
     page: Page, shop: None, browser_login: Login, screenshot: Shot, width: int

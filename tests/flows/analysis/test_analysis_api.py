@@ -67,6 +67,8 @@ def test_routes_need_the_read_scope_or_a_signed_in_viewer(
     sign_in: Callable[..., TestClient],
 ) -> None:
     assert client.get(f"{BASE}/analysis").status_code == 401
+    # Authentication comes before the flow is looked up: a 404 would tell who exists.
+    assert client.get("/api/v1/flows/nope/analysis").status_code == 401
     headers = {"Authorization": f"Api-Token {make_token('events:write')}"}
     assert client.get(f"{BASE}/analysis", headers=headers).status_code == 403
     viewer = sign_in(Role.viewer)

@@ -10,9 +10,11 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from flowscope.auth.models import Role
 from flowscope.db import Database
+from flowscope.flows.definitions.models import Flow
 from tests.flows.views_support import HOSTILE, make_shop
 
 SignIn = Callable[..., TestClient]
@@ -67,7 +69,37 @@ def test_flow_page_shows_kpis_diagram_and_all_flows(viewer: TestClient) -> None:
     assert "All unique flows" in text
     assert HOSTILE not in text
     assert "&lt;img src=x onerror=alert(1)&gt;" in text
-    assert "Edit definition" not in text  # no editor route in this app (yet)
+    assert "Edit definition" not in text  # a viewer cannot edit: no link that answers 403
+
+
+@pytest.mark.parametrize("role", [Role.editor, Role.admin])
+def test_editors_get_a_link_to_edit_the_definition(
+    clean_db: Database, sign_in: SignIn, role: Role
+) -> None:
+    make_shop(clean_db)
+    client = sign_in(role)
+    text = client.get("/flows/orders").text
+    assert '<a class="edit-link" href="/flows/manage/orders/edit">Edit definition</a>' in text
+    assert client.get("/flows/manage/orders/edit").status_code == 200
+
+
+def test_a_page_resolves_its_flow_once(viewer: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The KPIs, the diagram and the drill-down must come from one build: had any of them
+    # looked the flow up again, a build that became ready meanwhile could differ.
+    from flowscope.flows.analysis import context
+
+    calls: list[str] = []
+    original = context.load_flow_context
+
+    def counting(session: Session, flow: Flow) -> context.FlowContext:
+        calls.append(flow.slug)
+        return original(session, flow)
+
+    monkeypatch.setattr(context, "load_flow_context", counting)
+    assert viewer.get("/flows/orders").status_code == 200
+    assert viewer.get("/flows/orders/instances/A-6").status_code == 200
+    assert viewer.get("/flows/orders/instances.csv").status_code == 200
+    assert calls == ["orders", "orders", "orders"]
 
 
 def test_worst_step_is_the_one_where_most_flows_drop(viewer: TestClient) -> None:
@@ -173,6 +205,12 @@ def test_csv_export_streams_the_current_filter(viewer: TestClient) -> None:
     assert rows[0]["state"] == "completed"
     assert rows[0]["property:loyalty"] == "gold"
     assert float(rows[0]["revenue"]) == 120.0
+
+
+def test_csv_export_refuses_an_unknown_status(viewer: TestClient) -> None:
+    response = viewer.get("/flows/orders/instances.csv?status=lost")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("status: must be one of")
 
 
 def test_csv_cells_that_look_like_formulas_stay_text(clean_db: Database, sign_in: SignIn) -> None:

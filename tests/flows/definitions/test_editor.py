@@ -413,7 +413,7 @@ def test_a_preview_that_runs_too_long_stops_and_says_so(clean_db: Database) -> N
 def test_saving_goes_to_the_flow_page_when_the_app_has_one(sign_in: SignIn) -> None:
     client = sign_in(Role.editor)
     app = cast(FastAPI, client.app)
-    app.add_api_route("/flows/{slug}", lambda slug: {"slug": slug}, name="flow_page")
+    app.add_api_route("/flows/{slug}", lambda slug: {"slug": slug}, name="flow")
     response = client.post("/flows/manage/save", data=_form(client), follow_redirects=False)
     assert response.headers["location"] == "/flows/orders"
 

@@ -4,15 +4,24 @@ one instance's timeline, variants and builds."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
 from flowscope.auth.models import Role, Scope
 from flowscope.deps import RequireScope, SessionDep
 from flowscope.flows.analysis import drilldown, kpis, overview
-from flowscope.flows.correlation.builds import build_status, builds_of
-from flowscope.flows.definitions.service import get_flow
+from flowscope.flows.analysis.context import FlowContextDep
+from flowscope.flows.analysis.schemas import (
+    Builds,
+    BuildStatus,
+    FlowAnalysis,
+    FlowsOverview,
+    InstancePage,
+    Timeline,
+    Variants,
+)
+from flowscope.flows.correlation.builds import builds_of
 
 router = APIRouter(
     prefix="/api/v1",
@@ -24,8 +33,8 @@ From = Annotated[datetime | None, Query(alias="from", description="start (ISO 86
 To = Annotated[datetime | None, Query(alias="to", description="end, exclusive")]
 
 
-@router.get("/overview", name="flows_overview")
-def get_overview(session: SessionDep, start: From = None, end: To = None) -> Any:
+@router.get("/overview", name="api_flows_overview", response_model=FlowsOverview)
+def get_overview(session: SessionDep, start: From = None, end: To = None) -> FlowsOverview:
     """Every flow with KPIs for instances started in `[from, to)` (default: the last 24 h),
     the change against the timeframe before, and 24 buckets of started/completed instances."""
     return overview.flows_overview(
@@ -35,17 +44,19 @@ def get_overview(session: SessionDep, start: From = None, end: To = None) -> Any
     )
 
 
-@router.get("/flows/{slug}/analysis", name="flow_analysis")
-def get_analysis(session: SessionDep, slug: str, start: From = None, end: To = None) -> Any:
+@router.get("/flows/{slug}/analysis", name="api_flow_analysis", response_model=FlowAnalysis)
+def get_analysis(
+    session: SessionDep, flow: FlowContextDep, start: From = None, end: To = None
+) -> FlowAnalysis:
     """KPIs for instances started in `[from, to)` (default: the last 24 h) and the timeframe
     before it; per step and per edge figures."""
-    return kpis.flow_analysis(session, slug, start=start, end=end)
+    return kpis.flow_analysis(session, flow, start=start, end=end)
 
 
-@router.get("/flows/{slug}/instances", name="flow_instances")
+@router.get("/flows/{slug}/instances", name="api_flow_instances", response_model=InstancePage)
 def get_instances(
     session: SessionDep,
-    slug: str,
+    flow: FlowContextDep,
     step: str | None = None,
     status: drilldown.Status | None = None,
     q: Annotated[str | None, Query(max_length=256)] = None,
@@ -55,49 +66,50 @@ def get_instances(
     cursor: str | None = None,
     start: From = None,
     end: To = None,
-) -> Any:
-    return drilldown.list_instances(
-        session,
-        slug,
+) -> InstancePage:
+    """The flow's instances, filtered, one keyset page at a time (see `drilldown`)."""
+    filters = drilldown.InstanceFilter(
         step=step,
         status=status,
         q=q,
-        properties=drilldown.parse_property_filters(prop),
+        properties=tuple(drilldown.parse_property_filters(prop)),
         sort=sort,
-        limit=limit,
-        cursor=cursor,
         start=kpis.as_utc(start) if start else None,
         end=kpis.as_utc(end) if end else None,
     )
+    return drilldown.list_instances(session, flow, filters, limit=limit, cursor=cursor)
 
 
-@router.get("/flows/{slug}/instances/{correlation_id:path}", name="flow_instance")
-def get_instance(session: SessionDep, slug: str, correlation_id: str) -> Any:
-    return drilldown.timeline(session, slug, correlation_id)
+@router.get(
+    "/flows/{slug}/instances/{correlation_id:path}",
+    name="api_flow_instance",
+    response_model=Timeline,
+)
+def get_instance(session: SessionDep, flow: FlowContextDep, correlation_id: str) -> Timeline:
+    """One instance and its events in time order, with the wait before each."""
+    return drilldown.timeline(session, flow, correlation_id)
 
 
-@router.get("/flows/{slug}/variants", name="flow_variants")
+@router.get("/flows/{slug}/variants", name="api_flow_variants", response_model=Variants)
 def get_variants(
     session: SessionDep,
-    slug: str,
+    flow: FlowContextDep,
     start: From = None,
     end: To = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> Any:
+) -> Variants:
+    """The step sequences instances took, most frequent first, and their conformance."""
     return drilldown.variants(
         session,
-        slug,
+        flow,
         start=kpis.as_utc(start) if start else None,
         end=kpis.as_utc(end) if end else None,
         limit=limit,
     )
 
 
-@router.get("/flows/{slug}/builds", name="flow_builds")
-def get_builds(session: SessionDep, slug: str) -> Any:
+@router.get("/flows/{slug}/builds", name="api_flow_builds", response_model=Builds)
+def get_builds(session: SessionDep, flow: FlowContextDep) -> Builds:
     """The flow's builds, newest first: a rebuild's progress after a definition change."""
-    flow = get_flow(session, slug)
-    return {
-        "version": flow.version,
-        "builds": [build_status(b) for b in builds_of(session, flow.id)],
-    }
+    found = builds_of(session, flow.flow.id)
+    return Builds(version=flow.flow.version, builds=[BuildStatus.of(b) for b in found])

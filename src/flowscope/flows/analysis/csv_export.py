@@ -2,7 +2,8 @@
 
 The rows come from `drilldown.list_instances`, the service of the table and of the JSON route,
 paged by its keyset cursor in a session of its own (the request's session is closed before a
-streamed body is sent).
+streamed body is sent). Every page reads the build the request resolved, so an export never
+mixes the rows of two builds when a rebuild becomes ready half-way.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 from flowscope.db import Database
 from flowscope.flows.analysis import drilldown
+from flowscope.flows.analysis.context import FlowContext
+from flowscope.flows.analysis.drilldown import InstanceFilter
 
 HEADER = [
     "correlation_id",
@@ -45,7 +49,11 @@ def _cell(value: Any) -> Any:
 
 
 def csv_rows(
-    db: Database, slug: str, query: dict[str, Any], properties: list[str]
+    db: Database,
+    flow: FlowContext,
+    filters: InstanceFilter,
+    properties: list[str],
+    now: datetime,
 ) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -61,15 +69,17 @@ def csv_rows(
     cursor: str | None = None
     with db.sessions() as session:
         while True:
-            page = drilldown.list_instances(session, slug, limit=PAGE, cursor=cursor, **query)
-            for item in page["items"]:
-                row = [item[name] for name in HEADER]
+            page = drilldown.list_instances(
+                session, flow, filters, limit=PAGE, cursor=cursor, now=now
+            )
+            for item in page.items:
+                row = [getattr(item, name) for name in HEADER]
                 for n, value in enumerate(row):
                     if hasattr(value, "isoformat"):
                         row[n] = value.isoformat()
-                props = item["properties"] or {}
+                props = item.properties or {}
                 writer.writerow([_cell(v) for v in row] + [_cell(props.get(p)) for p in properties])
             yield flush()
-            cursor = page["next_cursor"]
+            cursor = page.next_cursor
             if cursor is None:
                 break

@@ -6,6 +6,8 @@ parallel share a rank and sit side by side, and a join sits below all of its bra
 to the same or an earlier step is a loop and is drawn as an arc in its own lane on the right,
 so loops never cross the steps they jump over. Forward edges that skip ranks (around optional
 steps) bend out to the left for the same reason.
+
+`figures` picks from a flow analysis the counts the diagram draws on that layout.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from flowscope.flows.analysis.schemas import EdgeFigures, FlowAnalysis, StepFigures
 from flowscope.flows.definitions.schemas import FlowDefinition
 
 NODE_W = 240
@@ -150,3 +153,22 @@ def _self_edge(a: Node) -> Edge:
         f"{x + 40:.0f},{y + 30:.0f} {x + 6:.0f},{y + 12:.0f}"
     )
     return Edge(a.key, a.key, "self", path, x + 42, y)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The counts the diagram draws on its layout: per step key, per "source>target" edge,
+    and the step where most flows drop (marked red)."""
+
+    steps: dict[str, StepFigures]
+    edges: dict[str, EdgeFigures]
+    worst: str | None
+
+
+def figures(analysis: FlowAnalysis) -> Figures:
+    steps = {s.key: s for s in analysis.steps}
+    edges = {f"{e.source}>{e.target}": e for e in analysis.edges}
+    # The step where most flows drop; on a tie the earlier step, where the loss starts.
+    dropped = [(s.dropped, -n, s.key) for n, s in enumerate(analysis.steps) if s.dropped]
+    worst = max(dropped)[2] if dropped else None
+    return Figures(steps, edges, worst)

@@ -5,20 +5,36 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from flowscope.errors import FlowscopeError, NotFound
-from flowscope.flows.analysis.kpis import resolve
+from flowscope.flows.analysis.context import FlowContext
+from flowscope.flows.analysis.schemas import (
+    BuildStatus,
+    Conformance,
+    InstancePage,
+    InstanceRow,
+    InstanceSummary,
+    OutOfOrder,
+    SkippedStep,
+    Timeline,
+    TimelineEvent,
+    VariantFigures,
+    Variants,
+)
 from flowscope.flows.analysis.states import state_sql, state_where
 from flowscope.flows.correlation.matching import START, CompiledFlow
 
 Status = Literal["completed", "in_progress", "stalled", "dropped", "exception"]
 Sort = Literal["last_activity", "duration", "revenue"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+SORTS: tuple[Sort, ...] = get_args(Sort)
 
 # Every sort is descending with the correlation id as tie-breaker, so the order is total and
 # stable and the keyset condition is one row comparison. Missing revenue sorts last.
@@ -56,40 +72,66 @@ def parse_property_filters(values: list[str]) -> list[tuple[str, str]]:
     return result
 
 
-def list_instances(
-    session: Session,
-    slug: str,
-    *,
-    step: str | None = None,
-    status: Status | None = None,
-    q: str | None = None,
-    properties: list[tuple[str, str]] | None = None,
-    sort: Sort = "last_activity",
-    limit: int = 50,
-    cursor: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    now: datetime | None = None,
-) -> dict[str, Any]:
-    """Instances of the flow, newest activity (or longest, or highest revenue) first.
+def parse_status(value: str) -> Status | None:
+    """The status of a form field or query parameter; "" is none."""
+    for status in STATUSES:
+        if value == status:
+            return status
+    if value:
+        raise FlowscopeError(f"status: must be one of {', '.join(STATUSES)}")
+    return None
+
+
+def parse_sort(value: str) -> Sort:
+    for sort in SORTS:
+        if value == sort:
+            return sort
+    raise FlowscopeError(f"sort: must be one of {', '.join(SORTS)}")
+
+
+@dataclass(frozen=True)
+class InstanceFilter:
+    """Which instances a list shows, and in which order.
 
     `step` alone: instances that reached the step. With a status `in_progress`, `stalled` or
     `dropped`: instances that are at that step (their last event's step) in that state. With
     `exception`: instances with a business exception at that step. `q`: the correlation id
     contains it (case-insensitive). `properties`: captured property equals the value (as text).
+    `start`/`end`: started in `[start, end)`.
     """
+
+    step: str | None = None
+    status: Status | None = None
+    q: str | None = None
+    properties: tuple[tuple[str, str], ...] = ()
+    sort: Sort = "last_activity"
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def list_instances(
+    session: Session,
+    flow: FlowContext,
+    filters: InstanceFilter,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    now: datetime | None = None,
+) -> InstancePage:
+    """Instances of the flow matching `filters`, newest activity (or longest, or highest
+    revenue) first, one keyset page at a time."""
     now = now or datetime.now(UTC)
-    resolved = resolve(session, slug)
+    step, status, sort = filters.step, filters.status, filters.sort
     if not 1 <= limit <= MAX_LIMIT:
         raise FlowscopeError(f"limit: must be between 1 and {MAX_LIMIT}")
     if sort not in _SORT_SQL:
         raise FlowscopeError(f"sort: must be one of {', '.join(_SORT_SQL)}")
-    keys = {s.key for s in resolved.definition.steps}
+    keys = {s.key for s in flow.definition.steps}
     if step is not None and step not in keys:
         raise FlowscopeError(f"step: the flow has no step {step!r}")
-    build = resolved.build
+    build = flow.build
     if build is None:
-        return {"items": [], "next_cursor": None, "build": None}
+        return InstancePage(items=[], next_cursor=None, build=None)
     where = ["i.build_id = :b"]
     params: dict[str, Any] = {"b": build.id, "now": now, "limit": limit + 1}
     if status in ("in_progress", "stalled", "dropped", "completed"):
@@ -106,18 +148,18 @@ def list_instances(
                 "exists (select 1 from flow_instance_steps s where s.build_id = i.build_id "  # noqa: S608
                 f"and s.correlation_id = i.correlation_id and s.step = :step{extra})"
             )
-    if q:
+    if filters.q:
         where.append("strpos(lower(i.correlation_id), lower(:q)) > 0")
-        params["q"] = q
-    for n, (name, value) in enumerate(properties or []):
+        params["q"] = filters.q
+    for n, (name, value) in enumerate(filters.properties):
         where.append(f"i.properties ->> :pn{n} = :pv{n}")
         params[f"pn{n}"], params[f"pv{n}"] = name, value
-    if start is not None:
+    if filters.start is not None:
         where.append("i.started_at >= :start")
-        params["start"] = start
-    if end is not None:
+        params["start"] = filters.start
+    if filters.end is not None:
         where.append("i.started_at < :end")
-        params["end"] = end
+        params["end"] = filters.end
     key_sql, key_type = _SORT_SQL[sort]
     if cursor:
         params["ck"], params["cc"] = decode_cursor(cursor, sort)
@@ -139,8 +181,21 @@ def list_instances(
         next_cursor = encode_cursor(sort, rows[-1]["sort_key"], rows[-1]["correlation_id"])
     for r in rows:
         r.pop("sort_key")
-    return {"items": rows, "next_cursor": next_cursor}
+    return InstancePage(
+        items=[InstanceRow(**r) for r in rows],
+        next_cursor=next_cursor,
+        build=BuildStatus.of(build),
+    )
 
+
+_INSTANCE = f"""
+select i.correlation_id, i.started_at, i.last_event_at, i.duration_s, i.event_count,
+       i.current_step, i.completed_at, i.stall_at, i.drop_at, i.has_exception, i.exception_step,
+       i.exception_name, i.properties, i.revenue::float8 as revenue, i.variant,
+       {state_sql("i")} as state
+from flow_instances i
+where i.build_id = :b and i.correlation_id = :c
+"""  # noqa: S608 - the state fragment is a constant
 
 _TIMELINE = """
 select fe.seq, fe."timestamp", fe.step, fe.exception, e.provider, e.type, e.event_id,
@@ -153,64 +208,56 @@ order by fe."timestamp", fe.seq
 
 
 def timeline(
-    session: Session, slug: str, correlation_id: str, *, now: datetime | None = None
-) -> dict[str, Any]:
+    session: Session, flow: FlowContext, correlation_id: str, *, now: datetime | None = None
+) -> Timeline:
     """One instance: its events in time order with the gap to the previous one, and which
     gap is the longest (where the flow waited most)."""
     now = now or datetime.now(UTC)
-    resolved = resolve(session, slug)
-    build = resolved.build
+    build = flow.build
     if build is None:
-        raise NotFound(f"flow {slug!r} is still being built; try again shortly")
+        raise NotFound(f"flow {flow.slug!r} is still being built; try again shortly")
     instance = (
-        session.execute(
-            text(
-                f"select i.*, {state_sql('i')} as state, i.revenue::float8 as revenue "  # noqa: S608
-                "from flow_instances i where i.build_id = :b and i.correlation_id = :c"
-            ),
-            {"b": build.id, "c": correlation_id, "now": now},
-        )
+        session.execute(text(_INSTANCE), {"b": build.id, "c": correlation_id, "now": now})
         .mappings()
         .one_or_none()
     )
     if instance is None:
-        raise NotFound(f"flow {slug!r} has no instance with correlation id {correlation_id!r}")
-    names = {s.key: s.name for s in resolved.definition.steps}
-    events: list[dict[str, Any]] = []
+        raise NotFound(f"flow {flow.slug!r} has no instance with correlation id {correlation_id!r}")
+    names = {s.key: s.name for s in flow.definition.steps}
+    events: list[TimelineEvent] = []
     previous: datetime | None = None
     longest: int | None = None
-    for n, r in enumerate(session.execute(text(_TIMELINE), {"b": build.id, "c": correlation_id})):
-        row = dict(r._mapping)
+    longest_delta = 0.0
+    rows = session.execute(text(_TIMELINE), {"b": build.id, "c": correlation_id}).mappings()
+    for n, row in enumerate(rows):
         delta = (row["timestamp"] - previous).total_seconds() if previous else None
-        row["delta_s"] = delta
-        row["step_name"] = names.get(row["step"], row["step"])
-        if delta is not None and (longest is None or delta > events[longest]["delta_s"]):
-            longest = n
-        events.append(row)
+        if delta is not None and (longest is None or delta > longest_delta):
+            longest, longest_delta = n, delta
+        events.append(
+            TimelineEvent(**row, delta_s=delta, step_name=names.get(row["step"], row["step"]))
+        )
         previous = row["timestamp"]
-    summary = {k: v for k, v in instance.items() if k != "build_id"}
-    return {"instance": summary, "events": events, "longest_gap_index": longest}
+    return Timeline(instance=InstanceSummary(**instance), events=events, longest_gap_index=longest)
 
 
 def variants(
     session: Session,
-    slug: str,
+    flow: FlowContext,
     *,
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int = 50,
     examples: int = 5,
-) -> dict[str, Any]:
+) -> Variants:
     """Step sequences with count, share and average duration, and conformance: instances that
     skipped a required step (jumped over it along the edges) or ran steps against the edges.
 
     Conformance depends on the variant alone, so it is judged once per distinct variant and
     weighted by the variant's count.
     """
-    resolved = resolve(session, slug)
-    build = resolved.build
+    build = flow.build
     if build is None:
-        return {"total": 0, "distinct": 0, "variants": [], "conformance": None}
+        return Variants(total=0, distinct=0, variants=[], conformance=None)
     where = "i.build_id = :b"
     params: dict[str, Any] = {"b": build.id, "ex": examples}
     if start is not None:
@@ -235,14 +282,14 @@ def variants(
         ).mappings()
     ]
     total = sum(r["count"] for r in rows)
-    flow = CompiledFlow.compile(
-        resolved.definition, build_id=build.id, flow_id=resolved.flow.id, version=build.version
+    compiled = CompiledFlow.compile(
+        flow.definition, build_id=build.id, flow_id=flow.flow.id, version=build.version
     )
     skipped: dict[str, dict[str, Any]] = {}
     wrong: dict[str, dict[str, Any]] = {}
     conformant = with_skips = with_wrong = 0
     for r in rows:
-        missed, bad = flow.deviations(r["steps"])
+        missed, bad = compiled.deviations(r["steps"])
         conformant += r["count"] if not missed and not bad else 0
         with_skips += r["count"] if missed else 0
         with_wrong += r["count"] if bad else 0
@@ -252,26 +299,34 @@ def variants(
                 entry["count"] += r["count"]
                 entry["examples"] = (entry["examples"] + r["examples"])[:examples]
     found = [
-        {k: v for k, v in r.items() if k != "examples"} | {"share": r["count"] / total}
+        VariantFigures(
+            steps=r["steps"],
+            count=r["count"],
+            avg_duration_s=r["avg_duration_s"],
+            completed=r["completed"],
+            share=r["count"] / total,
+        )
         for r in rows[:limit]
     ]
     transitions = []
     for label, entry in sorted(wrong.items(), key=lambda kv: (-kv[1]["count"], kv[0])):
         source, _, target = label.partition(">")
         # "^" is the start: the instance began at a step that is not a start step.
-        transitions.append({"from": None if source == START else source, "to": target, **entry})
-    return {
-        "total": total,
-        "distinct": len(rows),
-        "variants": found,
-        "conformance": {
-            "conformant": conformant,
-            "skipped": with_skips,
-            "out_of_order": with_wrong,
-            "skipped_steps": [
-                {"step": k, **v}
+        transitions.append(
+            OutOfOrder(from_=None if source == START else source, to=target, **entry)
+        )
+    return Variants(
+        total=total,
+        distinct=len(rows),
+        variants=found,
+        conformance=Conformance(
+            conformant=conformant,
+            skipped=with_skips,
+            out_of_order=with_wrong,
+            skipped_steps=[
+                SkippedStep(step=k, **v)
                 for k, v in sorted(skipped.items(), key=lambda kv: (-kv[1]["count"], kv[0]))
             ],
-            "out_of_order_transitions": transitions,
-        },
-    }
+            out_of_order_transitions=transitions,
+        ),
+    )

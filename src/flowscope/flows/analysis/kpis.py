@@ -7,47 +7,28 @@ event of an instance; the duration KPIs use completed instances only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from flowscope.errors import FlowscopeError
+from flowscope.flows.analysis.context import FlowContext
+from flowscope.flows.analysis.schemas import (
+    EdgeFigures,
+    FlowAnalysis,
+    FlowRef,
+    KpiChange,
+    KpiComparison,
+    Kpis,
+    StateCounts,
+    StepFigures,
+    Window,
+)
 from flowscope.flows.analysis.states import state_sql, state_where
-from flowscope.flows.correlation.builds import build_status, current_build, latest_build
-from flowscope.flows.correlation.models import FlowBuild
-from flowscope.flows.definitions.models import Flow, FlowVersion
 from flowscope.flows.definitions.schemas import FlowDefinition
-from flowscope.flows.definitions.service import get_flow
 
 DEFAULT_WINDOW = timedelta(hours=24)
-
-
-@dataclass
-class Resolved:
-    flow: Flow
-    definition: FlowDefinition  # the version the shown results were built for
-    build: FlowBuild | None  # None until the first build is ready
-    latest: FlowBuild | None
-
-
-def resolve(session: Session, slug: str) -> Resolved:
-    """The flow, the build readers see and the definition it was built from."""
-    flow = get_flow(session, slug)
-    build = current_build(session, flow.id)
-    definition = flow.definition
-    if build is not None and build.version != flow.version:
-        stored = session.scalar(
-            select(FlowVersion.definition).where(
-                FlowVersion.flow_id == flow.id, FlowVersion.version == build.version
-            )
-        )
-        definition = stored or definition
-    return Resolved(
-        flow, FlowDefinition.model_validate(definition), build, latest_build(session, flow.id)
-    )
 
 
 def window(
@@ -86,19 +67,27 @@ where i.build_id = :b and i.started_at >= :start and i.started_at < :end
 """
 
 
-def kpis(session: Session, build_id: int, start: datetime, end: datetime) -> dict[str, Any]:
+def kpis(session: Session, build_id: int, start: datetime, end: datetime) -> Kpis:
     """Revenue, conversion (completed / started), business exceptions and flow durations."""
     row = session.execute(text(_KPIS), {"b": build_id, "start": start, "end": end}).mappings().one()
     started = int(row["started"])
-    result = dict(row)
-    result["conversion"] = row["completed"] / started if started else None
-    result["exception_rate"] = row["exceptions"] / started if started else None
-    return result
+    return Kpis(
+        **row,
+        conversion=row["completed"] / started if started else None,
+        exception_rate=row["exceptions"] / started if started else None,
+    )
+
+
+def compare(current: Kpis, previous: Kpis) -> KpiComparison:
+    """The KPIs of a timeframe, of the one before, and the change of each in %."""
+    now, before = current.model_dump(), previous.model_dump()
+    change = KpiChange(**{key: _change(now[key], before[key]) for key in now})
+    return KpiComparison(current=current, previous=previous, change_pct=change)
 
 
 def _states(
     session: Session, build_id: int, start: datetime, end: datetime, now: datetime
-) -> dict[str, int]:
+) -> StateCounts:
     rows = session.execute(
         text(
             f"select {state_sql('i')} as state, count(*) from flow_instances i "  # noqa: S608
@@ -108,7 +97,7 @@ def _states(
     ).all()
     counts = dict.fromkeys(("completed", "in_progress", "stalled", "dropped"), 0)
     counts.update({state: int(n) for state, n in rows})
-    return counts
+    return StateCounts(**counts)
 
 
 # The instances of the timeframe come from the covering (build_id, started_at) index, and the
@@ -153,7 +142,7 @@ def steps(
     start: datetime,
     end: datetime,
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[StepFigures]:
     """Per step, in definition order: instances that reached it, and of those the ones that
     are at it and in progress / stalled / dropped, the ones with an exception there, and the
     completed ones."""
@@ -166,50 +155,49 @@ def steps(
         ("reached", "with_exception", "in_progress", "stalled", "dropped", "completed"), 0
     )
     return [
-        {"key": s.key, "name": s.name, "optional": s.optional, **zero, **found.get(s.key, {})}
+        StepFigures(key=s.key, name=s.name, optional=s.optional, **(zero | found.get(s.key, {})))
         for s in definition.steps
     ]
 
 
 def edges(
     session: Session, build_id: int, definition: FlowDefinition, start: datetime, end: datetime
-) -> list[dict[str, Any]]:
+) -> list[EdgeFigures]:
     """Observed transitions between consecutive events: instances, count, delay median/p90."""
     declared = set(definition.effective_edges())
     rows = session.execute(text(_EDGES), {"b": build_id, "start": start, "end": end}).mappings()
-    return [dict(r) | {"declared": (r["source"], r["target"]) in declared} for r in rows]
+    return [EdgeFigures(**r, declared=(r["source"], r["target"]) in declared) for r in rows]
 
 
 def flow_analysis(
     session: Session,
-    slug: str,
+    flow: FlowContext,
     *,
     start: datetime | None = None,
     end: datetime | None = None,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> FlowAnalysis:
     """Everything the flow page shows for a timeframe, and the KPIs of the one before it."""
     now = now or datetime.now(UTC)
     start, end = window(start, end, now)
     previous = (start - (end - start), start)
-    resolved = resolve(session, slug)
-    result: dict[str, Any] = {
-        "flow": {"slug": resolved.flow.slug, "name": resolved.flow.name},
-        "version": resolved.build.version if resolved.build else None,
-        "build": build_status(resolved.latest),
-        "window": {"from": start, "to": end},
-        "previous_window": {"from": previous[0], "to": previous[1]},
-        "now": now,
-    }
-    build = resolved.build
+    build = flow.build
+    result = FlowAnalysis(
+        flow=FlowRef(slug=flow.flow.slug, name=flow.flow.name),
+        version=build.version if build else None,
+        build=flow.status,
+        window=Window(from_=start, to=end),
+        previous_window=Window(from_=previous[0], to=previous[1]),
+        now=now,
+        kpis=None,
+        states=None,
+        steps=[],
+        edges=[],
+    )
     if build is None:
-        return result | {"kpis": None, "states": None, "steps": [], "edges": []}
-    current = kpis(session, build.id, start, end)
-    before = kpis(session, build.id, *previous)
-    change = {key: _change(current[key], before[key]) for key in current}
-    return result | {
-        "kpis": {"current": current, "previous": before, "change_pct": change},
-        "states": _states(session, build.id, start, end, now),
-        "steps": steps(session, build.id, resolved.definition, start, end, now),
-        "edges": edges(session, build.id, resolved.definition, start, end),
-    }
+        return result
+    result.kpis = compare(kpis(session, build.id, start, end), kpis(session, build.id, *previous))
+    result.states = _states(session, build.id, start, end, now)
+    result.steps = steps(session, build.id, flow.definition, start, end, now)
+    result.edges = edges(session, build.id, flow.definition, start, end)
+    return result

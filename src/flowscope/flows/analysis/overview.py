@@ -5,15 +5,13 @@ before, and an hourly trend of started and completed flows (the home page and it
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-# `_change` is the analysis page's own rule for a % change; the overview must not differ.
-from flowscope.flows.analysis.kpis import _change as change_pct
-from flowscope.flows.analysis.kpis import kpis, resolve, window
-from flowscope.flows.correlation.builds import build_status
+from flowscope.flows.analysis.context import load_flow_context
+from flowscope.flows.analysis.kpis import compare, kpis, window
+from flowscope.flows.analysis.schemas import FlowOverview, FlowsOverview, Trend, Window
 from flowscope.flows.definitions.service import list_flows
 
 # Instances per hour bucket of their start, and of those the completed ones: the same cohort
@@ -31,7 +29,7 @@ group by 1
 
 def trend(
     session: Session, build_id: int, start: datetime, end: datetime, buckets: int = 24
-) -> dict[str, Any]:
+) -> Trend:
     """Started and completed instances in `buckets` equal slices of `[start, end)`."""
     bucket = (end - start).total_seconds() / buckets
     started = [0] * buckets
@@ -43,7 +41,7 @@ def trend(
         index = min(max(int(slot), 0), buckets - 1)
         started[index] += int(s)
         completed[index] += int(c)
-    return {"bucket_s": bucket, "started": started, "completed": completed}
+    return Trend(bucket_s=bucket, started=started, completed=completed)
 
 
 def flows_overview(
@@ -52,39 +50,34 @@ def flows_overview(
     start: datetime | None = None,
     end: datetime | None = None,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> FlowsOverview:
     """Every flow with KPIs for `[start, end)` (default: the last 24 h) and the window before."""
     now = now or datetime.now(UTC)
     start, end = window(start, end, now)
     previous = (start - (end - start), start)
     items = []
     for flow in list_flows(session):
-        resolved = resolve(session, flow.slug)
-        item: dict[str, Any] = {
-            "slug": flow.slug,
-            "name": flow.name,
-            "description": resolved.definition.description,
-            "steps": len(resolved.definition.steps),
-            "revenue_label": (
-                resolved.definition.revenue.label if resolved.definition.revenue else None
-            ),
-            "build": build_status(resolved.latest),
-            "kpis": None,
-            "trend": None,
-        }
-        if resolved.build is not None:
-            current = kpis(session, resolved.build.id, start, end)
-            before = kpis(session, resolved.build.id, *previous)
-            item["kpis"] = {
-                "current": current,
-                "previous": before,
-                "change_pct": {k: change_pct(current[k], before[k]) for k in current},
-            }
-            item["trend"] = trend(session, resolved.build.id, start, end)
+        context = load_flow_context(session, flow)
+        definition, build = context.definition, context.build
+        item = FlowOverview(
+            slug=flow.slug,
+            name=flow.name,
+            description=definition.description,
+            steps=len(definition.steps),
+            revenue_label=definition.revenue.label if definition.revenue else None,
+            build=context.status,
+            kpis=None,
+            trend=None,
+        )
+        if build is not None:
+            # The flow page's own comparison (`kpis.compare`): the two must never differ.
+            current = kpis(session, build.id, start, end)
+            item.kpis = compare(current, kpis(session, build.id, *previous))
+            item.trend = trend(session, build.id, start, end)
         items.append(item)
-    return {
-        "window": {"from": start, "to": end},
-        "previous_window": {"from": previous[0], "to": previous[1]},
-        "now": now,
-        "flows": items,
-    }
+    return FlowsOverview(
+        window=Window(from_=start, to=end),
+        previous_window=Window(from_=previous[0], to=previous[1]),
+        now=now,
+        flows=items,
+    )

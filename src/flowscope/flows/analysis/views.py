@@ -2,13 +2,16 @@
 conformance) and one flow instance's timeline.
 
 Routes only parse the query, call the services the JSON routes call (`flowscope.flows.
-analysis`, `drilldown`, `overview`) and render. An HTMX request that targets one part of the
+analysis`, `drilldown`, `overview`) and render. Every route that shows one flow resolves it once
+(`FlowContextDep`, declared after `CurrentUser` so that an anonymous visitor is sent to sign in
+before anything says whether the flow exists). An HTMX request that targets one part of the
 flow page (`HX-Target: drilldown` or `overview`) gets only that block, so clicking a step does
 not recompute the KPIs and the diagram.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -16,22 +19,22 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
-from starlette.routing import NoMatchFound
 
 from flowscope.auth.models import Role
 from flowscope.deps import CurrentUser, DatabaseDep, SessionDep
 from flowscope.errors import FlowscopeError
 from flowscope.flows.analysis import drilldown, kpis, overview
+from flowscope.flows.analysis.context import FlowContext, FlowContextDep
 from flowscope.flows.analysis.csv_export import csv_rows
-from flowscope.flows.analysis.diagram import layout
+from flowscope.flows.analysis.diagram import figures, layout
 from flowscope.flows.analysis.formatting import (
     RANGE_LABELS,
     RANGES,
     Timeframe,
-    duration,
     register,
     timeframe,
 )
+from flowscope.flows.analysis.schemas import InstancePage, Variants
 from flowscope.flows.definitions.schemas import FlowDefinition
 from flowscope.web import is_htmx, render, templates
 
@@ -83,28 +86,12 @@ def _timeline_url(request: Request, slug: str, correlation_id: str) -> str:
     ).path
 
 
-def _diagram_data(result: dict[str, Any]) -> dict[str, Any]:
-    steps = {s["key"]: s for s in result["steps"]}
-    edges = {
-        f"{e['source']}>{e['target']}": e
-        | {
-            "median_delay": duration(e["median_delay_s"]),
-            "p90_delay": duration(e["p90_delay_s"]),
-        }
-        for e in result["edges"]
-    }
-    # The step where most flows drop; on a tie the earlier step, where the loss starts.
-    dropped = [(s["dropped"], -n, s["key"]) for n, s in enumerate(result["steps"]) if s["dropped"]]
-    worst = max(dropped)[2] if dropped else None
-    return {"steps": steps, "edges": edges, "worst": worst}
-
-
-@router.get("/flows/{slug}", name="flow_page")
+@router.get("/flows/{slug}", name="flow")
 def flow_page(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    slug: str,
+    flow: FlowContextDep,
     range_: RangeQ = None,
     start: FromQ = None,
     end: ToQ = None,
@@ -122,12 +109,8 @@ def flow_page(
     tf = timeframe(range_, start, end, now)
     if tab not in TABS:
         raise FlowscopeError(f"tab: must be one of {', '.join(TABS)}")
-    if status not in dict(STATUSES):
-        raise FlowscopeError(
-            "status: must be one of completed, in_progress, stalled, dropped, exception"
-        )
-    resolved = kpis.resolve(session, slug)
-    definition = resolved.definition
+    drilldown.parse_status(status)  # a bad one is refused before anything is computed
+    slug, definition = flow.slug, flow.definition
     filters = {
         "step": step or None,
         "status": status or None,
@@ -138,7 +121,7 @@ def flow_page(
         "tab": tab if tab != "flows" else None,
     }
     base = {**tf.params(), "refresh": "1" if refresh else None}
-    page_path = request.url_for("flow_page", slug=slug).path
+    page_path = request.url_for("flow", slug=slug).path
 
     def link(**changes: Any) -> str:
         # `from_`/`to_` stand for `from`/`to`, which are not valid keyword names in templates.
@@ -149,7 +132,7 @@ def flow_page(
     context: dict[str, Any] = {
         "user": user,
         "slug": slug,
-        "flow": resolved.flow,
+        "flow": flow.flow,
         "definition": definition,
         "tf": tf,
         "ranges": RANGE_LABELS,
@@ -167,16 +150,19 @@ def flow_page(
         "csv_url": f"{request.url_for('flow_instances_csv', slug=slug).path}?"
         + urlencode({k: v for k, v in {**tf.params(), **filters}.items() if v}),
         "now": now,
-        "edit_url": _edit_url(request, slug) if user.role.allows(Role.editor) else None,
+        # Viewers cannot edit: no link that would only answer 403.
+        "edit_url": (
+            request.url_for("flow_edit", slug=slug).path if user.role.allows(Role.editor) else None
+        ),
     }
     block = _partial(request)
     if block != "drilldown":
-        result = kpis.flow_analysis(session, slug, start=tf.start, end=tf.end, now=now)
+        result = kpis.flow_analysis(session, flow, start=tf.start, end=tf.end, now=now)
         context["result"] = result
         context["layout"] = layout(definition)
-        context["diagram"] = _diagram_data(result)
+        context["diagram"] = figures(result)
     if block != "overview":
-        context["drill"] = _drilldown(session, slug, tf, filters, cursor, tab, now)
+        context["drill"] = _drilldown(session, flow, tf, filters, cursor, tab, now)
         context["partial"] = block == "drilldown"
     return render(request, "flows/flow.html", context, block=block)
 
@@ -188,35 +174,42 @@ def _property_names(definition: FlowDefinition) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class Drilldown:
+    """What the drill-down under the diagram shows: one page of instances (and the cursor it
+    was asked for, to offer "First page"), or the variants for the variants and conformance
+    tabs."""
+
+    instances: InstancePage | None = None
+    cursor: str | None = None
+    variants: Variants | None = None
+
+
 def _drilldown(
     session: Session,
-    slug: str,
+    flow: FlowContext,
     tf: Timeframe,
     filters: dict[str, Any],
     cursor: str | None,
     tab: str,
     now: datetime,
-) -> dict[str, Any]:
+) -> Drilldown:
     if tab in ("variants", "conformance"):
-        return {"variants": drilldown.variants(session, slug, start=tf.start, end=tf.end)}
+        return Drilldown(variants=drilldown.variants(session, flow, start=tf.start, end=tf.end))
     props = []
     if filters["prop_name"] and filters["prop_value"] is not None:
         props.append((filters["prop_name"], filters["prop_value"]))
-    page = drilldown.list_instances(
-        session,
-        slug,
+    query = drilldown.InstanceFilter(
         step=filters["step"],
-        status=filters["status"],
+        status=drilldown.parse_status(filters["status"] or ""),
         q=filters["q"],
-        properties=props,
-        sort=filters["sort"] or "last_activity",
-        limit=PAGE_SIZE,
-        cursor=cursor,
+        properties=tuple(props),
+        sort=drilldown.parse_sort(filters["sort"] or "last_activity"),
         start=tf.start,
         end=tf.end,
-        now=now,
     )
-    return {"instances": page, "cursor": cursor}
+    page = drilldown.list_instances(session, flow, query, limit=PAGE_SIZE, cursor=cursor, now=now)
+    return Drilldown(instances=page, cursor=cursor)
 
 
 @router.get("/flows/{slug}/instances.csv", name="flow_instances_csv")
@@ -225,7 +218,7 @@ def flow_instances_csv(
     db: DatabaseDep,
     session: SessionDep,
     user: CurrentUser,
-    slug: str,
+    flow: FlowContextDep,
     range_: RangeQ = None,
     start: FromQ = None,
     end: ToQ = None,
@@ -240,24 +233,21 @@ def flow_instances_csv(
     export of a million rows never sits in memory."""
     now = datetime.now(UTC)
     tf = timeframe(range_, start, end, now)
-    props = [(prop_name, prop_value)] if prop_name else []
-    query = {
-        "step": step or None,
-        "status": status or None,
-        "q": q or None,
-        "properties": props,
-        "sort": sort,
-        "start": tf.start,
-        "end": tf.end,
-        "now": now,
-    }
+    query = drilldown.InstanceFilter(
+        step=step or None,
+        status=drilldown.parse_status(status),
+        q=q or None,
+        properties=((prop_name, prop_value),) if prop_name else (),
+        sort=drilldown.parse_sort(sort),
+        start=tf.start,
+        end=tf.end,
+    )
     # Validate before streaming starts: a bad filter answers 400, not a truncated file.
-    resolved = kpis.resolve(session, slug)
-    drilldown.list_instances(session, slug, limit=1, **query)  # type: ignore[arg-type]
-    columns = _property_names(resolved.definition)
-    filename = f"{slug}-flows-{now:%Y%m%dT%H%M}.csv"
+    drilldown.list_instances(session, flow, query, limit=1, now=now)
+    columns = _property_names(flow.definition)
+    filename = f"{flow.slug}-flows-{now:%Y%m%dT%H%M}.csv"
     return StreamingResponse(
-        csv_rows(db, slug, query, columns),
+        csv_rows(db, flow, query, columns, now),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -265,24 +255,27 @@ def flow_instances_csv(
 
 @router.get("/flows/{slug}/instances/{correlation_id:path}", name="flow_timeline")
 def flow_timeline(
-    request: Request, session: SessionDep, user: CurrentUser, slug: str, correlation_id: str
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    flow: FlowContextDep,
+    correlation_id: str,
 ) -> Response:
-    resolved = kpis.resolve(session, slug)
-    data = drilldown.timeline(session, slug, correlation_id)
-    page_path = request.url_for("flow_page", slug=slug).path
+    data = drilldown.timeline(session, flow, correlation_id)
+    page_path = request.url_for("flow", slug=flow.slug).path
     # Links back keep a timeframe that holds this flow, else its step table would not list it.
-    back = _range_containing(data["instance"]["started_at"], datetime.now(UTC))
+    back = _range_containing(data.instance.started_at, datetime.now(UTC))
 
     def step_link(key: str) -> str:
         return f"{page_path}?{urlencode({**back, 'step': key})}#drilldown"
 
     context = {
         "user": user,
-        "slug": slug,
-        "flow": resolved.flow,
-        "definition": resolved.definition,
+        "slug": flow.slug,
+        "flow": flow.flow,
+        "definition": flow.definition,
         "data": data,
-        "step_names": {s.key: s.name for s in resolved.definition.steps},
+        "step_names": {s.key: s.name for s in flow.definition.steps},
         "step_link": step_link,
         "flow_link": f"{page_path}?{urlencode(back)}",
     }
@@ -295,13 +288,3 @@ def _range_containing(started_at: datetime, now: datetime) -> dict[str, str]:
             return {"range": key}
     start = started_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
     return {"range": "custom", "from": start, "to": now.strftime("%Y-%m-%dT%H:%M")}
-
-
-def _edit_url(request: Request, slug: str) -> str | None:
-    """The definition editor's URL, when the app has one (the admin forms are optional)."""
-    for name in ("flow_edit", "edit_flow"):
-        try:
-            return str(request.app.url_path_for(name, slug=slug))
-        except NoMatchFound:
-            continue
-    return None

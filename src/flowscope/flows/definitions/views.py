@@ -62,8 +62,8 @@ def _flash(request: Request, message: str) -> None:
 
 def _after_save_url(request: Request, slug: str) -> str:
     """The analyst page of the flow when this app has it, else the manage list."""
-    if any(getattr(route, "name", None) == "flow_page" for route in request.app.routes):
-        return str(request.url_for("flow_page", slug=slug).path)
+    if any(getattr(route, "name", None) == "flow" for route in request.app.routes):
+        return str(request.url_for("flow", slug=slug).path)
     return str(request.url_for("flows_manage").path)
 
 
@@ -205,7 +205,7 @@ def new_flow(request: Request, session: SessionDep, user: EditorUser) -> Respons
     return render(request, FORM, _form_context(session, user, blank_draft(), 0))
 
 
-@router.get("/flows/manage/{slug}/edit", name="flows_edit")
+@router.get("/flows/manage/{slug}/edit", name="flow_edit")
 def edit_flow(request: Request, slug: str, session: SessionDep, user: EditorUser) -> Response:
     flow = service.get_flow(session, slug)
     draft = to_data(service.definition_of(flow))
