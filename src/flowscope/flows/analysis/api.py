@@ -3,7 +3,7 @@ one instance's timeline, variants and builds."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -13,6 +13,7 @@ from flowscope.deps import RequireScope, SessionDep
 from flowscope.flows.analysis import drilldown, kpis, overview
 from flowscope.flows.correlation.builds import build_status, builds_of
 from flowscope.flows.definitions.service import get_flow
+from flowscope.timeframes import bounds
 
 router = APIRouter(
     prefix="/api/v1",
@@ -20,26 +21,27 @@ router = APIRouter(
     dependencies=[Depends(RequireScope(Scope.events_read, allow_user_role=Role.viewer))],
 )
 
-From = Annotated[datetime | None, Query(alias="from", description="start (ISO 8601, UTC if naive)")]
-To = Annotated[datetime | None, Query(alias="to", description="end, exclusive")]
+From = Annotated[
+    str | None,
+    Query(alias="from", max_length=64, description="start: -2h, now-1d or ISO 8601 (UTC if naive)"),
+]
+To = Annotated[str | None, Query(alias="to", max_length=64, description="end, exclusive")]
 
 
 @router.get("/overview", name="flows_overview")
 def get_overview(session: SessionDep, start: From = None, end: To = None) -> Any:
     """Every flow with KPIs for instances started in `[from, to)` (default: the last 24 h),
     the change against the timeframe before, and 24 buckets of started/completed instances."""
-    return overview.flows_overview(
-        session,
-        start=kpis.as_utc(start) if start else None,
-        end=kpis.as_utc(end) if end else None,
-    )
+    start_at, end_at = bounds(start, end, datetime.now(UTC))
+    return overview.flows_overview(session, start=start_at, end=end_at)
 
 
 @router.get("/flows/{slug}/analysis", name="flow_analysis")
 def get_analysis(session: SessionDep, slug: str, start: From = None, end: To = None) -> Any:
     """KPIs for instances started in `[from, to)` (default: the last 24 h) and the timeframe
     before it; per step and per edge figures."""
-    return kpis.flow_analysis(session, slug, start=start, end=end)
+    start_at, end_at = bounds(start, end, datetime.now(UTC))
+    return kpis.flow_analysis(session, slug, start=start_at, end=end_at)
 
 
 @router.get("/flows/{slug}/instances", name="flow_instances")
@@ -56,6 +58,7 @@ def get_instances(
     start: From = None,
     end: To = None,
 ) -> Any:
+    start_at, end_at = bounds(start, end, datetime.now(UTC))
     return drilldown.list_instances(
         session,
         slug,
@@ -66,8 +69,8 @@ def get_instances(
         sort=sort,
         limit=limit,
         cursor=cursor,
-        start=kpis.as_utc(start) if start else None,
-        end=kpis.as_utc(end) if end else None,
+        start=start_at,
+        end=end_at,
     )
 
 
@@ -84,13 +87,8 @@ def get_variants(
     end: To = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:
-    return drilldown.variants(
-        session,
-        slug,
-        start=kpis.as_utc(start) if start else None,
-        end=kpis.as_utc(end) if end else None,
-        limit=limit,
-    )
+    start_at, end_at = bounds(start, end, datetime.now(UTC))
+    return drilldown.variants(session, slug, start=start_at, end=end_at, limit=limit)
 
 
 @router.get("/flows/{slug}/builds", name="flow_builds")

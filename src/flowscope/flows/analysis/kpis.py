@@ -8,21 +8,19 @@ event of an instance; the duration KPIs use completed instances only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from flowscope.errors import FlowscopeError
 from flowscope.flows.analysis.states import state_sql, state_where
 from flowscope.flows.correlation.builds import build_status, current_build, latest_build
 from flowscope.flows.correlation.models import FlowBuild
 from flowscope.flows.definitions.models import Flow, FlowVersion
 from flowscope.flows.definitions.schemas import FlowDefinition
 from flowscope.flows.definitions.service import get_flow
-
-DEFAULT_WINDOW = timedelta(hours=24)
+from flowscope.timeframes import window
 
 
 @dataclass
@@ -48,21 +46,6 @@ def resolve(session: Session, slug: str) -> Resolved:
     return Resolved(
         flow, FlowDefinition.model_validate(definition), build, latest_build(session, flow.id)
     )
-
-
-def window(
-    start: datetime | None, end: datetime | None, now: datetime
-) -> tuple[datetime, datetime]:
-    """The timeframe `[from, to)`: naive times are UTC; the default is the 24 h before now."""
-    end = as_utc(end) if end else now
-    start = as_utc(start) if start else end - DEFAULT_WINDOW
-    if start >= end:
-        raise FlowscopeError("from: must be earlier than to")
-    return start, end
-
-
-def as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _change(current: float | None, previous: float | None) -> float | None:
@@ -190,22 +173,22 @@ def flow_analysis(
 ) -> dict[str, Any]:
     """Everything the flow page shows for a timeframe, and the KPIs of the one before it."""
     now = now or datetime.now(UTC)
-    start, end = window(start, end, now)
-    previous = (start - (end - start), start)
+    frame = window(start, end, now)
+    start, end, previous = frame.start, frame.end, frame.previous()
     resolved = resolve(session, slug)
     result: dict[str, Any] = {
         "flow": {"slug": resolved.flow.slug, "name": resolved.flow.name},
         "version": resolved.build.version if resolved.build else None,
         "build": build_status(resolved.latest),
         "window": {"from": start, "to": end},
-        "previous_window": {"from": previous[0], "to": previous[1]},
+        "previous_window": {"from": previous.start, "to": previous.end},
         "now": now,
     }
     build = resolved.build
     if build is None:
         return result | {"kpis": None, "states": None, "steps": [], "edges": []}
     current = kpis(session, build.id, start, end)
-    before = kpis(session, build.id, *previous)
+    before = kpis(session, build.id, previous.start, previous.end)
     change = {key: _change(current[key], before[key]) for key in current}
     return result | {
         "kpis": {"current": current, "previous": before, "change_pct": change},

@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 
 # `_change` is the analysis page's own rule for a % change; the overview must not differ.
 from flowscope.flows.analysis.kpis import _change as change_pct
-from flowscope.flows.analysis.kpis import kpis, resolve, window
+from flowscope.flows.analysis.kpis import kpis, resolve
 from flowscope.flows.correlation.builds import build_status
 from flowscope.flows.definitions.service import list_flows
+from flowscope.timeframes import window
 
 # Instances per hour bucket of their start, and of those the completed ones: the same cohort
 # rule as the KPIs (an instance belongs to the bucket it started in), so the trend's sums
@@ -55,8 +56,8 @@ def flows_overview(
 ) -> dict[str, Any]:
     """Every flow with KPIs for `[start, end)` (default: the last 24 h) and the window before."""
     now = now or datetime.now(UTC)
-    start, end = window(start, end, now)
-    previous = (start - (end - start), start)
+    frame = window(start, end, now)
+    start, end, previous = frame.start, frame.end, frame.previous()
     items = []
     for flow in list_flows(session):
         resolved = resolve(session, flow.slug)
@@ -74,7 +75,7 @@ def flows_overview(
         }
         if resolved.build is not None:
             current = kpis(session, resolved.build.id, start, end)
-            before = kpis(session, resolved.build.id, *previous)
+            before = kpis(session, resolved.build.id, previous.start, previous.end)
             item["kpis"] = {
                 "current": current,
                 "previous": before,
@@ -84,7 +85,7 @@ def flows_overview(
         items.append(item)
     return {
         "window": {"from": start, "to": end},
-        "previous_window": {"from": previous[0], "to": previous[1]},
+        "previous_window": {"from": previous.start, "to": previous.end},
         "now": now,
         "flows": items,
     }

@@ -24,15 +24,9 @@ from flowscope.errors import FlowscopeError
 from flowscope.flows.analysis import drilldown, kpis, overview
 from flowscope.flows.analysis.csv_export import csv_rows
 from flowscope.flows.analysis.diagram import layout
-from flowscope.flows.analysis.formatting import (
-    RANGE_LABELS,
-    RANGES,
-    Timeframe,
-    duration,
-    register,
-    timeframe,
-)
+from flowscope.flows.analysis.formatting import duration, register
 from flowscope.flows.definitions.schemas import FlowDefinition
+from flowscope.timeframes import RANGE_LABELS, RANGES, Timeframe, timeframe
 from flowscope.web import is_htmx, render, templates
 
 router = APIRouter(include_in_schema=False)
