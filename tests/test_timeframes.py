@@ -112,7 +112,7 @@ def test_named_ranges_and_custom_timeframes() -> None:
 
 def test_previous_is_the_same_span_just_before() -> None:
     tf = Timeframe(NOW - timedelta(hours=6), NOW, "6h")
-    assert tf.previous() == Timeframe(NOW - timedelta(hours=12), NOW - timedelta(hours=6), "6h")
+    assert tf.previous() == Timeframe(NOW - timedelta(hours=12), NOW - timedelta(hours=6))
     assert tf.previous().duration == tf.duration
 
 

@@ -90,12 +90,13 @@ class Timeframe:
         return self.range is None
 
     def previous(self) -> Timeframe:
-        """The timeframe of the same length just before, to compare KPIs with.
+        """The timeframe of the same length just before, to compare KPIs with (not a named
+        range: it does not end now).
 
         It never starts before EARLIEST (nothing older can be queried), so it is shorter, or
         empty, for a timeframe that starts less than its own length after 1970."""
         start = self.start - min(self.duration, self.start - EARLIEST)
-        return Timeframe(start, self.start, self.range)
+        return Timeframe(start, self.start)
 
     def params(self) -> dict[str, str]:
         """Query parameters that reproduce this timeframe (for links that keep it)."""
