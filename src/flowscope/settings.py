@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -10,6 +11,8 @@ from typing import Literal
 import platformdirs
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from flowscope.timeframes import DEFAULT_FROM, TimeframeError, parse_time
 
 DEV_SECRET = "development-secret-change-me"  # noqa: S105 - refused outside development
 
@@ -54,8 +57,8 @@ class Settings(BaseSettings):
     )
     query_row_cap: int = Field(default=10_000, gt=0, description="Most rows an FQL query returns.")
     query_default_from: str = Field(
-        default="-24h",
-        description="Timeframe start when neither the query nor the caller sets one.",
+        default=DEFAULT_FROM,
+        description="Timeframe start when neither the query nor the caller sets one (-24h).",
     )
 
     pool_size: int = Field(default=10, gt=0)
@@ -71,6 +74,16 @@ class Settings(BaseSettings):
     @classmethod
     def _normalise(cls, value: str | None) -> str | None:
         return normalise_dsn(value) if value else None
+
+    @field_validator("query_default_from")
+    @classmethod
+    def _a_time(cls, value: str) -> str:
+        # Refused at start-up, not on every query that falls back to it.
+        try:
+            parse_time(value, datetime.now(UTC), "FLOWSCOPE_QUERY_DEFAULT_FROM")
+        except TimeframeError as exc:
+            raise ValueError(exc.message) from None
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

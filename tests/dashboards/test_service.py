@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from flowscope.dashboards import service, templating
 from flowscope.dashboards.models import Dashboard, DashboardChange
 from flowscope.dashboards.schemas import DashboardSpec
-from flowscope.dashboards.tiles import Timeframe, tile_view
+from flowscope.dashboards.tiles import TimeframeText, tile_view
 from flowscope.db import Database
 from flowscope.errors import FlowscopeError
 from flowscope.generator import service as generator_service
@@ -108,7 +108,7 @@ def test_template_dashboard_of_a_generated_retail_flow_runs(
         assert "Orders by Loyalty tier" in titles
         assert "Business exceptions by type" in titles
         assert sum(t.title.startswith("Business KPI") for t in spec.tiles) == 3
-        frame = Timeframe("-25h", "")
+        frame = TimeframeText("-25h", "")
         views = {t.id: tile_view(session, settings, t, frame, {}) for t in spec.tiles}
         assert [v.error for v in views.values() if v.error] == []
         expected = session.scalar(

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from flowscope.dashboards import service
 from flowscope.dashboards.schemas import DashboardSpec, Tile
 from flowscope.errors import FlowscopeError
+from flowscope.timeframes import DEFAULT_FROM
 
 MOVES = {
     "left": (-1, 0, 0, 0),
@@ -100,7 +101,7 @@ def settings_from_form(spec: DashboardSpec, form: dict[str, str]) -> DashboardSp
             **spec.model_dump(),
             "name": form.get("name", spec.name).strip(),
             "description": form.get("description", spec.description).strip(),
-            "time_from": form.get("time_from", spec.time_from).strip() or "-24h",
+            "time_from": form.get("time_from", spec.time_from).strip() or DEFAULT_FROM,
             "time_to": form.get("time_to", spec.time_to).strip(),
             "refresh_seconds": int(refresh),
         }

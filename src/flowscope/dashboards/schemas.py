@@ -6,14 +6,19 @@ of one installation loads into another unchanged.
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from flowscope.timeframes import DEFAULT_FROM, TimeframeError, parse_time
 
 GRID_COLUMNS = 12
 MAX_TILES = 60
 NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 COLOR = r"^#[0-9a-fA-F]{6}$"
+# Validation context of a spec read back from the database: see `DashboardSpec._times`.
+STORED = {"stored": True}
 Kind = Literal["markdown", "data"]
 Viz = Literal["single", "line", "bar", "donut", "table"]
 VIZ_NAMES: dict[str, str] = {
@@ -78,11 +83,34 @@ class Variable(_Model):
 class DashboardSpec(_Model):
     name: str = Field(min_length=1, max_length=128)
     description: str = Field(default="", max_length=2000)
-    time_from: str = Field(default="-24h", max_length=64)
+    time_from: str = Field(default=DEFAULT_FROM, max_length=64)
     time_to: str = Field(default="", max_length=64)
     refresh_seconds: int = Field(default=60, ge=10, le=3600)
     variables: list[Variable] = Field(default_factory=list, max_length=20)
     tiles: list[Tile] = Field(default_factory=list, max_length=MAX_TILES)
+
+    @field_validator("time_from", "time_to")
+    @classmethod
+    def _times(cls, value: str, info: ValidationInfo) -> str:
+        """A time of the FQL syntax, checked when a dashboard is saved. A stored spec is read
+        as it is, so a value that no longer parses is an error on each tile, not a dashboard
+        that cannot be opened (and fixed)."""
+        if _stored(info) or (info.field_name == "time_to" and not value):
+            return value
+        try:
+            parse_time(value, datetime.now(UTC), str(info.field_name))
+        except TimeframeError as exc:
+            raise ValueError(exc.reason) from None
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self, info: ValidationInfo) -> DashboardSpec:
+        if _stored(info) or not self.time_to:
+            return self
+        now = datetime.now(UTC)
+        if parse_time(self.time_from, now, "time_from") >= parse_time(self.time_to, now, "time_to"):
+            raise ValueError("time_from: must be earlier than time_to")
+        return self
 
     @model_validator(mode="after")
     def _unique(self) -> DashboardSpec:
@@ -96,6 +124,11 @@ class DashboardSpec(_Model):
                     raise ValueError(f"{what} {name!r} appears twice")
                 seen.add(name)
         return self
+
+
+def _stored(info: ValidationInfo) -> bool:
+    context: Any = info.context
+    return isinstance(context, dict) and bool(context.get("stored"))
 
 
 class DashboardExport(DashboardSpec):

@@ -13,13 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flowscope.dashboards.models import Dashboard, DashboardChange
-from flowscope.dashboards.schemas import GRID_COLUMNS, DashboardExport, DashboardSpec, Tile
+from flowscope.dashboards.schemas import GRID_COLUMNS, STORED, DashboardExport, DashboardSpec, Tile
 from flowscope.errors import Conflict, FlowscopeError, NotFound
 from flowscope.flows.definitions.service import slug_for
 
 
 def spec_of(dashboard: Dashboard) -> DashboardSpec:
-    return DashboardSpec.model_validate(dashboard.spec)
+    return DashboardSpec.model_validate(dashboard.spec, context=STORED)
 
 
 def invalid(error: ValidationError) -> FlowscopeError:

@@ -27,8 +27,12 @@ def render_markdown(text: str) -> str:
     return str(_MARKDOWN.render(text))
 
 
-@dataclass
-class Timeframe:
+@dataclass(frozen=True)
+class TimeframeText:
+    """The page's timeframe as typed (`-24h`, an ISO time, `to` empty for now), not yet a
+    `flowscope.timeframes.Timeframe`: each tile's query resolves it when it runs, so a refresh
+    moves a relative timeframe along, and a bad value is shown on the tile as its error."""
+
     time_from: str
     time_to: str
 
@@ -47,7 +51,7 @@ class TileView:
 
 
 def _run(
-    session: Session, settings: Settings, text: str, frame: Timeframe, limit: int | None = None
+    session: Session, settings: Settings, text: str, frame: TimeframeText, limit: int | None = None
 ) -> QueryResult:
     return run_query(
         session,
@@ -61,7 +65,7 @@ def _run(
 
 
 def variable_options(
-    session: Session, settings: Settings, variable: Variable, frame: Timeframe
+    session: Session, settings: Settings, variable: Variable, frame: TimeframeText
 ) -> tuple[list[str], str | None]:
     """The choices of a variable (its list, or its query's first column) and any error."""
     if variable.values:
@@ -94,7 +98,7 @@ def tile_view(
     session: Session,
     settings: Settings,
     tile: Tile,
-    frame: Timeframe,
+    frame: TimeframeText,
     values: Mapping[str, str],
 ) -> TileView:
     view = TileView(tile)

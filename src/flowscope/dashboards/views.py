@@ -100,7 +100,7 @@ def dashboard(
     board = service.get_dashboard(session, slug)
     spec = service.spec_of(board)
     state = _page_state(request, spec)
-    frame = tiles.Timeframe(state["time_from"], state["time_to"])
+    frame = tiles.TimeframeText(state["time_from"], state["time_to"])
     options, errors = {}, []
     for variable in spec.variables:
         options[variable.name], error = tiles.variable_options(session, settings, variable, frame)
@@ -142,7 +142,7 @@ def dashboard_tile(
     spec = service.spec_of(service.get_dashboard(session, slug))
     tile = service.find_tile(spec, tile_id)
     state = _page_state(request, spec)
-    frame = tiles.Timeframe(state["time_from"], state["time_to"])
+    frame = tiles.TimeframeText(state["time_from"], state["time_to"])
     values = tiles.chosen_values(spec, state["requested"], {})
     view = tiles.tile_view(session, settings, tile, frame, values)
     return render(request, "dashboards/_tile.html", {"view": view})

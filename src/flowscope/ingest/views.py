@@ -12,16 +12,15 @@ from flowscope.deps import CurrentUser, SessionDep
 from flowscope.errors import FlowscopeError
 from flowscope.flows.analysis.formatting import register
 from flowscope.ingest import service
+from flowscope.timeframes import DEFAULT_RANGE, RANGE_LABELS, RANGES
 from flowscope.web import render, templates
 
 router = APIRouter(include_in_schema=False)
 register(templates.env)  # the attribute tree and JSON filters shared with the flow pages
 
+# The named ranges of every page, plus everything ever received.
 WINDOWS: dict[str, tuple[str, timedelta | None]] = {
-    "1h": ("last hour", timedelta(hours=1)),
-    "24h": ("last 24 hours", timedelta(hours=24)),
-    "7d": ("last 7 days", timedelta(days=7)),
-    "30d": ("last 30 days", timedelta(days=30)),
+    **{key: (f"last {RANGE_LABELS[key]}", span) for key, span in RANGES.items()},
     "all": ("all time", None),
 }
 LIMITS = (20, 50, 100, 200)
@@ -34,7 +33,7 @@ def events_overview(
     user: CurrentUser,
     provider: Annotated[str, Query(max_length=256)] = "",
     type: Annotated[str, Query(max_length=256)] = "",  # noqa: A002 - the query names the field
-    window: str = "24h",
+    window: str = DEFAULT_RANGE,
     limit: int = 50,
 ) -> Response:
     if window not in WINDOWS:
@@ -65,6 +64,7 @@ def events_overview(
         "latest": latest,
         "filters": {"provider": provider, "type": type, "window": window, "limit": limit},
         "windows": {k: v[0] for k, v in WINDOWS.items()},
+        "default_window": DEFAULT_RANGE,
         "limits": LIMITS,
         "user": user,
         "ingest_url": str(request.url_for("ingest")),

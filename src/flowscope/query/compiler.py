@@ -21,9 +21,10 @@ from flowscope.query.errors import QueryError
 from flowscope.query.expressions import Base, Col, ExprCompiler, Mode
 from flowscope.query.layers import CompiledQuery, Layer, OutputColumn
 from flowscope.query.sources import NOT_YET, SOURCES
-from flowscope.query.timeframe import Timeframe, checked, eval_time
+from flowscope.query.timeframe import checked, eval_time
 from flowscope.query.timeseries import make_timeseries
 from flowscope.query.values import SQL_TYPE, Params, T, Typed, coerce, json_text
+from flowscope.timeframes import Timeframe
 
 __all__ = ["CompiledQuery", "Compiler", "Layer", "OutputColumn", "compile_query"]
 

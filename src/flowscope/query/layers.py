@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flowscope.query.expressions import Base, Col
-from flowscope.query.timeframe import Timeframe
 from flowscope.query.values import T
+from flowscope.timeframes import Timeframe
 
 
 @dataclass

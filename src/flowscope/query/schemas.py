@@ -25,7 +25,7 @@ class Column(BaseModel):
     type: str
 
 
-class Timeframe(BaseModel):
+class TimeframeOut(BaseModel):
     start: str
     end: str
 
@@ -36,11 +36,11 @@ class QueryResponse(BaseModel):
     row_count: int
     truncated: bool
     elapsed_ms: float
-    timeframe: Timeframe
+    timeframe: TimeframeOut
     interval: int | None = Field(
         default=None, description="makeTimeseries: the bin width in nanoseconds."
     )
-    query_timeframe: Timeframe | None = None
+    query_timeframe: TimeframeOut | None = None
 
 
 class QueryErrorDetail(BaseModel):

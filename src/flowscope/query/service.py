@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from flowscope.query.compiler import CompiledQuery, OutputColumn, compile_query
 from flowscope.query.errors import QueryError
 from flowscope.query.parser import parse_cached, too_deep
-from flowscope.query.timeframe import DEFAULT_FROM, Timeframe, caller_timeframe
+from flowscope.query.timeframe import caller_timeframe
 from flowscope.query.values import T
+from flowscope.timeframes import DEFAULT_FROM, Timeframe
 
 
 @dataclass

@@ -1,70 +1,34 @@
-"""Timeframes: `from:`/`to:` in a query, and the caller's timeframe (API parameters, picker).
+"""The timeframe of a query: the caller's (API parameters, picker) and `from:`/`to:` in FQL.
 
-Accepted: relative times (`-1h`, `-1d-1h`, `-30m`, `now`, `now-2h`) and absolute ISO 8601
-timestamps (`2026-11-23T10:00:00Z`; without a zone, UTC).
+Times use the one syntax of `flowscope.timeframes`; here its errors become QueryErrors, so the
+query layer reports them like any other mistake in a query, with a line and column when the
+time was written in the query text.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from flowscope.query import ast
-from flowscope.query.ast_builder import duration_ns
 from flowscope.query.errors import QueryError
-
-DEFAULT_FROM = "-24h"
-
-_RELATIVE = re.compile(
-    r"^(?:now(?:\(\))?)?\s*((?:[-+]\s*\d+(?:\.\d+)?(?:ns|us|ms|s|m|h|d|w)\s*)*)$", re.ASCII
+from flowscope.timeframes import (
+    BOUNDS,
+    DEFAULT_FROM,
+    Timeframe,
+    TimeframeError,
+    between,
+    in_range,
 )
-_PART = re.compile(r"([-+])\s*(\d+(?:\.\d+)?(?:ns|us|ms|s|m|h|d|w))")
-
-
-@dataclass(frozen=True, slots=True)
-class Timeframe:
-    start: datetime
-    end: datetime
-
-    def as_dict(self) -> dict[str, str]:
-        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
-
-
-def parse_time(text: str, now: datetime, what: str) -> datetime:
-    """A relative or absolute time from a text parameter; QueryError naming `what` if invalid."""
-    value = text.strip()
-    match = _RELATIVE.match(value)
-    if value and match is not None:
-        offset = sum(
-            (
-                timedelta(microseconds=duration_ns(amount) / 1000) * (-1 if sign == "-" else 1)
-                for sign, amount in _PART.findall(match.group(1))
-            ),
-            timedelta(),
-        )
-        return now + offset
-    return _iso(value, what, None)
-
-
-def _iso(value: str, what: str, pos: ast.Pos | None) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise QueryError.at(
-            pos,
-            f"{what}: {value!r} is not a time; use a relative time like -2h or -1d-1h, "
-            "now, or an ISO timestamp like 2026-11-23T10:00:00Z",
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+from flowscope.timeframes import parse_time as parse_text
 
 
 def caller_timeframe(
     time_from: str | None, time_to: str | None, now: datetime, default_from: str = DEFAULT_FROM
 ) -> Timeframe:
-    start = parse_time(time_from or default_from, now, "from")
-    end = parse_time(time_to, now, "to") if time_to else now
-    return checked(Timeframe(start, end), None)
+    try:
+        return between(time_from, time_to, now, default_from)
+    except TimeframeError as exc:
+        raise QueryError(exc.message) from None
 
 
 def checked(timeframe: Timeframe, pos: ast.Pos | None) -> Timeframe:
@@ -79,19 +43,25 @@ def checked(timeframe: Timeframe, pos: ast.Pos | None) -> Timeframe:
 
 def eval_time(expr: ast.Expr, now: datetime, what: str) -> datetime:
     """`from:`/`to:` values: a constant time expression (-1h, -1d-1h, now(), now()-2h, "ISO")."""
-    value = _constant(expr, now, what)
-    if isinstance(value, timedelta):
-        return now + value
-    return value
+    try:
+        value = _constant(expr, now, what)
+        return in_range(now + value if isinstance(value, timedelta) else value, what)
+    except TimeframeError as exc:
+        raise QueryError.at(expr.pos, exc.message) from None
+    except OverflowError:  # e.g. "1970-01-01" - 106751d - 106751d…: before year 1
+        raise QueryError.at(expr.pos, f"{what}: this time is out of range; {BOUNDS}") from None
 
 
 def _constant(expr: ast.Expr, now: datetime, what: str) -> datetime | timedelta:
     if isinstance(expr, ast.Literal):
         if expr.kind == "duration":
             assert isinstance(expr.value, int)  # noqa: S101 - durations are int ns
-            return timedelta(microseconds=expr.value / 1000)
+            return timedelta(microseconds=expr.value // 1000)
         if expr.kind == "string":
-            return _iso(str(expr.value), what, expr.pos)
+            try:
+                return parse_text(str(expr.value), now, what)
+            except TimeframeError as exc:
+                raise QueryError.at(expr.pos, exc.message) from None
     if isinstance(expr, ast.Field) and expr.name == "now":
         return now
     if isinstance(expr, ast.Call) and expr.name == "now" and not expr.args:

@@ -12,8 +12,8 @@ from flowscope.query.errors import QueryError
 from flowscope.query.expressions import Col, Mode
 from flowscope.query.functions import COUNTING
 from flowscope.query.layers import Layer
-from flowscope.query.timeframe import Timeframe
 from flowscope.query.values import T, coerce
+from flowscope.timeframes import Timeframe
 
 if TYPE_CHECKING:
     from flowscope.query.compiler import Compiler

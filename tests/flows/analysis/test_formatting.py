@@ -1,15 +1,10 @@
-"""How the flow pages show numbers, changes and timeframes (pure functions)."""
+"""How the flow pages show numbers and changes (pure functions)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
-from flowscope.errors import FlowscopeError
-from flowscope.flows.analysis.formatting import change, duration, it_context, sparkline, timeframe
-
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+from flowscope.flows.analysis.formatting import change, duration, it_context, sparkline
 
 
 @pytest.mark.parametrize(
@@ -29,23 +24,6 @@ def test_a_change_knows_whether_up_is_good() -> None:
     assert change(None, "exceptions", previous=0, current=4)["text"] == "up from 0"
     assert change(None, "exceptions", previous=0, current=4)["tone"] == "bad"
     assert change(None, "revenue")["tone"] == "flat"
-
-
-def test_timeframes_named_and_custom() -> None:
-    tf = timeframe("7d", None, None, NOW)
-    assert (tf.start, tf.end, tf.params()) == (NOW - timedelta(days=7), NOW, {"range": "7d"})
-    custom = timeframe("custom", "2026-11-01T08:00", "2026-11-02T08:00", NOW)
-    assert custom.start == datetime(2026, 11, 1, 8, tzinfo=UTC)
-    assert custom.params() == {
-        "range": "custom",
-        "from": "2026-11-01T08:00",
-        "to": "2026-11-02T08:00",
-    }
-    assert timeframe(None, None, None, NOW).range == "24h"
-    with pytest.raises(FlowscopeError, match="from: must be earlier than to"):
-        timeframe("custom", "2026-11-02T08:00", "2026-11-01T08:00", NOW)
-    with pytest.raises(FlowscopeError, match="range: must be one of"):
-        timeframe("2w", None, None, NOW)
 
 
 def test_sparkline_scales_into_its_box() -> None:

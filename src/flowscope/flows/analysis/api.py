@@ -3,7 +3,7 @@ one instance's timeline, variants and builds."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -22,6 +22,7 @@ from flowscope.flows.analysis.schemas import (
     Variants,
 )
 from flowscope.flows.correlation.builds import builds_of
+from flowscope.timeframes import bounds
 
 router = APIRouter(
     prefix="/api/v1",
@@ -29,19 +30,19 @@ router = APIRouter(
     dependencies=[Depends(RequireScope(Scope.events_read, allow_user_role=Role.viewer))],
 )
 
-From = Annotated[datetime | None, Query(alias="from", description="start (ISO 8601, UTC if naive)")]
-To = Annotated[datetime | None, Query(alias="to", description="end, exclusive")]
+From = Annotated[
+    str | None,
+    Query(alias="from", max_length=64, description="start: -2h, now-1d or ISO 8601 (UTC if naive)"),
+]
+To = Annotated[str | None, Query(alias="to", max_length=64, description="end, exclusive")]
 
 
 @router.get("/overview", name="api_flows_overview", response_model=FlowsOverview)
 def get_overview(session: SessionDep, start: From = None, end: To = None) -> FlowsOverview:
     """Every flow with KPIs for instances started in `[from, to)` (default: the last 24 h),
     the change against the timeframe before, and 24 buckets of started/completed instances."""
-    return overview.flows_overview(
-        session,
-        start=kpis.as_utc(start) if start else None,
-        end=kpis.as_utc(end) if end else None,
-    )
+    start_at, end_at = bounds(start, end, datetime.now(UTC))
+    return overview.flows_overview(session, start=start_at, end=end_at)
 
 
 @router.get("/flows/{slug}/analysis", name="api_flow_analysis", response_model=FlowAnalysis)
@@ -50,7 +51,8 @@ def get_analysis(
 ) -> FlowAnalysis:
     """KPIs for instances started in `[from, to)` (default: the last 24 h) and the timeframe
     before it; per step and per edge figures."""
-    return kpis.flow_analysis(session, flow, start=start, end=end)
+    start_at, end_at = bounds(start, end, datetime.now(UTC))
+    return kpis.flow_analysis(session, flow, start=start_at, end=end_at)
 
 
 @router.get("/flows/{slug}/instances", name="api_flow_instances", response_model=InstancePage)
@@ -68,14 +70,15 @@ def get_instances(
     end: To = None,
 ) -> InstancePage:
     """The flow's instances, filtered, one keyset page at a time (see `drilldown`)."""
+    start_at, end_at = bounds(start, end, datetime.now(UTC))
     filters = drilldown.InstanceFilter(
         step=step,
         status=status,
         q=q,
         properties=tuple(drilldown.parse_property_filters(prop)),
         sort=sort,
-        start=kpis.as_utc(start) if start else None,
-        end=kpis.as_utc(end) if end else None,
+        start=start_at,
+        end=end_at,
     )
     return drilldown.list_instances(session, flow, filters, limit=limit, cursor=cursor)
 
@@ -99,13 +102,8 @@ def get_variants(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Variants:
     """The step sequences instances took, most frequent first, and their conformance."""
-    return drilldown.variants(
-        session,
-        flow,
-        start=kpis.as_utc(start) if start else None,
-        end=kpis.as_utc(end) if end else None,
-        limit=limit,
-    )
+    start_at, end_at = bounds(start, end, datetime.now(UTC))
+    return drilldown.variants(session, flow, start=start_at, end=end_at, limit=limit)
 
 
 @router.get("/flows/{slug}/builds", name="api_flow_builds", response_model=Builds)

@@ -1,4 +1,4 @@
-"""Formatting for the flow pages: durations, changes, sparklines, timeframes.
+"""Formatting for the flow pages: durations, changes, sparklines, IT context.
 
 Pure functions (no database), registered as Jinja filters by `register`, so the templates
 show numbers the same way everywhere and the tests can check them without a browser.
@@ -7,23 +7,9 @@ show numbers the same way everywhere and the tests can check them without a brow
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jinja2 import Environment
-
-from flowscope.errors import FlowscopeError
-
-RANGES: dict[str, timedelta] = {
-    "1h": timedelta(hours=1),
-    "6h": timedelta(hours=6),
-    "24h": timedelta(hours=24),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-}
-RANGE_LABELS = {"1h": "1 h", "6h": "6 h", "24h": "24 h", "7d": "7 d", "30d": "30 d"}
-DEFAULT_RANGE = "24h"
 
 # For each KPI: is a rise good news? Exceptions and durations going up are bad.
 UP_IS_GOOD = {
@@ -35,61 +21,6 @@ UP_IS_GOOD = {
     "exception_rate": False,
     "avg_duration_s": False,
 }
-
-
-@dataclass(frozen=True)
-class Timeframe:
-    """The timeframe a page shows: a named range ending now, or a custom [from, to)."""
-
-    range: str  # one of RANGES, or "custom"
-    start: datetime
-    end: datetime
-
-    @property
-    def custom(self) -> bool:
-        return self.range == "custom"
-
-    def params(self) -> dict[str, str]:
-        """Query parameters that reproduce this timeframe (for links that keep it)."""
-        if self.custom:
-            return {"range": "custom", "from": _iso(self.start), "to": _iso(self.end)}
-        return {"range": self.range}
-
-    @property
-    def label(self) -> str:
-        if self.custom:
-            return "custom timeframe"
-        return f"last {RANGE_LABELS[self.range]}"
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
-
-
-def parse_time(name: str, value: str) -> datetime:
-    """`2026-11-23T10:00` (a datetime-local input, read as UTC) or a full ISO 8601 time."""
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise FlowscopeError(
-            f"{name}: {value!r} is not a date and time like 2026-11-23T10:00"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def timeframe(range_: str | None, start: str | None, end: str | None, now: datetime) -> Timeframe:
-    if range_ == "custom" or (range_ is None and (start or end)):
-        if not start:
-            raise FlowscopeError("from: a custom timeframe needs a start")
-        begin = parse_time("from", start)
-        finish = parse_time("to", end) if end else now
-        if begin >= finish:
-            raise FlowscopeError("from: must be earlier than to")
-        return Timeframe("custom", begin, finish)
-    key = range_ or DEFAULT_RANGE
-    if key not in RANGES:
-        raise FlowscopeError(f"range: must be one of {', '.join(RANGES)} or custom")
-    return Timeframe(key, now - RANGES[key], now)
 
 
 def duration(seconds: float | None) -> str:

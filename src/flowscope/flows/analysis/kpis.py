@@ -7,12 +7,11 @@ event of an instance; the duration KPIs use completed instances only.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from flowscope.errors import FlowscopeError
 from flowscope.flows.analysis.context import FlowContext
 from flowscope.flows.analysis.schemas import (
     EdgeFigures,
@@ -27,23 +26,7 @@ from flowscope.flows.analysis.schemas import (
 )
 from flowscope.flows.analysis.states import state_sql, state_where
 from flowscope.flows.definitions.schemas import FlowDefinition
-
-DEFAULT_WINDOW = timedelta(hours=24)
-
-
-def window(
-    start: datetime | None, end: datetime | None, now: datetime
-) -> tuple[datetime, datetime]:
-    """The timeframe `[from, to)`: naive times are UTC; the default is the 24 h before now."""
-    end = as_utc(end) if end else now
-    start = as_utc(start) if start else end - DEFAULT_WINDOW
-    if start >= end:
-        raise FlowscopeError("from: must be earlier than to")
-    return start, end
-
-
-def as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+from flowscope.timeframes import window
 
 
 def _change(current: float | None, previous: float | None) -> float | None:
@@ -179,15 +162,15 @@ def flow_analysis(
 ) -> FlowAnalysis:
     """Everything the flow page shows for a timeframe, and the KPIs of the one before it."""
     now = now or datetime.now(UTC)
-    start, end = window(start, end, now)
-    previous = (start - (end - start), start)
+    frame = window(start, end, now)
+    start, end, previous = frame.start, frame.end, frame.previous()
     build = flow.build
     result = FlowAnalysis(
         flow=FlowRef(slug=flow.flow.slug, name=flow.flow.name),
         version=build.version if build else None,
         build=flow.status,
         window=Window(from_=start, to=end),
-        previous_window=Window(from_=previous[0], to=previous[1]),
+        previous_window=Window(from_=previous.start, to=previous.end),
         now=now,
         kpis=None,
         states=None,
@@ -196,7 +179,8 @@ def flow_analysis(
     )
     if build is None:
         return result
-    result.kpis = compare(kpis(session, build.id, start, end), kpis(session, build.id, *previous))
+    before = kpis(session, build.id, previous.start, previous.end)
+    result.kpis = compare(kpis(session, build.id, start, end), before)
     result.states = _states(session, build.id, start, end, now)
     result.steps = steps(session, build.id, flow.definition, start, end, now)
     result.edges = edges(session, build.id, flow.definition, start, end)

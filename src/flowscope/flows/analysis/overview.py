@@ -10,9 +10,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from flowscope.flows.analysis.context import load_flow_context
-from flowscope.flows.analysis.kpis import compare, kpis, window
+from flowscope.flows.analysis.kpis import compare, kpis
 from flowscope.flows.analysis.schemas import FlowOverview, FlowsOverview, Trend, Window
 from flowscope.flows.definitions.service import list_flows
+from flowscope.timeframes import window
 
 # Instances per hour bucket of their start, and of those the completed ones: the same cohort
 # rule as the KPIs (an instance belongs to the bucket it started in), so the trend's sums
@@ -53,8 +54,8 @@ def flows_overview(
 ) -> FlowsOverview:
     """Every flow with KPIs for `[start, end)` (default: the last 24 h) and the window before."""
     now = now or datetime.now(UTC)
-    start, end = window(start, end, now)
-    previous = (start - (end - start), start)
+    frame = window(start, end, now)
+    start, end, previous = frame.start, frame.end, frame.previous()
     items = []
     for flow in list_flows(session):
         context = load_flow_context(session, flow)
@@ -72,12 +73,12 @@ def flows_overview(
         if build is not None:
             # The flow page's own comparison (`kpis.compare`): the two must never differ.
             current = kpis(session, build.id, start, end)
-            item.kpis = compare(current, kpis(session, build.id, *previous))
+            item.kpis = compare(current, kpis(session, build.id, previous.start, previous.end))
             item.trend = trend(session, build.id, start, end)
         items.append(item)
     return FlowsOverview(
         window=Window(from_=start, to=end),
-        previous_window=Window(from_=previous[0], to=previous[1]),
+        previous_window=Window(from_=previous.start, to=previous.end),
         now=now,
         flows=items,
     )

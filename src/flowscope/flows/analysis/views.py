@@ -27,15 +27,10 @@ from flowscope.flows.analysis import drilldown, kpis, overview
 from flowscope.flows.analysis.context import FlowContext, FlowContextDep
 from flowscope.flows.analysis.csv_export import csv_rows
 from flowscope.flows.analysis.diagram import figures, layout
-from flowscope.flows.analysis.formatting import (
-    RANGE_LABELS,
-    RANGES,
-    Timeframe,
-    register,
-    timeframe,
-)
+from flowscope.flows.analysis.formatting import register
 from flowscope.flows.analysis.schemas import InstancePage, Variants
 from flowscope.flows.definitions.schemas import FlowDefinition
+from flowscope.timeframes import RANGE_LABELS, RANGES, Timeframe, timeframe
 from flowscope.web import is_htmx, render, templates
 
 router = APIRouter(include_in_schema=False)

@@ -191,7 +191,9 @@ def export_yaml(
     slug: str,
     session: SessionDep,
     _reader: Reader,
-    version: Annotated[int | None, Query(ge=1, description="an older version")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="an older version")
+    ] = None,
 ) -> Response:
     if version is None:
         data = service.get_flow(session, slug).definition
