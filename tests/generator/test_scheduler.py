@@ -109,7 +109,7 @@ _RUNNER_PROCESS = textwrap.dedent(
     """
     import sys, time
     from flowscope.db import Database, make_engine, make_sessionmaker
-    from flowscope.jobs import Scheduler
+    from flowscope.jobs import JobRegistry, Scheduler
 
     engine = make_engine(sys.argv[1], pool_size=2)
     db = Database(url=sys.argv[1], engine=engine, sessions=make_sessionmaker(engine))
