@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -40,7 +40,7 @@ from flowscope.paths import resource_dir
 from flowscope.query import api as query_api
 from flowscope.query import views as query_views
 from flowscope.settings import Settings, get_settings
-from flowscope.web import is_htmx, render
+from flowscope.web import is_htmx, redirect, render
 from flowscope.wiring import FLOW_CREATED_HOOKS, job_registry
 
 log = logging.getLogger(__name__)
@@ -159,9 +159,7 @@ def _error_response(request: Request, error: FlowscopeError) -> Response:
         query = request.url.query
         here = f"{request.url.path}?{query}" if query else request.url.path
         target = request.url_for("login").include_query_params(next=here)
-        if is_htmx(request):
-            return Response(status_code=204, headers={"HX-Redirect": str(target)})
-        return RedirectResponse(str(target), status_code=303)
+        return redirect(request, str(target))
     if _wants_json(request):
         return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)
     context: dict[str, Any] = {"error": error}
