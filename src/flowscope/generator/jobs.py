@@ -53,11 +53,11 @@ def run_once(
     since: datetime | None = None,
 ) -> tuple[GeneratorRun, RunOutcome | None]:
     """Run a generator and record the run; a failure is recorded, then raised.
-    `on_flow_created` is required so that no caller forgets the hooks its wiring gives it.
 
     The generator's row is locked for the run, so runs of one generator never overlap, even
     from different processes (a "Run now" while the scheduler runs it waits, then finds
-    little left to do).
+    little left to do). `on_flow_created` has no default so that no caller forgets the hooks
+    its wiring gives it.
     """
     with transaction(db.sessions) as session:
         generator = service.get_generator(session, slug)
