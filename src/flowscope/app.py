@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -22,7 +22,6 @@ from flowscope import __version__, ops
 from flowscope.auth import views as auth_views
 from flowscope.auth.service import ensure_first_admin
 from flowscope.dashboards import api as dashboards_api
-from flowscope.dashboards import templating as dashboard_templates
 from flowscope.dashboards import views as dashboards_views
 from flowscope.db import Database, open_database, transaction
 from flowscope.errors import FlowscopeError, LoginRequired, ServiceUnavailable, Unauthorized
@@ -32,15 +31,17 @@ from flowscope.flows.definitions import api as flows_api
 from flowscope.flows.definitions import views as flows_editor
 from flowscope.generator import jobs as generator_jobs
 from flowscope.generator import views as generator_views
+from flowscope.generator.flowdef import FlowCreatedHook
 from flowscope.ingest import api as ingest_api
 from flowscope.ingest import views as ingest_views
-from flowscope.jobs import Scheduler
+from flowscope.jobs import JobRegistry, Scheduler
 from flowscope.metrics import MetricsMiddleware
 from flowscope.paths import resource_dir
 from flowscope.query import api as query_api
 from flowscope.query import views as query_views
 from flowscope.settings import Settings, get_settings
-from flowscope.web import is_htmx, render
+from flowscope.web import is_htmx, redirect, render
+from flowscope.wiring import FLOW_CREATED_HOOKS, job_registry
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,17 @@ def create_app(
     *,
     database: Database | None = None,
     on_startup: list[StartupHook] | None = None,
+    jobs: JobRegistry | None = None,
+    on_flow_created: Sequence[FlowCreatedHook] = FLOW_CREATED_HOOKS,
 ) -> FastAPI:
-    """Build the app. With `database` given (tests) the app uses it and does not close it."""
+    """Build the app. With `database` given (tests) the app uses it and does not close it.
+
+    `jobs` (default: every domain's, from `flowscope.wiring`) is what the scheduler runs;
+    `on_flow_created` is called when a generator run creates its flow, wherever it runs.
+    """
     settings = settings or get_settings()
+    hooks = tuple(on_flow_created)
+    registry = jobs if jobs is not None else job_registry(hooks)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,8 +75,8 @@ def create_app(
             _bootstrap_admin(db)
         for hook in on_startup or []:
             hook(app, db)
-        demo = generator_jobs.start_demo(db) if settings.demo else None
-        scheduler = Scheduler(db) if settings.scheduler_enabled else None
+        demo = generator_jobs.start_demo(db, hooks) if settings.demo else None
+        scheduler = Scheduler(db, registry) if settings.scheduler_enabled else None
         if scheduler is not None:
             scheduler.start()
         app.state.scheduler = scheduler
@@ -91,6 +100,7 @@ def create_app(
         openapi_url="/api/openapi.json",
     )
     app.state.settings = settings
+    app.state.flow_created_hooks = hooks  # for "Run now" (generator views)
     if database is not None:
         app.state.db = database
     app.add_middleware(
@@ -117,8 +127,6 @@ def create_app(
     app.include_router(flows_views.router)  # "/" (home) is the flows list
     app.include_router(dashboards_api.router)
     app.include_router(dashboards_views.router)
-    # generated flows get a template dashboard (the generator only knows the hook list)
-    dashboard_templates.register()
 
     _install_error_handlers(app)
     return app
@@ -151,9 +159,7 @@ def _error_response(request: Request, error: FlowscopeError) -> Response:
         query = request.url.query
         here = f"{request.url.path}?{query}" if query else request.url.path
         target = request.url_for("login").include_query_params(next=here)
-        if is_htmx(request):
-            return Response(status_code=204, headers={"HX-Redirect": str(target)})
-        return RedirectResponse(str(target), status_code=303)
+        return redirect(request, str(target))
     if _wants_json(request):
         return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)
     context: dict[str, Any] = {"error": error}

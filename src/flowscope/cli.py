@@ -137,11 +137,10 @@ def generate(
     """Run a generator once: create or update it from the template or file, then generate."""
     from datetime import UTC, datetime
 
-    from flowscope.dashboards import templating
     from flowscope.generator import jobs as generator_jobs
     from flowscope.generator import service as generator_service
+    from flowscope.wiring import FLOW_CREATED_HOOKS
 
-    templating.register()  # a flow the generator creates gets its template dashboard
     path = Path(template_or_file)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         try:
@@ -155,7 +154,10 @@ def generate(
             generator = generator_service.upsert_generator(session, source, "cli", enable=enable)
             slug, provider, enabled = generator.slug, generator.provider, generator.enabled
         since = datetime.now(UTC) - timedelta(hours=hours) if hours else None
-        run, outcome = generator_jobs.run_once(db, slug, trigger="cli", since=since)
+        # a flow the generator creates gets its template dashboard, as in `serve`
+        run, outcome = generator_jobs.run_once(
+            db, slug, trigger="cli", since=since, on_flow_created=FLOW_CREATED_HOOKS
+        )
     assert outcome is not None  # noqa: S101 - run_once raises on failure
     what = "backfilled" if outcome.backfilled else "generated"
     typer.echo(

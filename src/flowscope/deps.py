@@ -29,7 +29,12 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed before the response is sent, else rolled back."""
+    """One transaction per request: committed before the response is sent, else rolled back.
+
+    Routes and services never commit. A side effect that must see the committed rows (waking
+    the scheduler after a generator was saved) goes to `BackgroundTasks`: those run after the
+    response, so after this commit, and not at all when the request fails.
+    """
     with get_database(request).sessions() as session:
         try:
             yield session
@@ -143,6 +148,11 @@ class RequireRole:
         if not user.role.allows(self.role):
             raise Forbidden(f"this needs the {self.role.value} role")
         return user
+
+
+# Pages and actions by role: a signed-in user is at least a viewer (`CurrentUser`).
+EditorUser = Annotated[User, Depends(RequireRole(Role.editor))]
+AdminUser = Annotated[User, Depends(RequireRole(Role.admin))]
 
 
 class RequireScope:

@@ -1,4 +1,5 @@
-"""Scheduled jobs: each domain declares its jobs in its own `jobs.py`; they are registered here.
+"""The scheduler. Each domain declares its jobs in its own `jobs.py`; `flowscope.wiring`
+collects them into a `JobRegistry` that the app factory and the CLI pass to `Scheduler`.
 
 A job is a function that takes the `Database` and opens its own transactions
 (`with transaction(db.sessions) as session:`), so a failing run never leaves work half done.
@@ -77,19 +78,23 @@ class ScheduledJob:
 JobSource = Callable[[Database], Sequence[ScheduledJob]]
 
 
-def all_jobs() -> list[ScheduledJob]:
-    """Every domain's fixed jobs. Domains add theirs here as `from flowscope.X.jobs import JOBS`."""
-    from flowscope.flows.correlation.jobs import JOBS as flows_jobs
-    from flowscope.generator.jobs import JOBS as generator_jobs
+@dataclass(frozen=True)
+class JobRegistry:
+    """What the scheduler runs: fixed jobs, and sources of jobs read from data (one job per
+    enabled generator) asked again at every reconciliation.
 
-    return [*flows_jobs, *generator_jobs]
+    Built above the domains (`flowscope.wiring`) and handed to `Scheduler`: this module knows
+    no domain, so a domain's `jobs.py` can import `ScheduledJob` without a cycle.
+    """
 
+    jobs: Sequence[ScheduledJob] = ()
+    sources: Sequence[JobSource] = ()
 
-def job_sources() -> list[JobSource]:
-    """Jobs that come from data, read again at every reconciliation (one per generator)."""
-    from flowscope.generator.jobs import scheduled_generators
-
-    return [scheduled_generators]
+    def declared(self, db: Database) -> dict[str, ScheduledJob]:
+        desired = {job.id: job for job in self.jobs}
+        for source in self.sources:
+            desired.update((job.id, job) for job in source(db))
+        return desired
 
 
 def next_run_times(session: Session, prefix: str = "") -> dict[str, datetime | None]:
@@ -134,20 +139,18 @@ class Scheduler:
     def __init__(
         self,
         db: Database,
+        registry: JobRegistry,
         *,
         poll_seconds: float = 5.0,
         sync_seconds: float = 15.0,
         lock_id: int = SCHEDULER_LOCK_ID,
-        jobs: Callable[[], list[ScheduledJob]] = all_jobs,
-        sources: Callable[[], list[JobSource]] = job_sources,
     ) -> None:
         self.db = db
+        self.registry = registry
         self.poll_seconds = poll_seconds
         self.sync_seconds = sync_seconds
         self.lock_id = lock_id
-        self._jobs = jobs
-        self._sources = sources
-        self._registry: dict[str, ScheduledJob] = {}
+        self._declared: dict[str, ScheduledJob] = {}
         self._lock_conn: psycopg.Connection[Any] | None = None
         self._aps: BackgroundScheduler | None = None
         self._stop = threading.Event()
@@ -175,7 +178,7 @@ class Scheduler:
         self._wake.set()
 
     def execute(self, job_id: str) -> None:
-        job = self._registry.get(job_id)
+        job = self._declared.get(job_id)
         if job is None:
             return  # removed since the store last looked; the next sync drops it
         try:
@@ -268,7 +271,7 @@ class Scheduler:
         aps.start(paused=True)
         self.sync()
         aps.resume()
-        log.info("scheduler running jobs", extra={"jobs": sorted(self._registry)})
+        log.info("scheduler running jobs", extra={"jobs": sorted(self._declared)})
 
     def _step_down(self) -> None:
         global _runner
@@ -298,10 +301,8 @@ class Scheduler:
         aps = self._aps
         if aps is None:
             return
-        desired = {job.id: job for job in self._jobs()}
-        for source in self._sources():
-            desired.update((job.id, job) for job in source(self.db))
-        self._registry = desired
+        desired = self.registry.declared(self.db)
+        self._declared = desired
         existing = {job.id: job for job in aps.get_jobs()}
         for job_id in existing.keys() - desired.keys():
             aps.remove_job(job_id)

@@ -12,26 +12,22 @@ from typer.testing import CliRunner
 from flowscope.cli import app as cli
 from flowscope.dashboards.models import Dashboard
 from flowscope.db import Database
-from flowscope.generator.flowdef import FLOW_CREATED_HOOKS
 from flowscope.settings import get_settings
 
 
 @pytest.fixture
-def no_hooks(clean_db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """The hook list as a fresh process has it (another test's app may have filled it)."""
-    saved = list(FLOW_CREATED_HOOKS)
-    FLOW_CREATED_HOOKS.clear()
+def cli_env(clean_db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The CLI on the test database. The command wires the hook itself: no app is built."""
     monkeypatch.setenv("FLOWSCOPE_DATABASE_URL", clean_db.url)
     get_settings.cache_clear()
     yield {"FLOWSCOPE_DATABASE_URL": clean_db.url}
     get_settings.cache_clear()
-    FLOW_CREATED_HOOKS[:] = saved
 
 
 def test_generate_creates_the_flow_with_its_dashboard(
-    no_hooks: dict[str, str], session: Session
+    cli_env: dict[str, str], session: Session
 ) -> None:
-    result = CliRunner().invoke(cli, ["generate", "loan", "--hours", "1"], env=no_hooks)
+    result = CliRunner().invoke(cli, ["generate", "loan", "--hours", "1"], env=cli_env)
     assert result.exit_code == 0, result.output
     board = session.scalars(select(Dashboard)).one()
     assert board.flow_slug == "loan-application"

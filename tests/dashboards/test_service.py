@@ -88,12 +88,12 @@ def test_import_rejects_a_wrong_format(session: Session) -> None:
 def test_template_dashboard_of_a_generated_retail_flow_runs(
     clean_db: Database, settings: Settings
 ) -> None:
-    templating.register()
     source = generator_service.get_template("retail").source.replace("volume: 120", "volume: 6")
     now = datetime.now(UTC)
     with clean_db.sessions.begin() as session:
         generator = generator_service.create_generator(session, source, "test")
-        assert run_generator(session, generator, now).flow_created
+        hooks = [templating.create_template_dashboard]
+        assert run_generator(session, generator, now, on_flow_created=hooks).flow_created
     drain(clean_db)
     with clean_db.sessions() as session:
         board = session.scalars(select(Dashboard)).one()

@@ -16,6 +16,7 @@ from flowscope.generator.run import run_generator
 from flowscope.generator.service import create_generator, get_template
 from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
+from flowscope.wiring import FLOW_CREATED_HOOKS
 from tests.flows.correlation_support import drain
 
 
@@ -112,7 +113,8 @@ def test_build_a_dashboard_change_timeframe_export_and_import(
     # a generated flow comes with the template dashboard (the generator's hook)
     source = get_template("retail").source.replace("volume: 120", "volume: 6")
     with clean_db.sessions.begin() as s:
-        run_generator(s, create_generator(s, source, "test"), datetime.now(UTC))
+        generator = create_generator(s, source, "test")
+        run_generator(s, generator, datetime.now(UTC), on_flow_created=FLOW_CREATED_HOOKS)
     drain(clean_db)
     page.goto("/dashboards")
     page.get_by_role("link", name="Online order fulfillment — overview").click()

@@ -179,7 +179,9 @@ def test_exception_and_drop_rates_hold_in_the_database(session: Session) -> None
 def test_run_once_records_the_run(clean_db: Database) -> None:
     with clean_db.sessions() as session:
         generator = make_generator(session)
-    run_, outcome = jobs.run_once(clean_db, generator.slug, trigger="manual", now=T0)
+    run_, outcome = jobs.run_once(
+        clean_db, generator.slug, trigger="manual", on_flow_created=(), now=T0
+    )
     assert outcome is not None
     with clean_db.sessions() as session:
         stored = session.scalars(select(GeneratorRun)).one()
@@ -196,7 +198,7 @@ def test_a_failed_run_is_recorded_with_its_error(clean_db: Database) -> None:
         generator.config = {**generator.config, "steps": []}
         session.commit()
     with pytest.raises(ValueError, match="steps"):
-        jobs.run_once(clean_db, generator.slug, trigger="schedule", now=T0)
+        jobs.run_once(clean_db, generator.slug, trigger="schedule", on_flow_created=(), now=T0)
     with clean_db.sessions() as session:
         failed = session.scalars(select(GeneratorRun)).one()
         assert failed.finished_at is not None
@@ -230,7 +232,7 @@ def test_a_run_left_open_by_a_stopped_process_is_closed_as_interrupted(
             )
         )
         session.commit()
-    jobs.run_once(clean_db, generator.slug, trigger="manual", now=T0)
+    jobs.run_once(clean_db, generator.slug, trigger="manual", on_flow_created=(), now=T0)
     with clean_db.sessions() as session:
         runs = session.scalars(select(GeneratorRun).order_by(GeneratorRun.id)).all()
         assert runs[0].finished_at is not None

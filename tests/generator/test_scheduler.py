@@ -25,8 +25,9 @@ from flowscope.app import create_app
 from flowscope.db import Database
 from flowscope.generator import service
 from flowscope.generator.models import GeneratorRun
-from flowscope.jobs import SCHEDULER_LOCK_ID, ScheduledJob, Scheduler, next_run_times
+from flowscope.jobs import SCHEDULER_LOCK_ID, JobRegistry, ScheduledJob, Scheduler, next_run_times
 from flowscope.settings import Settings
+from flowscope.wiring import job_registry
 from tests.generator.factories import make_generator
 
 DEADLINE = 30.0
@@ -84,9 +85,7 @@ def counting_job(calls: list[str], name: str, every: float = 0.2) -> ScheduledJo
 
 
 def make_scheduler(db: Database, jobs: list[ScheduledJob]) -> ObservedScheduler:
-    return ObservedScheduler(
-        db, poll_seconds=0.1, sync_seconds=0.5, jobs=lambda: jobs, sources=list
-    )
+    return ObservedScheduler(db, JobRegistry(jobs), poll_seconds=0.1, sync_seconds=0.5)
 
 
 def test_two_schedulers_elect_one_runner_and_the_other_takes_over(db: Database) -> None:
@@ -142,11 +141,11 @@ _RUNNER_PROCESS = textwrap.dedent(
     """
     import sys, time
     from flowscope.db import Database, make_engine, make_sessionmaker
-    from flowscope.jobs import Scheduler
+    from flowscope.jobs import JobRegistry, Scheduler
 
     engine = make_engine(sys.argv[1], pool_size=2)
     db = Database(url=sys.argv[1], engine=engine, sessions=make_sessionmaker(engine))
-    scheduler = Scheduler(db, poll_seconds=0.1, jobs=list, sources=list)
+    scheduler = Scheduler(db, JobRegistry(), poll_seconds=0.1)
     scheduler.start()
     while not scheduler.is_runner:
         time.sleep(0.05)
@@ -216,7 +215,7 @@ def test_generators_are_scheduled_run_and_unscheduled_when_disabled(
     db: Database, session: Session
 ) -> None:
     generator = make_generator(session)
-    scheduler = Scheduler(db, poll_seconds=0.1, sync_seconds=0.5)
+    scheduler = Scheduler(db, job_registry(), poll_seconds=0.1, sync_seconds=0.5)
     scheduler.start()
     try:
         wait_until(lambda: runs(session) > 0, "the new generator's first run")

@@ -10,6 +10,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from flowscope.auth.models import Role
+from flowscope.dashboards.models import Dashboard
+from flowscope.db import Database
 from flowscope.generator import service
 from flowscope.generator.models import Generator, GeneratorRun
 from tests.conftest import csrf_from
@@ -140,6 +142,47 @@ def test_run_now_runs_the_generator_and_records_the_run(sign_in: SignIn, session
     assert session.scalar(text("select count(*) from events")) == run.events_written
     page = client.get("/generators/test-orders")
     assert f"{run.events_written:,}" in page.text
+
+
+def test_run_now_gives_the_created_flow_its_template_dashboard(
+    sign_in: SignIn, session: Session
+) -> None:
+    """The app factory passes the flow-created hooks to "Run now" (no global registry)."""
+    make_generator(session)
+    client = sign_in(Role.editor)
+    token = csrf_from(client.get("/generators/test-orders").text)
+    client.post("/generators/test-orders/run", data={"csrf_token": token})
+    board = session.scalars(select(Dashboard)).one()
+    assert board.flow_slug == "test-orders"
+    assert board.updated_by == "generator"
+
+
+class SyncProbe:
+    """Stands in for the scheduler: records what a reconciliation would read at that moment."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.seen: list[bool | None] = []
+
+    def request_sync(self) -> None:
+        with self.db.sessions() as s:
+            self.seen.append(s.scalar(select(Generator.enabled)))
+
+
+def test_the_scheduler_is_woken_after_the_change_is_committed(
+    sign_in: SignIn, session: Session, clean_db: Database
+) -> None:
+    make_generator(session)
+    client = sign_in(Role.editor)
+    probe = SyncProbe(clean_db)
+    client.app.state.scheduler = probe  # type: ignore[attr-defined]
+    token = csrf_from(client.get("/generators").text)
+    client.post("/generators/test-orders/disable", data={"csrf_token": token})
+    # woken once, from another connection, and it already sees the generator disabled
+    assert probe.seen == [False]
+    broken = client.post("/generators/new", data={"source": "a: [", "csrf_token": token})
+    assert broken.status_code == 400
+    assert probe.seen == [False]  # nothing saved, nothing to wake it for
 
 
 def test_disable_and_enable(sign_in: SignIn, session: Session) -> None:

@@ -6,16 +6,15 @@ from typing import Annotated
 from urllib.parse import urlparse
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from flowscope.auth import service
-from flowscope.auth.models import Role, Scope, User
-from flowscope.deps import OptionalUser, RequireRole, SessionDep, verify_csrf
+from flowscope.auth.models import Scope
+from flowscope.deps import AdminUser, OptionalUser, SessionDep, verify_csrf
 from flowscope.errors import FlowscopeError
-from flowscope.web import render
+from flowscope.web import redirect, render, render_invalid
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
-AdminUser = Annotated[User, Depends(RequireRole(Role.admin))]
 
 
 def _safe_next(target: str | None) -> str:
@@ -34,11 +33,11 @@ def _safe_next(target: str | None) -> str:
 @router.get("/login", name="login")
 def login_form(request: Request, user: OptionalUser, next: str | None = None) -> Response:
     if user is not None:
-        return RedirectResponse(_safe_next(next), status_code=303)
+        return redirect(request, _safe_next(next))
     return render(request, "auth/login.html", {"next": _safe_next(next), "error": None})
 
 
-@router.post("/login")
+@router.post("/login", name="login_submit")
 def login(
     request: Request,
     session: SessionDep,
@@ -52,13 +51,13 @@ def login(
         return render(request, "auth/login.html", context, status_code=401)
     request.session.clear()  # a new session id space: nothing from before sign-in survives
     request.session["uid"] = user.id
-    return RedirectResponse(_safe_next(next), status_code=303)
+    return redirect(request, _safe_next(next))
 
 
 @router.post("/logout", name="logout")
 def logout(request: Request) -> Response:
     request.session.clear()
-    return RedirectResponse(request.url_for("login").path, status_code=303)
+    return redirect(request, request.url_for("login").path)
 
 
 @router.get("/admin/tokens", name="tokens")
@@ -67,7 +66,7 @@ def tokens_page(request: Request, session: SessionDep, user: AdminUser) -> Respo
     return render(request, "auth/tokens.html", {"user": user, **context})
 
 
-@router.post("/admin/tokens", name="create_token")
+@router.post("/admin/tokens", name="token_create")
 def create_token(
     request: Request,
     session: SessionDep,
@@ -88,10 +87,12 @@ def create_token(
         "error": error,
         "user": user,
     }
-    return render(request, "auth/tokens.html", context, status_code=400 if error else 200)
+    if error:
+        return render_invalid(request, "auth/tokens.html", context)
+    return render(request, "auth/tokens.html", context)
 
 
-@router.post("/admin/tokens/{token_id}/revoke", name="revoke_token")
+@router.post("/admin/tokens/{token_id}/revoke", name="token_revoke")
 def revoke_token(request: Request, session: SessionDep, user: AdminUser, token_id: int) -> Response:
     service.revoke_token(session, token_id)
-    return RedirectResponse(request.url_for("tokens").path, status_code=303)
+    return redirect(request, request.url_for("tokens").path)

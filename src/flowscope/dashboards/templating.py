@@ -16,7 +16,6 @@ from flowscope.dashboards.models import Dashboard
 from flowscope.dashboards.schemas import DashboardSpec, Threshold, Tile
 from flowscope.dashboards.variables import fql_string
 from flowscope.flows.definitions.schemas import FlowDefinition, Step
-from flowscope.generator.flowdef import FLOW_CREATED_HOOKS
 from flowscope.generator.schemas import GeneratorConfig
 
 WIDTH = 4
@@ -171,8 +170,3 @@ def create_template_dashboard(
     if exists is None:
         segment = config.segment.label if config.segment else None
         dashboard_for_flow(session, definition, changed_by="generator", segment=segment)
-
-
-def register() -> None:
-    if create_template_dashboard not in FLOW_CREATED_HOOKS:
-        FLOW_CREATED_HOOKS.append(create_template_dashboard)

@@ -7,25 +7,24 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from flowscope.auth.models import Role, User
 from flowscope.dashboards import forms, service, templating, tiles
 from flowscope.dashboards.schemas import VIZ_NAMES, DashboardSpec
-from flowscope.deps import CurrentUser, RequireRole, SessionDep, SettingsDep, verify_csrf
+from flowscope.deps import CurrentUser, EditorUser, SessionDep, SettingsDep, verify_csrf
 from flowscope.errors import Conflict, FlowscopeError
 from flowscope.flows.definitions import service as flows_service
-from flowscope.web import render
+from flowscope.web import redirect, render
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
-Editor = Annotated[User, Depends(RequireRole(Role.editor))]
 VAR_PREFIX = "var_"
 PRESETS = ("-1h", "-6h", "-24h", "-7d", "-30d")
 
 
-def _back(request: Request, slug: str, edit: bool = True) -> RedirectResponse:
+def _back(request: Request, slug: str, edit: bool = True) -> Response:
     url = request.url_for("dashboard", slug=slug)
-    return RedirectResponse(str(url.include_query_params(edit=1) if edit else url), 303)
+    return redirect(request, str(url.include_query_params(edit=1) if edit else url))
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -44,22 +43,22 @@ def dashboards(request: Request, session: SessionDep, user: CurrentUser) -> Resp
     return render(request, "dashboards/list.html", context)
 
 
-@router.post("/dashboards", name="create_dashboard")
+@router.post("/dashboards", name="dashboard_create")
 def create_dashboard(
     request: Request,
     session: SessionDep,
-    user: Editor,
+    user: EditorUser,
     name: Annotated[str, Form(max_length=128)],
 ) -> Response:
     dashboard = service.create(session, service.parse_spec({"name": name.strip()}), user.username)
     return _back(request, dashboard.slug)
 
 
-@router.post("/dashboards/import", name="import_dashboard")
+@router.post("/dashboards/import", name="dashboard_import")
 async def import_dashboard(
     request: Request,
     session: SessionDep,
-    user: Editor,
+    user: EditorUser,
     document: Annotated[str, Form(max_length=1_000_000)] = "",
     file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
@@ -75,7 +74,9 @@ async def import_dashboard(
 
 
 @router.post("/dashboards/from-flow/{slug}", name="dashboard_from_flow")
-def dashboard_from_flow(request: Request, session: SessionDep, user: Editor, slug: str) -> Response:
+def dashboard_from_flow(
+    request: Request, session: SessionDep, user: EditorUser, slug: str
+) -> Response:
     definition = flows_service.definition_of(flows_service.get_flow(session, slug))
     dashboard = templating.dashboard_for_flow(session, definition, changed_by=user.username)
     return _back(request, dashboard.slug, edit=False)
@@ -166,17 +167,17 @@ async def _change(
     return _back(request, slug)
 
 
-@router.post("/dashboards/{slug}/tiles", name="add_tile")
-async def add_tile(request: Request, session: SessionDep, user: Editor, slug: str) -> Response:
+@router.post("/dashboards/{slug}/tiles", name="dashboard_tile_add")
+async def add_tile(request: Request, session: SessionDep, user: EditorUser, slug: str) -> Response:
     def edit(spec: DashboardSpec, form: dict[str, str]) -> DashboardSpec:
         return forms.tile_from_form(spec, form, None)
 
     return await _change(request, session, user, slug, edit, "added a tile")
 
 
-@router.post("/dashboards/{slug}/tiles/{tile_id}", name="edit_tile")
+@router.post("/dashboards/{slug}/tiles/{tile_id}", name="dashboard_tile_edit")
 async def edit_tile(
-    request: Request, session: SessionDep, user: Editor, slug: str, tile_id: str
+    request: Request, session: SessionDep, user: EditorUser, slug: str, tile_id: str
 ) -> Response:
     def edit(spec: DashboardSpec, form: dict[str, str]) -> DashboardSpec:
         return forms.tile_from_form(spec, form, service.find_tile(spec, tile_id))
@@ -184,9 +185,9 @@ async def edit_tile(
     return await _change(request, session, user, slug, edit, f"edited tile {tile_id}")
 
 
-@router.post("/dashboards/{slug}/tiles/{tile_id}/move", name="move_tile")
+@router.post("/dashboards/{slug}/tiles/{tile_id}/move", name="dashboard_tile_move")
 async def move_tile(
-    request: Request, session: SessionDep, user: Editor, slug: str, tile_id: str
+    request: Request, session: SessionDep, user: EditorUser, slug: str, tile_id: str
 ) -> Response:
     def edit(spec: DashboardSpec, form: dict[str, str]) -> DashboardSpec:
         step = forms.MOVES.get(form.get("op", ""))
@@ -197,9 +198,9 @@ async def move_tile(
     return await _change(request, session, user, slug, edit, f"moved/resized tile {tile_id}")
 
 
-@router.post("/dashboards/{slug}/tiles/{tile_id}/delete", name="delete_tile")
+@router.post("/dashboards/{slug}/tiles/{tile_id}/delete", name="dashboard_tile_delete")
 async def delete_tile(
-    request: Request, session: SessionDep, user: Editor, slug: str, tile_id: str
+    request: Request, session: SessionDep, user: EditorUser, slug: str, tile_id: str
 ) -> Response:
     def edit(spec: DashboardSpec, form: dict[str, str]) -> DashboardSpec:
         return service.without_tile(spec, tile_id)
@@ -207,14 +208,16 @@ async def delete_tile(
     return await _change(request, session, user, slug, edit, f"deleted tile {tile_id}")
 
 
-@router.post("/dashboards/{slug}/variables", name="add_variable")
-async def add_variable(request: Request, session: SessionDep, user: Editor, slug: str) -> Response:
+@router.post("/dashboards/{slug}/variables", name="dashboard_variable_add")
+async def add_variable(
+    request: Request, session: SessionDep, user: EditorUser, slug: str
+) -> Response:
     return await _change(request, session, user, slug, forms.variable_from_form, "set a variable")
 
 
-@router.post("/dashboards/{slug}/variables/{name}/delete", name="delete_variable")
+@router.post("/dashboards/{slug}/variables/{name}/delete", name="dashboard_variable_delete")
 async def delete_variable(
-    request: Request, session: SessionDep, user: Editor, slug: str, name: str
+    request: Request, session: SessionDep, user: EditorUser, slug: str, name: str
 ) -> Response:
     def edit(spec: DashboardSpec, form: dict[str, str]) -> DashboardSpec:
         return forms.without_variable(spec, name)
@@ -224,12 +227,14 @@ async def delete_variable(
 
 @router.post("/dashboards/{slug}/settings", name="dashboard_settings")
 async def dashboard_settings(
-    request: Request, session: SessionDep, user: Editor, slug: str
+    request: Request, session: SessionDep, user: EditorUser, slug: str
 ) -> Response:
     return await _change(request, session, user, slug, forms.settings_from_form, "settings")
 
 
-@router.post("/dashboards/{slug}/delete", name="delete_dashboard")
-def delete_dashboard(request: Request, session: SessionDep, user: Editor, slug: str) -> Response:
+@router.post("/dashboards/{slug}/delete", name="dashboard_delete")
+def delete_dashboard(
+    request: Request, session: SessionDep, user: EditorUser, slug: str
+) -> Response:
     service.delete(session, service.get_dashboard(session, slug))
-    return RedirectResponse(str(request.url_for("dashboards")), 303)
+    return redirect(request, str(request.url_for("dashboards")))

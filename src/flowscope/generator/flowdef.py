@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -23,13 +23,11 @@ from flowscope.flows.definitions.schemas import (
 from flowscope.flows.definitions.service import save_flow
 from flowscope.generator.schemas import GeneratorConfig, StepConfig
 
-FlowCreatedHook = Callable[[Session, FlowDefinition, GeneratorConfig], None]
-
 # Called once, in the same transaction, right after a generator created its flow definition.
-# The dashboards domain registers its template-dashboard builder here
-# (`FLOW_CREATED_HOOKS.append(create_template_dashboard)` in flowscope/dashboards), so the
-# generator does not depend on dashboards and the hook runs only for flows it created.
-FLOW_CREATED_HOOKS: list[FlowCreatedHook] = []
+# The hooks are passed in by whoever runs the generator (`flowscope.wiring` gives the app and
+# the CLI the dashboards' template-dashboard builder), so the generator does not depend on
+# dashboards and a hook runs only for flows the generator created.
+FlowCreatedHook = Callable[[Session, FlowDefinition, GeneratorConfig], None]
 
 
 def _properties(config: GeneratorConfig, step: StepConfig) -> list[Property]:
@@ -125,13 +123,16 @@ def flow_definition(config: GeneratorConfig) -> FlowDefinition:
     )
 
 
-def ensure_flow(session: Session, config: GeneratorConfig) -> bool:
+def ensure_flow(
+    session: Session, config: GeneratorConfig, on_flow_created: Sequence[FlowCreatedHook] = ()
+) -> bool:
     """Create the generator's flow definition unless a flow with its slug exists (an analyst
-    may have edited it since: it is never overwritten). Returns whether it was created."""
+    may have edited it since: it is never overwritten), then call `on_flow_created`. Returns
+    whether it was created."""
     if session.scalar(select(Flow.id).where(Flow.slug == config.flow_slug)) is not None:
         return False
     definition = flow_definition(config)
     save_flow(session, definition, changed_by="generator")
-    for hook in FLOW_CREATED_HOOKS:
+    for hook in on_flow_created:
         hook(session, definition, config)
     return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
@@ -14,9 +15,10 @@ from sqlalchemy.orm import Session
 
 from flowscope.db import Database, transaction
 from flowscope.generator import service
+from flowscope.generator.flowdef import FlowCreatedHook
 from flowscope.generator.models import Generator, GeneratorRun
 from flowscope.generator.run import RunOutcome, config_of, run_generator
-from flowscope.jobs import ScheduledJob
+from flowscope.jobs import JobSource, ScheduledJob
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ def run_once(
     slug: str,
     *,
     trigger: str,
+    on_flow_created: Sequence[FlowCreatedHook],
     now: datetime | None = None,
     since: datetime | None = None,
 ) -> tuple[GeneratorRun, RunOutcome | None]:
@@ -53,7 +56,8 @@ def run_once(
 
     The generator's row is locked for the run, so runs of one generator never overlap, even
     from different processes (a "Run now" while the scheduler runs it waits, then finds
-    little left to do).
+    little left to do). `on_flow_created` has no default so that no caller forgets the hooks
+    its wiring gives it.
     """
     with transaction(db.sessions) as session:
         generator = service.get_generator(session, slug)
@@ -68,7 +72,13 @@ def run_once(
     try:
         with transaction(db.sessions) as session:
             generator = service.get_generator(session, slug, for_update=True)
-            outcome = run_generator(session, generator, now or datetime.now(UTC), since=since)
+            outcome = run_generator(
+                session,
+                generator,
+                now or datetime.now(UTC),
+                since=since,
+                on_flow_created=on_flow_created,
+            )
             _close_interrupted_runs(session, generator.id, run.id)
             recorded = session.get_one(GeneratorRun, run.id)
             recorded.finished_at = datetime.now(UTC)
@@ -85,20 +95,24 @@ def run_once(
     return recorded, outcome
 
 
-def run_scheduled(db: Database, generator_id: int) -> None:
+def run_scheduled(
+    db: Database, generator_id: int, on_flow_created: Sequence[FlowCreatedHook]
+) -> None:
     with transaction(db.sessions) as session:
         generator = session.get(Generator, generator_id)
         if generator is None or not generator.enabled:
             return  # disabled or deleted since the scheduler last looked
         slug = generator.slug
-    run, outcome = run_once(db, slug, trigger="schedule")
+    run, outcome = run_once(db, slug, trigger="schedule", on_flow_created=on_flow_created)
     log.info(
         "generator run",
         extra={"generator": slug, "written": run.events_written, "pending": run.pending_added},
     )
 
 
-def scheduled_generators(db: Database) -> list[ScheduledJob]:
+def scheduled_generators(
+    db: Database, on_flow_created: Sequence[FlowCreatedHook]
+) -> list[ScheduledJob]:
     """One job per enabled generator, on its own interval or cron. A generator that never ran
     runs as soon as it is scheduled, so its history appears without waiting an interval."""
     with transaction(db.sessions) as session:
@@ -115,7 +129,9 @@ def scheduled_generators(db: Database) -> list[ScheduledJob]:
         jobs.append(
             ScheduledJob(
                 id=f"generator:{generator.slug}",
-                func=functools.partial(run_scheduled, generator_id=generator.id),
+                func=functools.partial(
+                    run_scheduled, generator_id=generator.id, on_flow_created=on_flow_created
+                ),
                 every_seconds=schedule.every.total_seconds() if schedule.every else 0,
                 cron=schedule.cron,
                 run_immediately=generator.generated_until is None,
@@ -126,6 +142,11 @@ def scheduled_generators(db: Database) -> list[ScheduledJob]:
             )
         )
     return jobs
+
+
+def job_source(on_flow_created: Sequence[FlowCreatedHook]) -> JobSource:
+    """The generators' jobs for the scheduler's registry, read again at each reconciliation."""
+    return functools.partial(scheduled_generators, on_flow_created=tuple(on_flow_created))
 
 
 def prune_run_history(db: Database) -> int:
@@ -157,14 +178,14 @@ def _ensure_demo_generator(db: Database) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def start_demo(db: Database) -> threading.Thread:
+def start_demo(db: Database, on_flow_created: Sequence[FlowCreatedHook]) -> threading.Thread:
     """`flowscope serve --demo`: the retail generator (created if absent), whose first run
     backfills 24 h, in a thread so that the server answers while the history is written."""
 
     def work() -> None:
         try:
             slug = _ensure_demo_generator(db)
-            run, _ = run_once(db, slug, trigger="demo")
+            run, _ = run_once(db, slug, trigger="demo", on_flow_created=on_flow_created)
             log.info("demo data ready", extra={"generator": slug, "written": run.events_written})
         except Exception:
             log.exception("demo generator run failed")

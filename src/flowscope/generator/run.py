@@ -4,7 +4,7 @@ tests move the clock, and never writes an event later than `now`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from flowscope.errors import FlowscopeError
 from flowscope.generator.engine import GeneratedEvent, flows_in_window
-from flowscope.generator.flowdef import ensure_flow
+from flowscope.generator.flowdef import FlowCreatedHook, ensure_flow
 from flowscope.generator.models import Generator, PendingEvent
 from flowscope.generator.schemas import GeneratorConfig
 from flowscope.ingest.models import Event
@@ -112,10 +112,16 @@ def window_start(
 
 
 def run_generator(
-    session: Session, generator: Generator, now: datetime, *, since: datetime | None = None
+    session: Session,
+    generator: Generator,
+    now: datetime,
+    *,
+    since: datetime | None = None,
+    on_flow_created: Sequence[FlowCreatedHook] = (),
 ) -> RunOutcome:
     """Generate up to `now`. `since` forces the window start (re-generating a window stores
-    nothing twice: event ids are derived from seed, flow and step). Does not commit."""
+    nothing twice: event ids are derived from seed, flow and step). `on_flow_created` runs when
+    the run creates the generator's flow definition. Does not commit."""
     if now.tzinfo is None:
         raise FlowscopeError("now: must be timezone-aware")
     config = config_of(generator)
@@ -124,7 +130,7 @@ def run_generator(
     else:
         start, backfilled = since, False
     outcome = RunOutcome(window_start=start, window_end=now, backfilled=backfilled)
-    outcome.flow_created = ensure_flow(session, config)
+    outcome.flow_created = ensure_flow(session, config, on_flow_created)
     limits = Limits(now=now, max_future=timedelta(0), max_depth=_MAX_DEPTH, check_strings=True)
 
     batch: list[NewEvent] = []

@@ -4,45 +4,44 @@ YAML form (from a template or to edit) with inline validation errors."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
-from flowscope.auth.models import Role, User
+from flowscope.auth.models import Role
 from flowscope.db import Database
-from flowscope.deps import CurrentUser, DatabaseDep, RequireRole, SessionDep, verify_csrf
+from flowscope.deps import CurrentUser, DatabaseDep, EditorUser, SessionDep, verify_csrf
 from flowscope.generator import jobs, service
+from flowscope.generator.flowdef import FlowCreatedHook
 from flowscope.generator.run import config_of
 from flowscope.generator.service import InvalidConfig
-from flowscope.jobs import next_run_times
-from flowscope.web import is_htmx, render
+from flowscope.jobs import Scheduler, next_run_times
+from flowscope.web import is_htmx, redirect, render, render_invalid
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
-EditorUser = Annotated[User, Depends(RequireRole(Role.editor))]
 
 
-def _redirect(request: Request, url: str) -> Response:
-    if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
+def _flow_created_hooks(request: Request) -> Sequence[FlowCreatedHook]:
+    """The hooks the app factory was given (a "Run now" may create the generator's flow)."""
+    hooks: Sequence[FlowCreatedHook] = request.app.state.flow_created_hooks
+    return hooks
 
 
-def _invalid_status(request: Request) -> int:
-    """400 for plain form posts; 200 for HTMX, which does not swap error responses, so that
-    the form with its inline errors replaces the page."""
-    return 200 if is_htmx(request) else 400
+FlowCreatedHooks = Annotated[Sequence[FlowCreatedHook], Depends(_flow_created_hooks)]
 
 
-def _schedule_changed(request: Request) -> None:
-    """The scheduler of this process reconciles now; one in another process does within
-    its sync period."""
-    scheduler = getattr(request.app.state, "scheduler", None)
+def _schedule_changed(request: Request, background: BackgroundTasks) -> None:
+    """The scheduler of this process reconciles soon; one in another process does within its
+    sync period. As a background task: it runs after the request's transaction committed, so
+    the scheduler finds the change (and never runs for a request that failed)."""
+    scheduler: Scheduler | None = getattr(request.app.state, "scheduler", None)
     if scheduler is not None:
-        scheduler.request_sync()
+        background.add_task(scheduler.request_sync)
 
 
 @router.get("/generators", name="generators")
@@ -61,7 +60,7 @@ def generators_page(request: Request, session: SessionDep, user: CurrentUser) ->
     return render(request, "generator/list.html", context)
 
 
-@router.get("/generators/new", name="new_generator")
+@router.get("/generators/new", name="generator_new")
 def new_generator(
     request: Request, user: EditorUser, template: str = jobs.DEMO_TEMPLATE
 ) -> Response:
@@ -79,11 +78,12 @@ def new_generator(
     return render(request, "generator/form.html", context, block=block)
 
 
-@router.post("/generators/new", name="create_generator")
+@router.post("/generators/new", name="generator_create")
 def create_generator(
     request: Request,
     session: SessionDep,
     user: EditorUser,
+    background: BackgroundTasks,
     source: Annotated[str, Form()],
     template: Annotated[str, Form()] = "",
 ) -> Response:
@@ -99,10 +99,9 @@ def create_generator(
             "problems": exc.problems,
             "generator": None,
         }
-        return render(request, "generator/form.html", context, status_code=_invalid_status(request))
-    session.commit()  # before the scheduler (maybe in this process) looks for it
-    _schedule_changed(request)
-    return _redirect(request, request.url_for("generator", slug=generator.slug).path)
+        return render_invalid(request, "generator/form.html", context)
+    _schedule_changed(request, background)
+    return redirect(request, request.url_for("generator", slug=generator.slug).path)
 
 
 @router.get("/generators/{slug}", name="generator")
@@ -122,7 +121,7 @@ def generator_page(request: Request, session: SessionDep, user: CurrentUser, slu
     return render(request, "generator/detail.html", context, block=block)
 
 
-@router.get("/generators/{slug}/edit", name="edit_generator")
+@router.get("/generators/{slug}/edit", name="generator_edit")
 def edit_generator(request: Request, session: SessionDep, user: EditorUser, slug: str) -> Response:
     generator = service.get_generator(session, slug)
     context = {
@@ -135,12 +134,13 @@ def edit_generator(request: Request, session: SessionDep, user: EditorUser, slug
     return render(request, "generator/form.html", context)
 
 
-@router.post("/generators/{slug}/edit", name="update_generator")
+@router.post("/generators/{slug}/edit", name="generator_update")
 def update_generator(
     request: Request,
     session: SessionDep,
     user: EditorUser,
     slug: str,
+    background: BackgroundTasks,
     source: Annotated[str, Form()],
 ) -> Response:
     try:
@@ -154,41 +154,38 @@ def update_generator(
             "source": source,
             "problems": exc.problems,
         }
-        return render(request, "generator/form.html", context, status_code=_invalid_status(request))
-    session.commit()
-    _schedule_changed(request)
-    return _redirect(request, request.url_for("generator", slug=slug).path)
+        return render_invalid(request, "generator/form.html", context)
+    _schedule_changed(request, background)
+    return redirect(request, request.url_for("generator", slug=slug).path)
 
 
-@router.post("/generators/{slug}/enable", name="enable_generator")
+@router.post("/generators/{slug}/enable", name="generator_enable")
 def enable_generator(
-    request: Request, session: SessionDep, user: EditorUser, slug: str
+    request: Request, session: SessionDep, user: EditorUser, slug: str, background: BackgroundTasks
 ) -> Response:
     service.set_enabled(session, slug, True, user.username)
-    session.commit()
-    _schedule_changed(request)
-    return _redirect(request, request.url_for("generator", slug=slug).path)
+    _schedule_changed(request, background)
+    return redirect(request, request.url_for("generator", slug=slug).path)
 
 
-@router.post("/generators/{slug}/disable", name="disable_generator")
+@router.post("/generators/{slug}/disable", name="generator_disable")
 def disable_generator(
-    request: Request, session: SessionDep, user: EditorUser, slug: str
+    request: Request, session: SessionDep, user: EditorUser, slug: str, background: BackgroundTasks
 ) -> Response:
     service.set_enabled(session, slug, False, user.username)
-    session.commit()
-    _schedule_changed(request)
-    return _redirect(request, request.url_for("generator", slug=slug).path)
+    _schedule_changed(request, background)
+    return redirect(request, request.url_for("generator", slug=slug).path)
 
 
-def _run_in_background(db: Database, slug: str) -> None:
+def _run_in_background(db: Database, slug: str, hooks: Sequence[FlowCreatedHook]) -> None:
     try:
-        jobs.run_once(db, slug, trigger="manual")
+        jobs.run_once(db, slug, trigger="manual", on_flow_created=hooks)
     except Exception:
         # Recorded in the run history with its error; nothing else to tell the user here.
         log.exception("manual generator run failed", extra={"generator": slug})
 
 
-@router.post("/generators/{slug}/run", name="run_generator")
+@router.post("/generators/{slug}/run", name="generator_run")
 def run_generator(
     request: Request,
     session: SessionDep,
@@ -196,8 +193,9 @@ def run_generator(
     user: EditorUser,
     slug: str,
     background: BackgroundTasks,
+    hooks: FlowCreatedHooks,
 ) -> Response:
     service.get_generator(session, slug)  # 404 now rather than a failed run later
     # After the response: a first run may backfill days of history.
-    background.add_task(_run_in_background, db, slug)
-    return _redirect(request, request.url_for("generator", slug=slug).path)
+    background.add_task(_run_in_background, db, slug, hooks)
+    return redirect(request, request.url_for("generator", slug=slug).path)

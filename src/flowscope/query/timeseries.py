@@ -5,18 +5,15 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from flowscope.query import ast
 from flowscope.query.errors import QueryError
-from flowscope.query.expressions import Col, Mode
+from flowscope.query.expressions import Col, ExprCompiler, Mode
 from flowscope.query.functions import COUNTING
 from flowscope.query.layers import Layer
-from flowscope.query.values import T, coerce
+from flowscope.query.values import Params, T, coerce
 from flowscope.timeframes import Timeframe
-
-if TYPE_CHECKING:
-    from flowscope.query.compiler import Compiler
 
 NS = 1_000_000_000
 _NICE_INTERVALS_S = (
@@ -29,7 +26,28 @@ DEFAULT_BINS = 120
 MAX_BINS = 10_000
 
 
-def make_timeseries(compiler: Compiler, layer: Layer, command: ast.MakeTimeseries) -> Layer:
+class SeriesCompiler(Protocol):
+    """What makeTimeseries uses of `query.compiler.Compiler`, stated here so that this module
+    does not import the compiler, which imports it."""
+
+    params: Params
+    interval_ns: int | None
+    series_timeframe: Timeframe | None
+
+    def alias(self, kind: str) -> str: ...
+
+    def exprs(self, layer: Layer) -> ExprCompiler: ...
+
+    def render(self, layer: Layer, items: list[tuple[str, str]], group: int = 0) -> str: ...
+
+    def wrap(self, layer: Layer, extra: list[tuple[str, str]] | None = None) -> Layer: ...
+
+    def _named(
+        self, exprs: ExprCompiler, items: tuple[ast.Assign, ...], mode: Mode, seen: set[str]
+    ) -> list[Col]: ...
+
+
+def make_timeseries(compiler: SeriesCompiler, layer: Layer, command: ast.MakeTimeseries) -> Layer:
     """One row per `by:` group with an array per aggregation, a value per bin.
 
     Bins are aligned to whole intervals since the epoch; empty bins count 0 (counting

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from flowscope.deps import CurrentUser, SessionDep, SettingsDep, verify_csrf
 from flowscope.errors import FlowscopeError
@@ -15,7 +15,7 @@ from flowscope.query.errors import QueryError
 from flowscope.query.functions import AGGREGATES, ALL_FUNCTIONS, SCALARS
 from flowscope.query.presentation import cell_text, chart_for
 from flowscope.settings import Settings
-from flowscope.web import is_htmx, render, templates
+from flowscope.web import is_htmx, redirect, render, templates
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 templates.env.filters["fql_cell"] = cell_text
@@ -149,7 +149,7 @@ def _saved_block(
     return render(request, "query/notebook.html", context, block="saved")
 
 
-@router.post("/query/saved", name="save_query")
+@router.post("/query/saved", name="query_save")
 def save(
     request: Request,
     session: SessionDep,
@@ -169,12 +169,12 @@ def save(
     if is_htmx(request):
         return _saved_block(request, session, user, error)
     target = request.url_for("notebook").include_query_params(saved=stored.id)
-    return RedirectResponse(str(target), status_code=303)
+    return redirect(request, str(target))
 
 
-@router.post("/query/saved/{query_id}/delete", name="delete_query")
+@router.post("/query/saved/{query_id}/delete", name="query_delete")
 def delete(request: Request, session: SessionDep, user: CurrentUser, query_id: int) -> Response:
     saved.delete_saved(session, user.id, query_id)
     if is_htmx(request):
         return _saved_block(request, session, user, None)
-    return RedirectResponse(request.url_for("notebook").path, status_code=303)
+    return redirect(request, request.url_for("notebook").path)

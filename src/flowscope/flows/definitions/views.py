@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from starlette.datastructures import FormData, UploadFile
 
-from flowscope.auth.models import Role, User
-from flowscope.deps import RequireRole, SessionDep, verify_csrf
+from flowscope.auth.models import User
+from flowscope.deps import EditorUser, SessionDep, verify_csrf
 from flowscope.errors import Conflict, FlowscopeError
 from flowscope.flows.correlation.builds import build_status, latest_build
 from flowscope.flows.definitions import preview, service
@@ -37,23 +37,11 @@ from flowscope.flows.definitions.yaml_io import (
     to_data,
     to_yaml,
 )
-from flowscope.web import is_htmx, render
+from flowscope.web import invalid_form_status, is_htmx, redirect, render
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
-EditorUser = Annotated[User, Depends(RequireRole(Role.editor))]
 FORM = "flows/editor/form.html"
 MAX_UPLOAD_BYTES = 1_000_000
-
-
-def _redirect(request: Request, url: str) -> Response:
-    if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
-
-
-def _invalid_status(request: Request) -> int:
-    """400 for plain posts; 200 for HTMX, which does not swap error responses."""
-    return 200 if is_htmx(request) else 400
 
 
 def _flash(request: Request, message: str) -> None:
@@ -96,7 +84,7 @@ def manage(request: Request, session: SessionDep, user: EditorUser) -> Response:
     return _list_page(request, session, user)
 
 
-@router.post("/flows/manage/upload", name="flows_upload")
+@router.post("/flows/manage/upload", name="flow_upload")
 async def upload(request: Request, session: SessionDep, user: EditorUser) -> Response:
     form = await request.form()
     file = form.get("file")
@@ -113,15 +101,15 @@ async def upload(request: Request, session: SessionDep, user: EditorUser) -> Res
     except InvalidDefinition as exc:
         details = exc.details or [{"path": "", "message": exc.message}]
         return _list_page(
-            request, session, user, problems=details, status_code=_invalid_status(request)
+            request, session, user, problems=details, status_code=invalid_form_status(request)
         )
     flow, outcome = service.store_definition(session, definition, user.username)
     words = {"created": "created", "updated": f"saved as version {flow.version}"}
     _flash(request, f"{flow.name}: {words.get(outcome, 'unchanged, no new version')}")
-    return _redirect(request, str(request.url_for("flows_manage").path))
+    return redirect(request, str(request.url_for("flows_manage").path))
 
 
-@router.get("/flows/manage/{slug}/download", name="flows_download")
+@router.get("/flows/manage/{slug}/download", name="flow_download")
 def download(slug: str, session: SessionDep, _user: EditorUser) -> Response:
     flow = service.get_flow(session, slug)
     return Response(
@@ -131,7 +119,7 @@ def download(slug: str, session: SessionDep, _user: EditorUser) -> Response:
     )
 
 
-@router.get("/flows/manage/{slug}/history", name="flows_history")
+@router.get("/flows/manage/{slug}/history", name="flow_history")
 def history(request: Request, slug: str, session: SessionDep, user: EditorUser) -> Response:
     flow = service.get_flow(session, slug)
     versions = list(service.list_versions(session, slug))
@@ -200,7 +188,7 @@ async def _submitted(request: Request) -> tuple[FormData, Draft, int]:
     return form, draft_from_form(form, providers), expected
 
 
-@router.get("/flows/manage/new", name="flows_new")
+@router.get("/flows/manage/new", name="flow_new")
 def new_flow(request: Request, session: SessionDep, user: EditorUser) -> Response:
     return render(request, FORM, _form_context(session, user, blank_draft(), 0))
 
@@ -212,7 +200,7 @@ def edit_flow(request: Request, slug: str, session: SessionDep, user: EditorUser
     return render(request, FORM, _form_context(session, user, draft, flow.version))
 
 
-@router.post("/flows/manage/draft", name="flows_draft")
+@router.post("/flows/manage/draft", name="flow_draft")
 async def draft_op(request: Request, session: SessionDep, user: EditorUser) -> Response:
     """Add, remove or move a step (or refresh the offered event types) without saving."""
     form, draft, expected = await _submitted(request)
@@ -222,7 +210,7 @@ async def draft_op(request: Request, session: SessionDep, user: EditorUser) -> R
     return render(request, FORM, _form_context(session, user, draft, expected), block=block)
 
 
-@router.post("/flows/manage/preview", name="flows_preview")
+@router.post("/flows/manage/preview", name="flow_preview")
 async def preview_draft(request: Request, session: SessionDep, user: EditorUser) -> Response:
     form, draft, _expected = await _submitted(request)
     chosen = form.get("preview_days")
@@ -250,10 +238,10 @@ def _save(
             _flash(request, f"{flow.name}: nothing changed, no new version")
         else:
             _flash(request, f"{flow.name}: saved as version {flow.version}; the flow is rebuilding")
-    return _redirect(request, url)
+    return redirect(request, url)
 
 
-@router.post("/flows/manage/save", name="flows_save")
+@router.post("/flows/manage/save", name="flow_save")
 async def save(request: Request, session: SessionDep, user: EditorUser) -> Response:
     _form, draft, expected = await _submitted(request)
     try:
@@ -265,14 +253,14 @@ async def save(request: Request, session: SessionDep, user: EditorUser) -> Respo
         )
     except Conflict as exc:
         context = _form_context(session, user, draft, expected, conflict=exc.message)
-    return render(request, FORM, context, status_code=_invalid_status(request))
+    return render(request, FORM, context, status_code=invalid_form_status(request))
 
 
 # ---------------------------------------------------------------------------------------------
 # the YAML editor
 
 
-@router.get("/flows/manage/yaml", name="flows_yaml")
+@router.get("/flows/manage/yaml", name="flow_yaml")
 def yaml_editor(
     request: Request, session: SessionDep, user: EditorUser, slug: str | None = None
 ) -> Response:
@@ -290,7 +278,7 @@ def yaml_editor(
     return render(request, "flows/editor/yaml.html", context)
 
 
-@router.post("/flows/manage/yaml", name="flows_yaml_save")
+@router.post("/flows/manage/yaml", name="flow_yaml_save")
 async def yaml_save(request: Request, session: SessionDep, user: EditorUser) -> Response:
     form = await request.form()
     source = form.get("source")
@@ -311,7 +299,7 @@ async def yaml_save(request: Request, session: SessionDep, user: EditorUser) -> 
         context["problems"] = with_lines(source, friendly(details))
     except Conflict as exc:
         context["problems"], context["conflict"] = [], exc.message
-    status = _invalid_status(request)
+    status = invalid_form_status(request)
     return render(request, "flows/editor/yaml.html", context, status_code=status)
 
 
@@ -339,11 +327,11 @@ def _suggest_page(
         "days": preview.PREVIEW_DAYS,
     }
     block = "paths" if is_htmx(request) and request.headers.get("hx-target") == "paths" else None
-    status = _invalid_status(request) if error else 200
+    status = invalid_form_status(request) if error else 200
     return render(request, "flows/editor/suggest.html", context, block=block, status_code=status)
 
 
-@router.get("/flows/manage/suggest", name="flows_suggest")
+@router.get("/flows/manage/suggest", name="flow_suggest")
 def suggest_page(
     request: Request, session: SessionDep, user: EditorUser, provider: str | None = None
 ) -> Response:
@@ -358,7 +346,7 @@ def _free_slug(session: SessionDep, base: str) -> str:
     return slug
 
 
-@router.post("/flows/manage/suggest", name="flows_suggest_draft")
+@router.post("/flows/manage/suggest", name="flow_suggest_draft")
 async def suggest_draft(request: Request, session: SessionDep, user: EditorUser) -> Response:
     """Discover the provider's flow from its last 30 days of events and open it in the form."""
     form = await request.form()

@@ -1,0 +1,31 @@
+"""Where the domains are tied together: the scheduler's jobs and the generator's hooks.
+
+The one module that knows every domain's jobs, imported by the app factory and the CLI only.
+`flowscope.jobs` and the domains stay below it and never import it, so adding a job or a hook
+here creates no import cycle. Both values are immutable: what runs is decided here, not by
+whichever module happened to be imported first.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from flowscope.dashboards.templating import create_template_dashboard
+from flowscope.flows.correlation import jobs as correlation_jobs
+from flowscope.generator import jobs as generator_jobs
+from flowscope.generator.flowdef import FlowCreatedHook
+from flowscope.jobs import JobRegistry
+
+# A flow the generator creates gets its template dashboard, however the generator runs
+# (scheduler, "Run now", `flowscope generate`, the demo).
+FLOW_CREATED_HOOKS: Final[tuple[FlowCreatedHook, ...]] = (create_template_dashboard,)
+
+
+def job_registry(
+    on_flow_created: tuple[FlowCreatedHook, ...] = FLOW_CREATED_HOOKS,
+) -> JobRegistry:
+    """Every domain's fixed jobs, plus one job per enabled generator (read from the database)."""
+    return JobRegistry(
+        jobs=(*correlation_jobs.JOBS, *generator_jobs.JOBS),
+        sources=(generator_jobs.job_source(on_flow_created),),
+    )
