@@ -48,13 +48,6 @@ def _flash(request: Request, message: str) -> None:
     request.session["flash"] = message
 
 
-def _after_save_url(request: Request, slug: str) -> str:
-    """The analyst page of the flow when this app has it, else the manage list."""
-    if any(getattr(route, "name", None) == "flow" for route in request.app.routes):
-        return str(request.url_for("flow", slug=slug).path)
-    return str(request.url_for("flows_manage").path)
-
-
 # ---------------------------------------------------------------------------------------------
 # list, upload, download, history
 
@@ -232,13 +225,13 @@ def _save(
     flow, outcome = service.store_definition(
         session, definition, user.username, expected_version=expected
     )
-    url = _after_save_url(request, flow.slug)
-    if url == str(request.url_for("flows_manage").path):  # the page that shows the flash
-        if outcome == "unchanged":
-            _flash(request, f"{flow.name}: nothing changed, no new version")
-        else:
-            _flash(request, f"{flow.name}: saved as version {flow.version}; the flow is rebuilding")
-    return redirect(request, url)
+    # Back to the list, which shows the outcome and the rebuild's progress. The analyst page
+    # shows no flash message, so a save answered there would look as if nothing happened.
+    if outcome == "unchanged":
+        _flash(request, f"{flow.name}: nothing changed, no new version")
+    else:
+        _flash(request, f"{flow.name}: saved as version {flow.version}; the flow is rebuilding")
+    return redirect(request, str(request.url_for("flows_manage").path))
 
 
 @router.post("/flows/manage/save", name="flow_save")
