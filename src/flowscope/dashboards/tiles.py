@@ -57,6 +57,8 @@ def _run(
         timeout_s=settings.query_timeout_seconds,
         row_cap=limit or settings.query_row_cap,
         default_from=settings.query_default_from,
+        max_columns=settings.query_max_columns,
+        max_bytes=settings.query_max_result_bytes,
     )
 
 
