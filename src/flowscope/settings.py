@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         description="Timeframe start when neither the query nor the caller sets one.",
     )
 
+    metrics_token: str | None = Field(
+        default=None,
+        description="When set, /metrics answers only requests with 'Authorization: Bearer "
+        "<this token>' (Prometheus: authorization.credentials); unset, /metrics is open.",
+    )
+
     pool_size: int = Field(default=10, gt=0)
     scheduler_enabled: bool = True
     demo: bool = Field(
