@@ -315,7 +315,9 @@ def test_api_answers_4xx_for_a_list_valued_key_and_413_when_too_large(
     assert deep.status_code == 422
     big = client.put("/api/v1/flows/x", content=b"#" * (MAX_YAML_BYTES + 1), headers=headers)
     assert big.status_code == 413
-    assert "at most 1,000,000 are accepted" in big.json()["error"]["message"]
+    assert big.json()["error"]["message"] == (
+        f"the definition is {MAX_YAML_BYTES + 1:,} bytes; at most 1,000,000 are accepted"
+    )
 
 
 def test_editor_parses_uploads_and_the_yaml_editor_off_the_event_loop(

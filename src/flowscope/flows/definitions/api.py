@@ -138,7 +138,7 @@ def put_flow(
     ] = None,
 ) -> Response:
     kind = media_type(request.headers.get("content-type"))
-    check_yaml_size(body)  # no definition is near a megabyte, in YAML or JSON
+    check_yaml_size(body, "the definition")  # none is near a megabyte, in YAML or JSON
     if kind in YAML_TYPES:
         data = load_yaml(body)
     elif kind in JSON_TYPES or not kind:

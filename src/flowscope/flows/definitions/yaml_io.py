@@ -154,10 +154,10 @@ class YamlTooLarge(InvalidDefinition):
     code = "payload_too_large"
 
 
-def check_yaml_size(text: str | bytes) -> None:
+def check_yaml_size(text: str | bytes, what: str = "the YAML") -> None:
     size = len(text.encode() if isinstance(text, str) else text)
     if size > MAX_YAML_BYTES:
-        message = f"the YAML is {size:,} bytes; at most {MAX_YAML_BYTES:,} are accepted"
+        message = f"{what} is {size:,} bytes; at most {MAX_YAML_BYTES:,} are accepted"
         raise YamlTooLarge(message, details=[{"path": "", "message": message}])
 
 
