@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.types.json import set_json_loads
 from sqlalchemy.orm import Session
 
 from flowscope.query.compiler import CompiledQuery, OutputColumn, compile_query
@@ -29,7 +31,8 @@ from flowscope.query.values import T
 MAX_COLUMNS = 200
 MAX_RESULT_BYTES = 16 * 1024 * 1024
 OTHER_ATTRIBUTES = "other attributes"
-FETCH_CHUNK = 500
+FIRST_CHUNK = 20
+MAX_CHUNK = 5_000
 
 
 @dataclass
@@ -111,13 +114,15 @@ def run_query(
             f"the result would have {named:,} columns; at most {max_columns:,} are returned: "
             "use fields to pick fewer"
         )
-    raw_rows, cut = execute(
+    raw_rows, cut, size = execute(
         session, compiled.sql, compiled.params, timeout_s, row_cap + 1, max_bytes
     )
     elapsed = time.perf_counter() - compiled_at
     columns, rows = shape(compiled.columns, raw_rows[:row_cap], max_columns)
-    # expanded attributes add a null per row and missing key: count the answer's rows again
-    kept = _rows_within(rows, max_bytes)
+    # Expanded attributes add a null for each key a row lacks: at most `null, ` per cell.
+    # Only when that could pass the cap are the answer's rows measured one by one.
+    padding = 6 * len(rows) * max(0, len(columns) - len(compiled.columns))
+    kept = len(rows) if size + padding <= max_bytes else _rows_within(rows, max_bytes)
     truncated = cut or len(raw_rows) > row_cap or kept < len(rows)
     del rows[kept:]
     return QueryResult(
@@ -139,13 +144,13 @@ def execute(
     timeout_s: float,
     max_rows: int,
     max_bytes: int = MAX_RESULT_BYTES,
-) -> tuple[list[tuple[Any, ...]], bool]:
+) -> tuple[list[tuple[Any, ...]], bool, int]:
     """Run `sql` in a read-only savepoint with a statement timeout; the savepoint is always
     rolled back, which also undoes the read-only mode and the timeout for the caller.
 
     Rows come from a server-side cursor in chunks and stop once their JSON passes `max_bytes`
-    (the second value says so): a query that widens rows (`concat` of a large attribute, many
-    wide events) never holds more than about `max_bytes` of rows in this process.
+    (the second value says so; the third is their size): a query that widens rows (`concat`
+    of a large attribute, many wide events) never holds much more than `max_bytes` of rows.
     """
     driver = session.connection().connection.driver_connection
     assert isinstance(driver, psycopg.Connection)  # noqa: S101 - we only run on psycopg
@@ -180,6 +185,34 @@ def execute(
             cur.execute("rollback to savepoint fql_query; release savepoint fql_query")
 
 
+class _JsonBytes(threading.local):
+    count = 0
+
+
+_json_bytes = _JsonBytes()
+
+
+def _counting_loads(data: bytes | str) -> Any:
+    """json.loads that counts the JSON text it reads: the size of attribute values for free
+    (measuring them again with json.dumps cost a third of a 10,000-row fetch)."""
+    _json_bytes.count += len(data)
+    return json.loads(data)
+
+
+def _plain_size(rows: list[tuple[Any, ...]]) -> int:
+    """About the JSON size of the cells that are not JSON (those are counted as loaded)."""
+    size = 0
+    for row in rows:
+        for cell in row:
+            if isinstance(cell, str):
+                size += len(cell) + 4
+            elif isinstance(cell, list):  # arrays of aggregates (and JSON arrays, twice)
+                size += _json_size(cell) + 2
+            elif not isinstance(cell, dict):
+                size += 36  # a timestamp as ISO text, a number, null
+    return size
+
+
 def _json_size(row: Any) -> int:
     return len(json.dumps(row, default=str, ensure_ascii=False))
 
@@ -209,29 +242,43 @@ def _fetch(
     max_bytes: int,
     deadline: float,
     timeout_s: float,
-) -> tuple[list[tuple[Any, ...]], bool]:
+) -> tuple[list[tuple[Any, ...]], bool, int]:
+    """(rows, whether the byte cap cut them, their JSON size).
+
+    The first chunk is small, in case rows are huge; later ones are sized to the room left
+    at the average row size so far, so no chunk holds much more than the cap."""
     rows: list[tuple[Any, ...]] = []
     size = 0
+    wanted = FIRST_CHUNK
     with driver.cursor(name="fql_result") as cursor:
+        set_json_loads(_counting_loads, cursor)
         cursor.execute(sql, params)  # compiled SQL: no user text
         while len(rows) < max_rows:
-            chunk = cursor.fetchmany(min(FETCH_CHUNK, max_rows - len(rows)))
-            for row in chunk:
-                # the row's JSON size, near what the answer will spend on it
-                size += _json_size(row)
-                if size > max_bytes:
-                    if not rows:
-                        raise QueryError(
-                            f"one row of the result is over {max_bytes // 1_000_000} MB: "
-                            "pick fewer or smaller fields"
-                        )
-                    return rows, True
-                rows.append(row)
-            if len(chunk) < FETCH_CHUNK or len(rows) >= max_rows:
+            wanted = min(wanted, max_rows - len(rows))
+            _json_bytes.count = 0
+            chunk = cursor.fetchmany(wanted)
+            chunk_size = _json_bytes.count + _plain_size(chunk)
+            if size + chunk_size > max_bytes:  # the cap falls inside this chunk: find where
+                for row in chunk:
+                    size += _json_size(row)
+                    if size > max_bytes:
+                        break
+                    rows.append(row)
+                if not rows:
+                    raise QueryError(
+                        f"one row of the result is over {max_bytes:,} bytes of JSON: "
+                        "pick fewer or smaller fields"
+                    )
+                return rows, True, size
+            rows.extend(chunk)
+            size += chunk_size
+            if len(chunk) < wanted:
                 break
             if time.monotonic() > deadline:  # each FETCH has the timeout; all of them too
                 raise _timed_out(timeout_s)
-    return rows, False
+            average = max(1, size // len(rows))
+            wanted = max(1, min(MAX_CHUNK, (max_bytes - size) // average))
+    return rows, False, size
 
 
 # --- shaping rows for JSON -----------------------------------------------------------------
