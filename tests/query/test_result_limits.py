@@ -11,9 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from flowscope.dashboards import tiles
+from flowscope.dashboards.schemas import Tile
 from flowscope.ingest.schemas import NewEvent
 from flowscope.query import service
 from flowscope.query.service import OTHER_ATTRIBUTES
+from flowscope.settings import Settings
 from tests.query.data import ingest
 
 URL = "/api/v1/query"
@@ -120,3 +123,16 @@ def test_more_named_columns_than_the_cap_is_a_clear_400(
     assert response.json()["error"]["message"] == (
         "the result would have 11 columns; at most 10 are returned: use fields to pick fewer"
     )
+
+
+def test_a_table_tile_fetches_only_the_rows_it_shows(session: Session, settings: Settings) -> None:
+    plant(session, 250, 1)
+    table = Tile(id="t", query="fetch bizevents", viz="table")
+    frame = tiles.Timeframe("-24h", "")
+    view = tiles.tile_view(session, settings, table, frame, {})
+    assert view.result is not None
+    assert (view.result.row_count, view.result.truncated) == (tiles.TABLE_ROWS, True)
+    bars = Tile(id="b", query="fetch bizevents | summarize count(), by: {event.id}", viz="bar")
+    charted = tiles.tile_view(session, settings, bars, frame, {})
+    assert charted.result is not None
+    assert charted.result.row_count == 250  # a chart's rows are not cut to the table's
