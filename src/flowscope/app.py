@@ -39,6 +39,7 @@ from flowscope.metrics import MetricsMiddleware
 from flowscope.paths import resource_dir
 from flowscope.query import api as query_api
 from flowscope.query import views as query_views
+from flowscope.security_headers import SecurityHeadersMiddleware
 from flowscope.settings import Settings, get_settings
 from flowscope.web import is_htmx, redirect, render
 from flowscope.wiring import FLOW_CREATED_HOOKS, job_registry
@@ -112,6 +113,7 @@ def create_app(
         max_age=14 * 24 * 3600,
     )
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=str(resource_dir("static"))), name="static")
 
     app.include_router(ops.router)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import secrets
+
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from flowscope import metrics
-from flowscope.deps import DatabaseDep
+from flowscope.deps import DatabaseDep, SettingsDep
+from flowscope.errors import Unauthorized
 
 router = APIRouter(tags=["operations"])
 
@@ -28,6 +31,10 @@ def readyz(db: DatabaseDep) -> Response:
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-def prometheus() -> Response:
+def prometheus(request: Request, settings: SettingsDep) -> Response:
+    if settings.metrics_token:  # request paths and volumes are not for everyone to read
+        sent = request.headers.get("authorization", "").partition(" ")[2].strip()
+        if not secrets.compare_digest(sent.encode(), settings.metrics_token.encode()):
+            raise Unauthorized("/metrics needs 'Authorization: Bearer <FLOWSCOPE_METRICS_TOKEN>'")
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)

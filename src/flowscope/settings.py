@@ -56,9 +56,25 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Statement timeout of FQL queries (notebook, API)."
     )
     query_row_cap: int = Field(default=10_000, gt=0, description="Most rows an FQL query returns.")
+    query_max_columns: int = Field(
+        default=200,
+        ge=2,
+        description="Most columns of an FQL result; further attribute keys share one JSON column.",
+    )
+    query_max_result_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Rows of an FQL result stop (truncated) once their JSON passes this size.",
+    )
     query_default_from: str = Field(
         default=DEFAULT_FROM,
         description="Timeframe start when neither the query nor the caller sets one (-24h).",
+    )
+
+    metrics_token: str | None = Field(
+        default=None,
+        description="When set, /metrics answers only requests with 'Authorization: Bearer "
+        "<this token>' (Prometheus: authorization.credentials); unset, /metrics is open.",
     )
 
     pool_size: int = Field(default=10, gt=0)

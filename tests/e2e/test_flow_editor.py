@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from playwright.sync_api import FilePayload, Page
+from playwright.sync_api import FilePayload, Page, expect
 
 from flowscope.auth.models import Role
 from flowscope.db import Database
@@ -35,7 +35,8 @@ def _htmx(page: Page, action: Callable[[], None]) -> None:
     """Do `action` and wait until the HTMX request it starts has been answered and swapped."""
     with page.expect_response(lambda r: "/flows/manage/" in r.url):
         action()
-    page.wait_for_function("!document.querySelector('.htmx-request')")
+    # a locator wait, not wait_for_function: the CSP forbids the eval its polling uses
+    expect(page.locator(".htmx-request")).to_have_count(0)
 
 
 def test_an_editor_builds_reorders_previews_and_saves_a_flow(

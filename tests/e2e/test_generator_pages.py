@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from flowscope.auth.models import Role
 
@@ -19,7 +20,8 @@ def test_an_editor_creates_and_runs_a_generator(
     browser_login(page, Role.editor)
     page.goto("/generators/new")
     page.select_option("#template", "insurance-claim")
-    page.wait_for_function("document.querySelector('#source').value.includes('insurer.')")
+    # locator waits, not wait_for_function: the CSP forbids the eval its polling uses
+    expect(page.locator("#source")).to_have_value(re.compile(r"insurer\."))
     screenshot(page, "generator-new")
     source = page.input_value("#source")
     page.fill("#source", source.replace("percent: 12}", "percent: 112}"))
@@ -33,11 +35,8 @@ def test_an_editor_creates_and_runs_a_generator(
     page.wait_for_url(f"{live_server}/generators/insurance-claim")
     page.click("text=Run now")
     page.wait_for_url(f"{live_server}/generators/insurance-claim")
-    page.wait_for_function(
-        "!document.querySelector('#runs[aria-busy]') && "
-        "document.querySelector('#runs tbody tr td').textContent.trim() === 'manual'",
-        timeout=60_000,
-    )
+    expect(page.locator("#runs[aria-busy]")).to_have_count(0, timeout=60_000)
+    expect(page.locator("#runs tbody tr td").first).to_have_text("manual", timeout=60_000)
     screenshot(page, "generator-detail")
 
     page.click("nav >> text=Generators")

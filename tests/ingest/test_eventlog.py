@@ -1,14 +1,24 @@
 from __future__ import annotations
 
 import gzip
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
+from defusedxml.ElementTree import ParseError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from flowscope.ingest.eventlog import ImportResult, LogError, LogFields, event_id, import_event_log
+from flowscope.ingest.eventlog import (
+    MAX_PENDING_EVENTS,
+    ImportResult,
+    LogError,
+    LogFields,
+    event_id,
+    import_event_log,
+    read_xes,
+)
 
 XES = """<?xml version="1.0" encoding="utf-8" ?>
 <log xes.version="1849-2016" xmlns="http://www.xes-standard.org/">
@@ -222,3 +232,53 @@ def test_long_case_ids_get_a_hashed_event_id() -> None:
     long_id = event_id("x" * 300, 0)
     assert long_id.startswith("sha256:")
     assert len(long_id) == 71
+
+
+def _deep_xes(depth: int) -> str:
+    nested = '<container key="c">' * depth + "</container>" * depth
+    return (
+        '<log><trace><string key="concept:name" value="T" /><event>'
+        '<string key="concept:name" value="a" />'
+        f'<date key="time:timestamp" value="2020-01-01T00:00:00Z" />{nested}'
+        "</event></trace></log>"
+    )
+
+
+def test_absurd_nesting_is_one_clear_error_not_a_traceback(
+    session: Session, tmp_path: Path
+) -> None:
+    with pytest.raises(LogError) as caught:
+        import_event_log(session, write(tmp_path, "deep.xes", _deep_xes(3000)), "p")
+    assert caught.value.message == (
+        "elements are nested deeper than 64 levels (in trace 1); this is not an event log"
+    )
+
+
+def test_a_long_trace_streams_its_events_before_the_trace_ends() -> None:
+    """Memory stays flat: rows come out while the trace is still being read, and what has
+    been read is dropped from the tree (a 224 KB .xes.gz used to peak at 390 MB)."""
+    events = "".join(
+        f'<event><string key="concept:name" value="a{i}" />'
+        f'<date key="time:timestamp" value="2020-01-01T00:00:00Z" /></event>'
+        for i in range(2500)
+    )
+    text = f'<log><trace><string key="concept:name" value="T" />{events}<broken'
+    seen: list[Any] = []
+
+    def read_all() -> None:
+        seen.extend(row.fields["case:concept:name"] for row in read_xes(io.BytesIO(text.encode())))
+
+    with pytest.raises(ParseError):
+        read_all()
+    assert seen == ["T"] * (2 * MAX_PENDING_EVENTS)  # given out before the file broke
+
+
+def test_a_trace_attribute_after_a_few_events_still_applies_to_them(
+    session: Session, tmp_path: Path
+) -> None:
+    log = XES.replace('<int key="priority" value="2" />', "").replace(
+        "</event>\n  </trace>", '</event>\n    <int key="priority" value="2" />\n  </trace>', 1
+    )
+    import_event_log(session, write(tmp_path, "late.xes", log), "p")
+    first = stored(session)[0]
+    assert first["attributes"]["case"]["priority"] == 2

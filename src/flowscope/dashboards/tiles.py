@@ -21,6 +21,7 @@ from flowscope.settings import Settings
 # links, so a tile cannot inject script into the page of whoever views the dashboard.
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 MAX_OPTIONS = 500
+TABLE_ROWS = 200  # what _tile.html shows of a table: fetching more only costs memory
 
 
 def render_markdown(text: str) -> str:
@@ -61,6 +62,8 @@ def _run(
         timeout_s=settings.query_timeout_seconds,
         row_cap=limit or settings.query_row_cap,
         default_from=settings.query_default_from,
+        max_columns=settings.query_max_columns,
+        max_bytes=settings.query_max_result_bytes,
     )
 
 
@@ -107,7 +110,8 @@ def tile_view(
         return view
     try:
         text = substitute(tile.query, values)
-        view.result = _run(session, settings, text, frame)
+        limit = TABLE_ROWS if tile.viz == "table" else None
+        view.result = _run(session, settings, text, frame, limit)
     except QueryError as exc:
         where = f" at line {exc.line}, column {exc.column}" if exc.line is not None else ""
         view.error = f"{exc.message}{where}"

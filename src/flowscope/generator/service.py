@@ -15,6 +15,11 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from flowscope.errors import Conflict, FlowscopeError, NotFound
+from flowscope.flows.definitions.yaml_io import (
+    InvalidDefinition,
+    SafeLimitedLoader,
+    safe_load_limited,
+)
 from flowscope.generator.models import Generator, GeneratorRun
 from flowscope.generator.schemas import GeneratorConfig, describe_errors
 
@@ -34,7 +39,9 @@ class InvalidConfig(FlowscopeError):
 
 def parse_config(source: str) -> GeneratorConfig:
     try:
-        data = yaml.safe_load(source)
+        data = safe_load_limited(source)  # no aliases, bounded size, depth and node count
+    except InvalidDefinition as exc:  # over the size limit
+        raise InvalidConfig([exc.message]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -58,7 +65,7 @@ def _line_of(source: str, loc: tuple[int | str, ...]) -> int | None:
     """The YAML line of the value at a validation error's location, found by walking the
     composed node tree along the location's keys and indices (None when it is not there,
     e.g. a missing field)."""
-    node = yaml.compose(source)
+    node = yaml.compose(source, Loader=SafeLimitedLoader)  # type: ignore[arg-type]
     line = None
     for part in loc:
         if isinstance(node, yaml.MappingNode):

@@ -133,36 +133,65 @@ def _xes_attributes(elem: Any) -> dict[str, Any]:
     }
 
 
+# XES nests log > trace > event > attribute; attributes nest lists and containers. Deeper
+# than this is no log (the recursive reading of values would end in a RecursionError).
+MAX_XES_DEPTH = 64
+# A trace's events wait for the trace's own attributes (case:*, which XES writes before the
+# events, but some tools after them) up to this many; a longer trace streams with the
+# attributes read so far, so memory stays flat however long a trace is.
+MAX_PENDING_EVENTS = 1_000
+
+
 def read_xes(stream: IO[bytes]) -> Iterator[_Row]:
-    """Stream a XES log trace by trace, clearing what has been read so memory stays flat."""
-    root = None
+    """Stream a XES log event by event, dropping each element once read so memory stays flat.
+
+    A parsed element stays in its parent until removed: every event, trace attribute and
+    trace is taken out of the tree as soon as it has been turned into a row or a value.
+    """
+    path: list[Any] = []  # the open elements, root first
     trace_no = loose = 0
-    in_trace = False
+    case: dict[str, Any] = {}
     pending: list[dict[str, Any]] = []
+    streamed = 0  # events of the current trace already given out
+
+    def flush() -> Iterator[_Row]:
+        nonlocal streamed
+        for attrs in pending:
+            streamed += 1
+            yield _Row({**case, **attrs}, f"trace {trace_no + 1} event {streamed}")
+        pending.clear()
+
     for kind, elem in iterparse(stream, events=("start", "end")):
-        tag = _local(elem.tag)
         if kind == "start":
-            if root is None:
-                root = elem
-            in_trace = in_trace or tag == "trace"
+            path.append(elem)
+            if len(path) > MAX_XES_DEPTH:
+                raise LogError(
+                    f"elements are nested deeper than {MAX_XES_DEPTH} levels "
+                    f"(in trace {trace_no + 1}); this is not an event log"
+                )
             continue
+        path.pop()
+        parent = path[-1] if path else None
+        tag = _local(elem.tag)
+        in_trace = len(path) >= 2 and _local(path[1].tag) == "trace"
         if tag == "event" and not in_trace:
             # An event outside any trace: usable when --case-field names one of its attributes.
             loose += 1
             yield _Row(_xes_attributes(elem), f"event {loose} outside a trace")
-            elem.clear()
         elif tag == "event":
             pending.append(_xes_attributes(elem))
-            elem.clear()
+            if len(pending) >= MAX_PENDING_EVENTS:
+                yield from flush()
         elif tag == "trace":
-            in_trace = False
+            yield from flush()
             trace_no += 1
-            case = {f"case:{k}": v for k, v in _xes_attributes(elem).items()}
-            for n, attrs in enumerate(pending):
-                yield _Row({**case, **attrs}, f"trace {trace_no} event {n + 1}")
-            pending = []
-            if root is not None:
-                root.clear()  # the log element would otherwise keep every trace read
+            case, streamed = {}, 0
+        elif len(path) == 2 and _local(path[1].tag) == "trace" and elem.get("key") is not None:
+            case[f"case:{elem.get('key')}"] = _xes_value(elem)  # a trace attribute
+        else:
+            continue  # inside an attribute or an event: read with its owner
+        if parent is not None:
+            parent.remove(elem)
 
 
 def _csv_value(text: str) -> Any:

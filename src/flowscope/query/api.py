@@ -35,5 +35,7 @@ def run_query(
         timeout_s=settings.query_timeout_seconds,
         row_cap=settings.query_row_cap,
         default_from=settings.query_default_from,
+        max_columns=settings.query_max_columns,
+        max_bytes=settings.query_max_result_bytes,
     )
     return result.as_dict()

@@ -67,6 +67,8 @@ def _run(
             timeout_s=settings.query_timeout_seconds,
             row_cap=settings.query_row_cap,
             default_from=settings.query_default_from,
+            max_columns=settings.query_max_columns,
+            max_bytes=settings.query_max_result_bytes,
         )
     except QueryError as exc:
         context.update(_error_context(query, exc))

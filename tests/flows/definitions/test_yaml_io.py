@@ -1,21 +1,29 @@
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowscope.flows.definitions import schemas
+from flowscope.auth.models import Role
+from flowscope.flows.definitions import schemas, views
 from flowscope.flows.definitions.schemas import KEY, RESERVED_SLUGS, SLUG, FlowDefinition
 from flowscope.flows.definitions.yaml_io import (
+    MAX_YAML_BYTES,
+    MAX_YAML_NODES,
     InvalidDefinition,
+    YamlTooLarge,
     from_yaml,
     parse_definition,
     to_yaml,
 )
+from tests.conftest import csrf_from
 from tests.flows.factories import definition
 
 EXAMPLE = "\n".join(
@@ -241,3 +249,96 @@ def test_export_import_export_is_byte_identical(original: FlowDefinition) -> Non
 def test_stored_json_and_yaml_give_the_same_definition(original: FlowDefinition) -> None:
     stored = original.model_dump(mode="json", by_alias=True, exclude_none=True)
     assert parse_definition(json.loads(json.dumps(stored))) == from_yaml(to_yaml(original))
+
+
+# --- limits: nothing a file can hold makes the reader answer 500 or spend minutes -------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("slug: a\n? [x, y]\n: 1\n", "YAML syntax error at line 2, column 3: a key must be text"),
+        ("slug: a\n{[x]: 1}: 2\n", "YAML syntax error at line 2, column 2: a key must be text"),
+        ("slug: a\n? {x: 1}\n: 2\n", "line 2, column 3: a key must be text or a number, not a"),
+        ("a: " + "[" * 100 + "]" * 100, "line 1, column 67: nesting is deeper than 64 levels"),
+        ("a: " + "[" * 5000 + "]" * 5000, "YAML syntax error at line 1"),
+        ("a:\n" + "".join(f"- {i}\n" for i in range(MAX_YAML_NODES)), "more than 20,000 values"),
+        ("slug: 1" + "0" * 5000, "line 1, column 7: '10000000000"),
+        ("slug: !!timestamp 2024-13-45\n", "'2024-13-45' cannot be read: month must be in 1..12"),
+    ],
+)
+def test_unreadable_or_oversized_yaml_is_a_clear_error(text: str, message: str) -> None:
+    with pytest.raises(InvalidDefinition) as caught:
+        from_yaml(text)
+    assert message in caught.value.message
+    assert caught.value.status_code == 422
+    assert "\n" not in caught.value.message
+
+
+def test_yaml_over_the_size_limit_is_refused_before_parsing() -> None:
+    text = "description: " + "x" * MAX_YAML_BYTES
+    with pytest.raises(YamlTooLarge) as caught:
+        from_yaml(text)
+    assert caught.value.status_code == 413
+    assert caught.value.message == (
+        f"the YAML is {len(text):,} bytes; at most {MAX_YAML_BYTES:,} are accepted"
+    )
+
+
+def test_generator_configuration_is_read_within_the_same_limits() -> None:
+    from flowscope.generator.service import InvalidConfig, parse_config
+
+    for text, message in (
+        ("a: &x [1, 2]\nb: *x\n", "aliases (*name) are not supported"),
+        ("name: 1" + "0" * 5000, "cannot be read"),
+        ("a: " + "[" * 5000 + "]" * 5000, "YAML line 1"),
+        ("x" * (MAX_YAML_BYTES + 1), "at most 1,000,000 are accepted"),
+    ):
+        with pytest.raises(InvalidConfig) as caught:
+            parse_config(text)
+        assert message in caught.value.message
+
+
+def test_api_answers_4xx_for_a_list_valued_key_and_413_when_too_large(
+    client: TestClient, make_token: Callable[..., str]
+) -> None:
+    headers = {
+        "Authorization": f"Api-Token {make_token('admin')}",
+        "Content-Type": "application/yaml",
+    }
+    listed = client.put("/api/v1/flows/x", content=b"slug: x\n? [a, b]\n: 1\n", headers=headers)
+    assert listed.status_code == 422
+    assert listed.json()["error"]["message"] == (
+        "YAML syntax error at line 2, column 3: a key must be text or a number, not a list"
+    )
+    deep = client.put("/api/v1/flows/x", content=b"a: " + b"[" * 5000, headers=headers)
+    assert deep.status_code == 422
+    big = client.put("/api/v1/flows/x", content=b"#" * (MAX_YAML_BYTES + 1), headers=headers)
+    assert big.status_code == 413
+    assert big.json()["error"]["message"] == (
+        f"the definition is {MAX_YAML_BYTES + 1:,} bytes; at most 1,000,000 are accepted"
+    )
+
+
+def test_editor_parses_uploads_and_the_yaml_editor_off_the_event_loop(
+    sign_in: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A megabyte of YAML takes seconds of CPU: on the event loop it stalls every request."""
+    on_loop: list[bool] = []
+
+    def recording(text: str | bytes) -> FlowDefinition:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:  # a worker thread has no running loop
+            on_loop.append(False)
+        return from_yaml(text)
+
+    monkeypatch.setattr(views, "from_yaml", recording)
+    client = sign_in(Role.editor)
+    token = csrf_from(client.get("/flows/manage").text)
+    text = to_yaml(definition(slug="orders", providers=["shop"]))
+    files = {"file": ("orders.yaml", text.encode(), "application/yaml")}
+    client.post("/flows/manage/upload", data={"csrf_token": token}, files=files)
+    client.post("/flows/manage/yaml", data={"csrf_token": token, "source": text})
+    assert on_loop == [False, False]

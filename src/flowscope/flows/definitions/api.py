@@ -21,6 +21,7 @@ from flowscope.flows.definitions.discovery import Discovery, discover, suggest_f
 from flowscope.flows.definitions.models import Flow
 from flowscope.flows.definitions.yaml_io import (
     InvalidDefinition,
+    check_yaml_size,
     load_yaml,
     parse_definition,
     to_yaml,
@@ -137,6 +138,7 @@ def put_flow(
     ] = None,
 ) -> Response:
     kind = media_type(request.headers.get("content-type"))
+    check_yaml_size(body, "the definition")  # none is near a megabyte, in YAML or JSON
     if kind in YAML_TYPES:
         data = load_yaml(body)
     elif kind in JSON_TYPES or not kind:

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from flowscope.auth.models import User
@@ -90,7 +91,8 @@ async def upload(request: Request, session: SessionDep, user: EditorUser) -> Res
         if len(body) > MAX_UPLOAD_BYTES:
             message = f"the file is over {MAX_UPLOAD_BYTES:,} bytes"
             raise InvalidDefinition(message, details=[{"path": "file", "message": message}])
-        definition = from_yaml(body)
+        # Parsing a large file takes CPU seconds: in a worker thread, not on the event loop.
+        definition = await run_in_threadpool(from_yaml, body)
     except InvalidDefinition as exc:
         details = exc.details or [{"path": "", "message": exc.message}]
         return _list_page(
@@ -286,7 +288,8 @@ async def yaml_save(request: Request, session: SessionDep, user: EditorUser) -> 
         "slug": loaded if isinstance(loaded, str) and loaded else None,
     }
     try:
-        return _save(request, session, user, from_yaml(source), expected)
+        definition = await run_in_threadpool(from_yaml, source)  # CPU-bound: off the loop
+        return _save(request, session, user, definition, expected)
     except InvalidDefinition as exc:
         details = exc.details or [{"path": "", "message": exc.message}]
         context["problems"] = with_lines(source, friendly(details))

@@ -14,7 +14,8 @@ still accepted where the schema wants a boolean). A key given twice is an error.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Hashable
+from typing import Any, NoReturn
 
 import yaml
 from pydantic import ValidationError
@@ -139,18 +140,111 @@ def to_yaml(definition: FlowDefinition) -> str:
 # import
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core booleans, no timestamps, no duplicate keys, no aliases.
+# Limits of any YAML this service reads (flow definitions, generator configurations). A flow
+# of a hundred steps is a few thousand values and ten levels deep; a megabyte of YAML costs
+# seconds of CPU to compose and construct, so anything much larger is refused before parsing,
+# and deep or huge documents while composing (before the nodes are turned into Python objects).
+MAX_YAML_BYTES = 1_000_000
+MAX_YAML_DEPTH = 64
+MAX_YAML_NODES = 20_000
+
+
+class YamlTooLarge(InvalidDefinition):
+    status_code = 413
+    code = "payload_too_large"
+
+
+def check_yaml_size(text: str | bytes, what: str = "the YAML") -> None:
+    size = len(text.encode() if isinstance(text, str) else text)
+    if size > MAX_YAML_BYTES:
+        message = f"{what} is {size:,} bytes; at most {MAX_YAML_BYTES:,} are accepted"
+        raise YamlTooLarge(message, details=[{"path": "", "message": message}])
+
+
+def _refuse(problem: str, mark: Any) -> NoReturn:
+    raise yaml.composer.ComposerError(None, None, problem, mark)
+
+
+class _LimitedComposer(yaml.composer.Composer):
+    """PyYAML's composer with a depth and node budget, refusing aliases.
 
     Aliases are refused because a few nested ones expand into billions of nodes when the
-    definition is validated and stored ("billion laughs"); definitions do not need them.
+    data is validated and stored ("billion laughs"); definitions and configurations do not
+    need them. The depth limit also keeps the recursive composer and constructor far from
+    Python's recursion limit (5,000 nested lists used to answer 500).
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._depth = 0
+        self._nodes = 0
+
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not supported", mark)
-        return super().compose_node(parent, index)
+        mark = self.peek_event().start_mark  # type: ignore[attr-defined]
+        if self.check_event(yaml.AliasEvent):  # type: ignore[attr-defined]
+            _refuse("aliases (*name) are not supported", mark)
+        self._nodes += 1
+        if self._nodes > MAX_YAML_NODES:
+            _refuse(f"more than {MAX_YAML_NODES:,} values; at most that many are accepted", mark)
+        if self._depth >= MAX_YAML_DEPTH:
+            _refuse(f"nesting is deeper than {MAX_YAML_DEPTH} levels", mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+# libyaml's parser (C, iterative) turns the text into events several times faster than
+# PyYAML's; the composer above stays in Python so that it can count and refuse.
+try:
+    from yaml._yaml import CParser as _EventParser
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+
+    class _EventParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):  # type: ignore[no-redef]
+        def __init__(self, stream: str | bytes) -> None:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+
+
+class SafeLimitedLoader(
+    _LimitedComposer, _EventParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver
+):
+    """`yaml.safe_load`'s meaning, within the limits above, with errors that have a line."""
+
+    def __init__(self, stream: str | bytes) -> None:
+        _EventParser.__init__(self, stream)
+        _LimitedComposer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            # e.g. an integer of 5,000 digits, or `!!timestamp 2024-13-45`
+            value = node.value if isinstance(node.value, str) else ""
+            problem = f"{value[:40]!r} cannot be read: {exc}" if value else str(exc)
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+
+
+def safe_load_limited(text: str | bytes) -> Any:
+    """`yaml.safe_load` within the limits; raises `YamlTooLarge` or a `yaml.YAMLError`."""
+    check_yaml_size(text)
+    return _load(SafeLimitedLoader(text))
+
+
+def _load(loader: SafeLimitedLoader) -> Any:
+    """What `yaml.load` does, typed for our loaders."""
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+class _Loader(SafeLimitedLoader):
+    """YAML 1.2 core booleans, no timestamps, no duplicate keys, no aliases, within limits."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -171,6 +265,10 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any
     result: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, Hashable):
+            kind = {"list": "a list", "dict": "a mapping"}.get(type(key).__name__, "a set")
+            problem = f"a key must be text or a number, not {kind}"
+            raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
         if key in result:
             mark = key_node.start_mark
             raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", mark)
@@ -178,20 +276,24 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any
     return result
 
 
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)  # type: ignore[type-var]
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    return f"YAML syntax error at {where}{problem}"
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"YAML syntax error{where}: {problem}"
 
 
 def load_yaml(text: str | bytes) -> Any:
-    """Parse YAML text; a syntax error names the line and column."""
+    """Parse YAML text within the limits; a syntax error names the line and column.
+
+    CPU-bound (up to a second for a megabyte): call it from a sync route or a thread.
+    """
+    check_yaml_size(text)
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return _load(_Loader(text))
     except yaml.YAMLError as exc:
         message = _yaml_problem(exc)
         raise InvalidDefinition(message, details=[{"path": "", "message": message}]) from None
