@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import secrets
+from functools import partial
+
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from flowscope import metrics
-from flowscope.deps import DatabaseDep
+from flowscope.db import Database
+from flowscope.errors import Unauthorized
+from flowscope.offload import ThreadSlots
+from flowscope.settings import Settings
 
 router = APIRouter(tags=["operations"])
+
+# Threads for readiness checks: while the database hangs, a stuck check holds its thread until
+# the connection's TCP timeouts fire, and probes that keep coming must not pile up threads.
+_READY_CHECKS = 2
 
 
 @router.get("/healthz", summary="The process is up")
@@ -17,17 +27,42 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def _ping(db: Database) -> None:
+    with db.ingest.connect() as conn:  # ingest's pool: ready means events can be stored
+        conn.execute(text("select 1"))
+
+
 @router.get("/readyz", summary="The database answers")
-def readyz(db: DatabaseDep) -> Response:
+async def readyz(request: Request) -> Response:
+    """503 + Retry-After within `db_timeout_seconds` when the database does not answer, even
+    when it hangs with its connections open (async, so that a hung check cannot hold up the
+    thread pool the answer would need)."""
+    db: Database = request.app.state.db
+    settings: Settings = request.app.state.settings
+    slots: ThreadSlots | None = getattr(request.app.state, "ready_slots", None)
+    if slots is None:
+        slots = request.app.state.ready_slots = ThreadSlots(_READY_CHECKS, "readyz")
+    reason = None
     try:
-        with db.engine.connect() as conn:
-            conn.execute(text("select 1"))
+        await slots.run(partial(_ping, db), settings.db_timeout_seconds)
+    except TimeoutError:
+        reason = "Timeout"
     except Exception as exc:  # any failure to reach the database means not ready
-        return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, 503)
+        reason = type(exc).__name__
+    if reason is not None:
+        retry = str(max(1, round(settings.db_timeout_seconds)))
+        body = {"status": "unavailable", "reason": reason}
+        return JSONResponse(body, 503, headers={"Retry-After": retry})
     return JSONResponse({"status": "ready"})
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-def prometheus() -> Response:
+def prometheus(request: Request) -> Response:
+    expected = request.app.state.settings.metrics_token
+    if expected is not None:
+        header = request.headers.get("authorization", "")
+        kind, _, sent = header.partition(" ")
+        if kind.lower() != "bearer" or not secrets.compare_digest(sent.strip(), expected):
+            raise Unauthorized("/metrics needs 'Authorization: Bearer <FLOWSCOPE_METRICS_TOKEN>'")
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)
