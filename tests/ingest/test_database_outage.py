@@ -6,8 +6,8 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-from httpx import Response
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import make_url, text
 from sqlalchemy.orm import Session
 
