@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
@@ -11,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from flowscope.app import create_app
 from flowscope.db import Database
+from flowscope.offload import Full, ThreadSlots
 from flowscope.settings import Settings
 from tests.fixtures.events import INGEST_URL, count_events, make_event
 
@@ -62,3 +65,24 @@ def test_reader_finding_no_free_connection_gets_503_not_a_hang(
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"].isdigit()
     assert response.json()["error"]["code"] == "unavailable"
+
+
+def test_thread_slots_count_abandoned_work_and_never_run_work_given_up_while_queued() -> None:
+    async def scenario() -> list[str]:
+        slots = ThreadSlots(1, "test", backlog=1)
+        hung = threading.Event()  # a database that never answers, until set
+        ran: list[str] = []
+        with pytest.raises(TimeoutError):  # abandoned: its thread stays stuck
+            await slots.run(hung.wait, deadline=0.05)
+        with pytest.raises(TimeoutError):  # queued behind it, given up
+            await slots.run(lambda: ran.append("given up"), deadline=0.05)
+        waiting = asyncio.ensure_future(slots.run(lambda: ran.append("waited"), deadline=30))
+        await asyncio.sleep(0)  # now queued: the stuck one plus this fill the slots and backlog
+        with pytest.raises(Full):
+            await slots.run(lambda: ran.append("refused"), deadline=30)
+        hung.set()
+        await waiting
+        slots.close()
+        return ran
+
+    assert asyncio.run(scenario()) == ["waited"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 from flowscope.auth import service as auth_service
 from flowscope.auth.models import ApiToken, Role, Scope, User
 from flowscope.db import Database
+from flowscope.deadlines import within
 from flowscope.errors import (
     FlowscopeError,
     Forbidden,
@@ -215,7 +215,7 @@ async def read_limited_body(request: Request, settings: Settings) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        async with asyncio.timeout(settings.body_timeout_seconds):
+        with within(settings.body_timeout_seconds):  # no timer per request
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:

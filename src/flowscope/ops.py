@@ -12,7 +12,7 @@ from sqlalchemy import text
 from flowscope import metrics
 from flowscope.db import Database
 from flowscope.errors import Unauthorized
-from flowscope.offload import ThreadSlots
+from flowscope.offload import Full, ThreadSlots
 from flowscope.settings import Settings
 
 router = APIRouter(tags=["operations"])
@@ -41,11 +41,11 @@ async def readyz(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     slots: ThreadSlots | None = getattr(request.app.state, "ready_slots", None)
     if slots is None:
-        slots = request.app.state.ready_slots = ThreadSlots(_READY_CHECKS, "readyz")
+        slots = request.app.state.ready_slots = ThreadSlots(_READY_CHECKS, "readyz", backlog=8)
     reason = None
     try:
         await slots.run(partial(_ping, db), settings.db_timeout_seconds)
-    except TimeoutError:
+    except (TimeoutError, Full):  # Full: earlier checks still wait for the database
         reason = "Timeout"
     except Exception as exc:  # any failure to reach the database means not ready
         reason = type(exc).__name__

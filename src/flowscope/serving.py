@@ -14,6 +14,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from flowscope.deadlines import sweeper
 from flowscope.settings import Settings, get_settings
 
 MAX_HEADER_BYTES = 64 * 1024  # request line and headers; cookies and tokens fit many times over
@@ -38,7 +39,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         # From the environment, like the app's settings: worker processes build their own.
         self.header_timeout = get_settings().header_timeout_seconds
-        self._header_timer: asyncio.TimerHandle | None = None
+        self._sweeper = sweeper(self.loop)  # one timer for all connections, not one each
         self._header_bytes = 0
         self._lingering = False
 
@@ -47,7 +48,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._arm_header_timer()  # uvicorn itself waits forever for a first request
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
+        self._sweeper.discard(self)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -58,7 +59,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = 0
-        self._arm_header_timer()  # idle keep-alive connections are uvicorn's timeout_keep_alive
+        # A new connection's timer runs from connect; a keep-alive connection's from the first
+        # byte of its next request (idle time in between is uvicorn's timeout_keep_alive).
+        if self not in self._sweeper:
+            self._arm_header_timer()
 
     def on_url(self, url: bytes) -> None:
         self._count(len(url))
@@ -69,7 +73,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._cancel_header_timer()
+        self._sweeper.discard(self)
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
@@ -85,16 +89,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             raise HeadersTooLarge
 
     def _arm_header_timer(self) -> None:
-        self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(self.header_timeout, self._headers_timed_out)
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        self._sweeper.add(self, self.header_timeout, self._headers_timed_out)
 
     def _headers_timed_out(self) -> None:
-        self._header_timer = None
         if not self.transport.is_closing():
             self.logger.info("closed a connection whose request headers took too long")
             self.transport.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -16,6 +15,7 @@ from starlette.datastructures import Headers
 from flowscope.auth.models import Role, Scope
 from flowscope.auth.service import hash_token
 from flowscope.db import Database
+from flowscope.deadlines import within
 from flowscope.deps import (
     RequireScope,
     SessionDep,
@@ -30,7 +30,7 @@ from flowscope.ingest.formats import SUPPORTED, parse_body
 from flowscope.ingest.schemas import IngestRejected, IngestResult, Parsed
 from flowscope.ingest.writer import writer_for
 from flowscope.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, EVENTS_REJECTED
-from flowscope.offload import ThreadSlots
+from flowscope.offload import Full, ThreadSlots
 from flowscope.settings import Settings
 
 router = APIRouter(tags=["ingest"])
@@ -130,17 +130,19 @@ async def ingest(
         parsed = _parse(request.headers, body, settings)  # about 30 us for one event
         if parsed.events and not (parsed.problems and atomic):
             writer = writer_for(app, _WRITE_SCOPES)
-            if writer.stuck_for() > deadline:  # the database hangs: answer now, queue nothing
-                raise _no_answer(deadline)
-            try:
-                async with asyncio.timeout(deadline):
-                    result = await writer.store(token_hash, parsed.events)
-            except TimeoutError:
-                raise _no_answer(deadline) from None
-            if result is not None:
-                status, payload = _answer(parsed, *result)
-                return Response(payload, status_code=status, media_type="application/json")
-            recent_tokens.forget(token_hash)  # no longer valid: the full path says why
+            # A writer stuck on a hung database would only make requests queue up behind it;
+            # they take the bounded thread path instead, which answers 503 in time (or stores
+            # them, if the database has just come back).
+            if writer.stuck_for() <= deadline:
+                try:
+                    with within(deadline):
+                        result = await writer.store(token_hash, parsed.events)
+                except TimeoutError:
+                    raise _no_answer(deadline) from None
+                if result is not None:
+                    status, payload = _answer(parsed, *result)
+                    return Response(payload, status_code=status, media_type="application/json")
+                recent_tokens.forget(token_hash)  # no longer valid: the full path says why
     work = partial(
         _ingest_sync, app.state.db, settings, token_hash, request.headers, body, atomic, checked
     )
@@ -169,11 +171,14 @@ async def _off_loop(
     deadline = deadline or settings.db_timeout_seconds
     slots: ThreadSlots | None = getattr(app.state, "ingest_slots", None)
     if slots is None:
-        slots = app.state.ingest_slots = ThreadSlots(settings.pool_size, "ingest")
+        size = settings.pool_size
+        slots = app.state.ingest_slots = ThreadSlots(size, "ingest", backlog=10 * size)
     try:
         return await slots.run(work, deadline)
     except TimeoutError:
         raise _no_answer(deadline) from None
+    except Full:
+        raise ServiceUnavailable("too many requests wait for the database; retry shortly") from None
 
 
 def _check_token(db: Database, token_hash: str) -> None:
