@@ -60,13 +60,14 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def stalled_body(port: int, done: threading.Event, outcome: dict[str, int]) -> None:
+def stalled_body(port: int, hold: float, outcome: dict[str, int]) -> None:
     head = (
         f"POST {INGEST_PATH} HTTP/1.1\r\nHost: bench\r\nAuthorization: Api-Token bogus\r\n"
         f"Content-Type: application/json\r\nContent-Length: {BODY_BYTES}\r\n\r\n"
     ).encode()
     chunk = b" " * 65536
-    key = "sent all but one byte"
+    key = "no answer while stalled"
+    until = time.monotonic() + hold
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
             sock.sendall(head)
@@ -74,7 +75,16 @@ def stalled_body(port: int, done: threading.Event, outcome: dict[str, int]) -> N
             while left > 0:
                 sock.sendall(chunk[: min(left, len(chunk))])
                 left -= min(left, len(chunk))
-            done.wait()  # stalled: the last byte never comes
+            # stalled: the last byte never comes; what does the server say meanwhile?
+            sock.settimeout(max(0.1, until - time.monotonic()))
+            answer = sock.recv(65536)
+            key = f"answered {answer[9:12].decode()}" if answer else "closed without answer"
+            while sock.recv(65536):
+                pass
+            key += ", then closed by the server"
+            time.sleep(max(0.0, until - time.monotonic()))
+    except TimeoutError:
+        pass
     except OSError as exc:
         key = f"cut by the server ({type(exc).__name__})"
     outcome[key] = outcome.get(key, 0) + 1
@@ -83,10 +93,9 @@ def stalled_body(port: int, done: threading.Event, outcome: dict[str, int]) -> N
 def bodies_phase(server: Server, connections: int, hold: float) -> None:
     time.sleep(1)
     idle = tree_rss(server.proc.pid)
-    done = threading.Event()
     outcome: dict[str, int] = {}
     threads = [
-        threading.Thread(target=stalled_body, args=(server.port, done, outcome), daemon=True)
+        threading.Thread(target=stalled_body, args=(server.port, hold, outcome), daemon=True)
         for _ in range(connections)
     ]
     for t in threads:
@@ -96,7 +105,6 @@ def bodies_phase(server: Server, connections: int, hold: float) -> None:
     while time.monotonic() < deadline:
         peak = max(peak, tree_rss(server.proc.pid))
         time.sleep(0.1)
-    done.set()
     for t in threads:
         t.join(30)
     mib = 1024 * 1024
