@@ -86,9 +86,6 @@ class Settings(BaseSettings):
     keep_alive_seconds: int = Field(
         default=5, gt=0, description="`serve` closes idle keep-alive connections after this."
     )
-    metrics_token: str | None = Field(
-        default=None, description="If set, /metrics needs 'Authorization: Bearer <token>'."
-    )
     scheduler_enabled: bool = True
     demo: bool = Field(
         default=False, description="On start, load the retail generator with 24 h of history."
