@@ -88,6 +88,11 @@ def create_app(
                 scheduler.stop()  # waits for running jobs, then releases the runner lock
             if demo is not None:
                 demo.join(timeout=60)
+            for name in ("ingest_slots", "ready_slots"):  # threads of ingest and /readyz
+                slots = getattr(app.state, name, None)
+                if slots is not None:
+                    slots.close()
+                    setattr(app.state, name, None)
             # uvicorn re-raises SIGTERM after shutdown, so code after uvicorn.run() never runs:
             # the embedded PostgreSQL must be stopped here.
             if database is None:

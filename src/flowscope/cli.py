@@ -75,6 +75,7 @@ def serve(
     import uvicorn
 
     from flowscope.logs import configure_logging
+    from flowscope.serving import uvicorn_options
 
     if demo:
         # Through the environment: uvicorn builds the app (and its settings) itself, in this
@@ -94,6 +95,7 @@ def serve(
         log_config=None,
         access_log=access_log,
         proxy_headers=True,
+        **uvicorn_options(settings),  # connection limits and timeouts, see serving.py
     )
 
 

@@ -38,7 +38,27 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def connect_args(connect_timeout: int = 5) -> dict[str, Any]:
+    """libpq options that bound how long a dead or unreachable server can hold a connection.
+
+    connect_timeout bounds opening one; keepalives find idle pooled connections whose peer is
+    gone; tcp_user_timeout fails a connection whose sent data stays unacknowledged (a network
+    partition) instead of waiting for the kernel's ~15 minutes of retransmissions. A server that
+    hangs but keeps its sockets open is caught by the callers' own deadlines (ingest, /readyz).
+    """
+    return {
+        "connect_timeout": connect_timeout,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 10_000,  # ms
+    }
+
+
+def make_engine(
+    url: str, *, pool_size: int = 10, pool_timeout: float = 10.0, connect_timeout: int = 5
+) -> Engine:
     # pre_ping makes the pool drop connections that died while PostgreSQL was away, so the app
     # recovers by itself when the server comes back.
     return create_engine(
@@ -46,8 +66,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        pool_timeout=10,
-        connect_args={"connect_timeout": 5},
+        pool_timeout=pool_timeout,
+        connect_args=connect_args(connect_timeout),
     )
 
 
@@ -142,12 +162,21 @@ class Database:
     """What a running Flowscope process needs: the URL, engine and session factory."""
 
     url: str
-    engine: Engine
+    engine: Engine  # pages, queries, jobs: waits for a free connection briefly, then 503
     sessions: sessionmaker[Session]
     embedded: EmbeddedPostgres | None = None
+    # Ingest's own pool, so that readers holding every connection of `engine` (slow queries,
+    # big pages) cannot make ingest wait; None uses `engine` (tests that build a Database).
+    ingest_engine: Engine | None = None
+
+    @property
+    def ingest(self) -> Engine:
+        return self.ingest_engine if self.ingest_engine is not None else self.engine
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.ingest_engine is not None:
+            self.ingest_engine.dispose()
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -178,12 +207,29 @@ def open_database(settings: Settings, *, migrate: bool = True) -> Database:
     try:
         if migrate:
             upgrade_database(url)
-        engine = make_engine(url, pool_size=settings.pool_size)
+        engine = make_engine(
+            url,
+            pool_size=settings.pool_size,
+            pool_timeout=settings.read_pool_timeout_seconds,
+            connect_timeout=settings.db_connect_timeout_seconds,
+        )
+        ingest_engine = make_engine(
+            url,
+            pool_size=settings.pool_size,
+            pool_timeout=settings.db_timeout_seconds,
+            connect_timeout=settings.db_connect_timeout_seconds,
+        )
     except BaseException:
         if embedded is not None:
             embedded.stop()
         raise
-    return Database(url=url, engine=engine, sessions=make_sessionmaker(engine), embedded=embedded)
+    return Database(
+        url=url,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        embedded=embedded,
+        ingest_engine=ingest_engine,
+    )
 
 
 @contextmanager

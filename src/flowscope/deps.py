@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session
 from flowscope.auth import service as auth_service
 from flowscope.auth.models import ApiToken, Role, Scope, User
 from flowscope.db import Database
-from flowscope.errors import Forbidden, LoginRequired, PayloadTooLarge, Unauthorized
+from flowscope.deadlines import within
+from flowscope.errors import (
+    FlowscopeError,
+    Forbidden,
+    LoginRequired,
+    PayloadTooLarge,
+    Unauthorized,
+)
 from flowscope.settings import Settings
 
 
@@ -208,18 +215,30 @@ async def verify_csrf(request: Request) -> None:
 
 
 async def read_limited_body(request: Request, settings: Settings) -> bytes:
-    """The request body, refused with 413 as soon as it passes the configured limit."""
+    """The request body, refused with 413 as soon as it passes the configured limit, and with
+    408 when it has not fully arrived within `body_timeout_seconds` (a stalled client would
+    otherwise hold what it sent so far, up to the limit, for as long as it likes)."""
     limit = settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        with within(settings.body_timeout_seconds):  # no timer per request
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        error = FlowscopeError(
+            f"body: not received within {settings.body_timeout_seconds:g} s "
+            f"({size} bytes arrived); send it at once",
+            status_code=408,
+        )
+        error.code = "request_timeout"
+        raise error from None
     return b"".join(chunks)
 
 

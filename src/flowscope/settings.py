@@ -77,7 +77,34 @@ class Settings(BaseSettings):
         "<this token>' (Prometheus: authorization.credentials); unset, /metrics is open.",
     )
 
-    pool_size: int = Field(default=10, gt=0)
+    pool_size: int = Field(
+        default=10, gt=0, description="Connections each pool keeps (ingest and reads: two pools)."
+    )
+    read_pool_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long a page or query waits for a free read connection before 503.",
+    )
+    db_connect_timeout_seconds: int = Field(
+        default=3, ge=1, description="Give up opening a database connection after this long."
+    )
+    db_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Ingest and /readyz answer 503 when the database has not answered by then.",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A request body not received within this time gets 408."
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="`serve` closes connections that send no full headers."
+    )
+    max_connections: int = Field(
+        default=1000, gt=0, description="`serve` answers 503 to connections beyond this many."
+    )
+    keep_alive_seconds: int = Field(
+        default=5, gt=0, description="`serve` closes idle keep-alive connections after this."
+    )
     scheduler_enabled: bool = True
     demo: bool = Field(
         default=False, description="On start, load the retail generator with 24 h of history."

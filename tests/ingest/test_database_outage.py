@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import make_url, text
 from sqlalchemy.orm import Session
 
@@ -144,3 +146,93 @@ def test_ingest_works_again_after_the_first_transaction_on_a_connection_failed(
         response = impatient_client.post(INGEST_URL, json=event, headers=write_headers)
         assert response.status_code == 202, response.text
     assert count_events(session) == 3
+
+
+# --- a database that hangs: sockets stay open, nothing answers --------------------------------
+
+DEADLINE = 2.0  # the app's db_timeout_seconds in these tests
+PATIENCE = 15.0  # how long a test waits for an answer before it calls the request hung
+
+
+def answered_within(seconds: float, call: Callable[[], Response]) -> Response:
+    """`call()`'s response, failing the test (not hanging it) if none comes within `seconds`."""
+    result: list[Response] = []
+    thread = threading.Thread(target=lambda: result.append(call()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert result, f"no answer within {seconds} s: the request hangs while the database does"
+    return result[0]
+
+
+@pytest.fixture
+def hang_client(
+    proxy: TcpProxy, database_url: str, settings: Settings, clean_db: Database
+) -> Iterator[TestClient]:
+    """An app on the proxy that gives the database DEADLINE seconds to answer."""
+    url = make_url(database_url).difference_update_query(["host"])
+    url = url.set(host="127.0.0.1", port=proxy.port)
+    app_settings = settings.model_copy(
+        update={
+            "database_url": url.render_as_string(hide_password=False),
+            "pool_size": 2,
+            "db_timeout_seconds": DEADLINE,
+            "db_connect_timeout_seconds": 1,
+        }
+    )
+    with TestClient(create_app(app_settings)) as client:
+        yield client
+        proxy.resume()  # let the abandoned threads finish before the app's pools are closed
+
+
+def assert_unavailable(response: Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"].isdigit()
+
+
+def test_ingest_and_readyz_answer_503_while_the_database_hangs_and_recover_by_themselves(
+    hang_client: TestClient,
+    proxy: TcpProxy,
+    write_headers: dict[str, str],
+    make_token: Callable[..., str],
+    session: Session,
+) -> None:
+    assert hang_client.post(INGEST_URL, json=make_event(), headers=write_headers).status_code == 202
+    assert hang_client.get("/readyz").status_code == 200
+    big = [make_event(**{"event.id": f"big-{i}", "pad": "x" * 200}) for i in range(100)]
+    unseen = {"Authorization": f"Api-Token {make_token('events:write', name='new')}"}
+
+    proxy.pause()
+    small = make_event(**{"event.id": "o-2"})
+    for attempt in range(2):  # the second one finds the writer and the pool stuck
+        response = answered_within(
+            PATIENCE, lambda: hang_client.post(INGEST_URL, json=small, headers=write_headers)
+        )
+        assert_unavailable(response)
+        assert "did not answer" in response.json()["error"]["message"], attempt
+    # a big batch (stored from a thread) and a token not seen before (checked from a thread)
+    assert_unavailable(
+        answered_within(
+            PATIENCE, lambda: hang_client.post(INGEST_URL, json=big, headers=write_headers)
+        )
+    )
+    assert_unavailable(
+        answered_within(PATIENCE, lambda: hang_client.post(INGEST_URL, json=small, headers=unseen))
+    )
+    for _ in range(3):  # probes keep coming during the outage
+        ready = answered_within(PATIENCE, lambda: hang_client.get("/readyz"))
+        assert_unavailable(ready)
+        assert ready.json() == {"status": "unavailable", "reason": "Timeout"}
+    assert hang_client.get("/healthz").status_code == 200
+
+    proxy.resume()
+    assert hang_client.get("/readyz").status_code == 200
+    again = hang_client.post(
+        INGEST_URL, json=make_event(**{"event.id": "o-3"}), headers=write_headers
+    )
+    assert again.status_code == 202, again.text
+    assert hang_client.post(INGEST_URL, json=big, headers=unseen).status_code == 202
+    # o-2's first statement was in flight when the database hung: it may have been stored
+    # after all, and the client's retry (it got a 503) is then a duplicate
+    retry = hang_client.post(INGEST_URL, json=small, headers=write_headers)
+    assert retry.json()["accepted"] + retry.json()["duplicates"] == 1
+    assert count_events(session) == 3 + len(big)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from flowscope.app import create_app
 from flowscope.db import Database
-from flowscope.settings import Settings
+from flowscope.serving import uvicorn_options
+from flowscope.settings import Settings, get_settings
 from tests.fixtures.events import INGEST_URL as URL
 from tests.fixtures.events import count_events, make_event, stored
 
@@ -305,3 +310,124 @@ def test_too_many_events_in_one_request_are_refused(
     assert response.status_code == 400
     assert "at most 3 events" in response.json()["error"]["message"]
     assert count_events(session) == 0
+
+
+# --- a real server: what reaches uvicorn before the app ---------------------------------------
+
+PATIENCE = 15.0  # socket timeout: longer than any limit below, so a hang fails the test
+
+
+@pytest.fixture
+def served(
+    clean_db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[int]:
+    """The app under uvicorn with `serve`'s options and 1 s header and body timeouts."""
+    monkeypatch.setenv("FLOWSCOPE_HEADER_TIMEOUT_SECONDS", "1")  # read by each connection
+    get_settings.cache_clear()
+    app_settings = settings.model_copy(update={"body_timeout_seconds": 1.0})
+    app = create_app(app_settings, database=clean_db)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", **uvicorn_options(app_settings)
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(300):
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield port
+    server.should_exit = True
+    thread.join(timeout=10)
+    get_settings.cache_clear()
+
+
+def connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=PATIENCE)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def post_head(token: str, length: int) -> bytes:
+    return (
+        f"POST {URL} HTTP/1.1\r\nHost: test\r\nAuthorization: Api-Token {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def read_answer(sock: socket.socket) -> tuple[int, dict[str, Any]]:
+    """Status and JSON body of one response (socket.timeout if the server never answers)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed without an answer: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    while len(body) < int(headers["content-length"]):
+        body += sock.recv(65536)
+    return int(lines[0].split()[1]), json.loads(body)
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(65536) == b""
+    except ConnectionResetError:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("scopes", "status"), [(None, 401), (("events:read",), 403)], ids=["unknown", "no-scope"]
+)
+def test_token_is_refused_before_the_body_arrives(
+    served: int, make_token: Callable[..., str], scopes: tuple[str, ...] | None, status: int
+) -> None:
+    token = make_token(*scopes) if scopes else "bogus-token"
+    with connect(served) as sock:
+        sock.sendall(post_head(token, 4_900_000) + b"[" + b" " * 1000)  # and no more
+        assert read_answer(sock)[0] == status
+        assert closed_by_server(sock)  # end of stream after the answer: nothing to wait for
+
+
+def test_client_that_keeps_sending_after_a_refusal_is_disconnected(served: int) -> None:
+    with connect(served) as sock:
+        sock.sendall(post_head("bogus-token", 4_900_000))
+        assert read_answer(sock)[0] == 401
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):  # noqa: PT012
+            for _ in range(4_900_000 // 65536):
+                sock.sendall(b" " * 65536)
+                time.sleep(0.05)  # ~1.3 MB/s: the whole body would take ~4 s
+
+
+def test_body_that_stalls_is_cut_with_408(
+    served: int, write_headers: dict[str, str], session: Session
+) -> None:
+    token = write_headers["Authorization"].split()[1]
+    with connect(served) as sock:
+        sock.sendall(post_head(token, 10_000) + b'[{"event.provider": "p"')
+        status, body = read_answer(sock)
+        assert status == 408
+        assert body["error"]["code"] == "request_timeout"
+        assert body["error"]["message"].startswith("body: not received within 1 s")
+        assert closed_by_server(sock)
+    assert count_events(session) == 0
+
+
+@pytest.mark.parametrize("sent", [b"", b"POST /api/v2/bizevents/ingest HTTP/1.1\r\nHost: t"])
+def test_connection_without_complete_headers_is_closed(served: int, sent: bytes) -> None:
+    with connect(served) as sock:
+        sock.sendall(sent)
+        assert closed_by_server(sock)
+
+
+def test_headers_over_64_kib_are_refused(served: int) -> None:
+    with connect(served) as sock:
+        pad = "x" * 70_000
+        sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Pad: {pad}\r\n\r\n".encode())
+        data = sock.recv(65536)
+        assert data.startswith(b"HTTP/1.1 400 "), data[:100]

@@ -128,7 +128,7 @@ def test_more_named_columns_than_the_cap_is_a_clear_400(
 def test_a_table_tile_fetches_only_the_rows_it_shows(session: Session, settings: Settings) -> None:
     plant(session, 250, 1)
     table = Tile(id="t", query="fetch bizevents", viz="table")
-    frame = tiles.Timeframe("-24h", "")
+    frame = tiles.TimeframeText("-24h", "")
     view = tiles.tile_view(session, settings, table, frame, {})
     assert view.result is not None
     assert (view.result.row_count, view.result.truncated) == (tiles.TABLE_ROWS, True)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-import anyio
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -15,6 +15,7 @@ from starlette.datastructures import Headers
 from flowscope.auth.models import Role, Scope
 from flowscope.auth.service import hash_token
 from flowscope.db import Database
+from flowscope.deadlines import within
 from flowscope.deps import (
     RequireScope,
     SessionDep,
@@ -23,15 +24,17 @@ from flowscope.deps import (
     recent_tokens,
     require_token_scope,
 )
-from flowscope.errors import ErrorResponse, Unauthorized
+from flowscope.errors import ErrorResponse, ServiceUnavailable, Unauthorized
 from flowscope.ingest import service
 from flowscope.ingest.formats import SUPPORTED, parse_body
 from flowscope.ingest.schemas import IngestRejected, IngestResult, Parsed
 from flowscope.ingest.writer import writer_for
 from flowscope.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, EVENTS_REJECTED
+from flowscope.offload import Full, ThreadSlots
 from flowscope.settings import Settings
 
 router = APIRouter(tags=["ingest"])
+T = TypeVar("T")
 
 _SCOPE = Scope.events_write
 _WRITE_SCOPES = (Scope.events_write.value, Scope.admin.value)
@@ -105,34 +108,83 @@ async def ingest(
     ] = False,
 ) -> Response:
     # The hot path avoids FastAPI's sync dependencies: each one costs a hop to the thread pool.
-    # The body is read on the event loop; small bodies from tokens seen lately are parsed here
-    # too and stored by the group writer; everything else (first use of a token, big batches)
-    # runs in one thread-pool hop, limited to the pool size so connections are never churned.
+    # The token is checked from the headers before a byte of the body is read, so a client
+    # without a valid token costs no memory however much it sends (a token seen lately is not
+    # checked again here; the insert checks it anyway). The body is read on the event loop;
+    # small bodies are parsed here too and stored by the group writer; everything else (big
+    # batches) runs in one thread-pool hop, limited to the pool size so connections are never
+    # churned. Every wait on the database has a deadline: a database that stops answering
+    # gives 503 + Retry-After, not a request that hangs for the whole outage.
     app = request.app
     settings: Settings = app.state.settings
     secret = bearer_secret(request)
     if secret is None:
         raise Unauthorized("an API token is required: 'Authorization: Api-Token <token>'")
-    body = await read_limited_body(request, settings)
     token_hash = hash_token(secret)
+    checked = not recent_tokens.recently_valid(token_hash, _SCOPE)
+    if checked:
+        await _off_loop(app, settings, partial(_check_token, app.state.db, token_hash))
+    body = await read_limited_body(request, settings)
+    deadline = _deadline(settings, len(body))
     if len(body) <= SMALL_BODY and recent_tokens.recently_valid(token_hash, _SCOPE):
         parsed = _parse(request.headers, body, settings)  # about 30 us for one event
         if parsed.events and not (parsed.problems and atomic):
-            result = await writer_for(app, _WRITE_SCOPES).store(token_hash, parsed.events)
-            if result is not None:
-                status, payload = _answer(parsed, *result)
-                return Response(payload, status_code=status, media_type="application/json")
-            recent_tokens.forget(token_hash)  # no longer valid: the full path says why
-    work = partial(_ingest_sync, app.state.db, settings, token_hash, request.headers, body, atomic)
-    status, payload = await anyio.to_thread.run_sync(work, limiter=_limiter(app, settings))
+            writer = writer_for(app, _WRITE_SCOPES)
+            # A writer stuck on a hung database would only make requests queue up behind it;
+            # they take the bounded thread path instead, which answers 503 in time (or stores
+            # them, if the database has just come back).
+            if writer.stuck_for() <= deadline:
+                try:
+                    with within(deadline):
+                        result = await writer.store(token_hash, parsed.events)
+                except TimeoutError:
+                    raise _no_answer(deadline) from None
+                if result is not None:
+                    status, payload = _answer(parsed, *result)
+                    return Response(payload, status_code=status, media_type="application/json")
+                recent_tokens.forget(token_hash)  # no longer valid: the full path says why
+    work = partial(
+        _ingest_sync, app.state.db, settings, token_hash, request.headers, body, atomic, checked
+    )
+    status, payload = await _off_loop(app, settings, work, deadline)
     return Response(payload, status_code=status, media_type="application/json")
 
 
-def _limiter(app: Any, settings: Settings) -> anyio.CapacityLimiter:
-    limiter: anyio.CapacityLimiter | None = getattr(app.state, "ingest_limiter", None)
-    if limiter is None:
-        limiter = app.state.ingest_limiter = anyio.CapacityLimiter(settings.pool_size)
-    return limiter
+def _deadline(settings: Settings, body_bytes: int) -> float:
+    """How long ingest waits for the database: `db_timeout_seconds`, and as much again per
+    started MiB of body (a 5 MB batch legitimately takes seconds to store)."""
+    return settings.db_timeout_seconds * (1 + body_bytes // (1024 * 1024))
+
+
+def _no_answer(deadline: float) -> ServiceUnavailable:
+    # The request may still be stored once the database answers: retrying is safe for events
+    # with an event.id (stored once); the client cannot tell either way, as with any timeout.
+    return ServiceUnavailable(f"the database did not answer within {deadline:g} s; retry shortly")
+
+
+async def _off_loop(
+    app: Any, settings: Settings, work: Callable[[], T], deadline: float | None = None
+) -> T:
+    """`work` in ingest's threads (as many as the pool has connections), given up after the
+    deadline: a thread stuck on a hung database is abandoned and ends when it answers or the
+    connection's TCP timeouts fire, still counting against the limit until then."""
+    deadline = deadline or settings.db_timeout_seconds
+    slots: ThreadSlots | None = getattr(app.state, "ingest_slots", None)
+    if slots is None:
+        size = settings.pool_size
+        slots = app.state.ingest_slots = ThreadSlots(size, "ingest", backlog=10 * size)
+    try:
+        return await slots.run(work, deadline)
+    except TimeoutError:
+        raise _no_answer(deadline) from None
+    except Full:
+        raise ServiceUnavailable("too many requests wait for the database; retry shortly") from None
+
+
+def _check_token(db: Database, token_hash: str) -> None:
+    with service.autocommit_connection(db) as conn:
+        require_token_scope(conn, token_hash, _SCOPE)  # 401 or 403
+    recent_tokens.remember(token_hash, _SCOPE)
 
 
 def _parse(headers: Headers, body: bytes, settings: Settings) -> Parsed:
@@ -153,27 +205,22 @@ def _ingest_sync(
     headers: Headers,
     body: bytes,
     atomic: bool,
+    checked: bool,
 ) -> tuple[int, bytes]:
-    with service.autocommit_connection(db) as conn:
-        # A token not seen lately is checked before the body is parsed, so unknown tokens cost
-        # no parsing; the insert checks it again either way.
-        checked = not recent_tokens.recently_valid(token_hash, _SCOPE)
-        if checked:
-            require_token_scope(conn, token_hash, _SCOPE)
-            recent_tokens.remember(token_hash, _SCOPE)
-        parsed = _parse(headers, body, settings)
-        if parsed.events and not (parsed.problems and atomic):
-            # Committed when this returns: only then is the request acknowledged.
-            result = service.store_events_for_token(conn, parsed.events, token_hash, _WRITE_SCOPES)
-            if result is None:
-                recent_tokens.forget(token_hash)
-                require_token_scope(conn, token_hash, _SCOPE)  # says 401 or 403
-                raise Unauthorized("the API token is unknown or revoked")
-            stored, duplicates = result
-        else:
-            if not checked:
+    parsed = _parse(headers, body, settings)  # before a connection is taken
+    if not parsed.events or (parsed.problems and atomic):
+        if not checked:  # remembered, not checked for this request: revoked since?
+            with service.autocommit_connection(db) as conn:
                 require_token_scope(conn, token_hash, _SCOPE)
-            stored, duplicates = 0, 0
+        return _answer(parsed, 0, 0)
+    with service.autocommit_connection(db) as conn:
+        # Committed when this returns: only then is the request acknowledged.
+        result = service.store_events_for_token(conn, parsed.events, token_hash, _WRITE_SCOPES)
+        if result is None:  # revoked since it was checked
+            recent_tokens.forget(token_hash)
+            require_token_scope(conn, token_hash, _SCOPE)  # says 401 or 403
+            raise Unauthorized("the API token is unknown or revoked")
+    stored, duplicates = result
     return _answer(parsed, stored, duplicates)
 
 

@@ -97,7 +97,7 @@ def autocommit_connection(db: Database) -> Iterator[psycopg.Connection[Any]]:
     (pre-ping included); a session around it cost ~90 us of CPU per request, as much as the
     insert's own Python work (bench/README.md).
     """
-    fairy = db.engine.raw_connection()
+    fairy = db.ingest.raw_connection()  # ingest's own pool: readers cannot starve it
     conn = fairy.driver_connection
     assert isinstance(conn, psycopg.Connection)  # noqa: S101 - we only run on psycopg
     try:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,6 +48,13 @@ class GroupWriter:
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._writing_since: float | None = None  # monotonic start of the statement in progress
+
+    def stuck_for(self) -> float:
+        """Seconds the statement in progress has been running (0 when idle): requests queued
+        behind a statement the database never answers would only wait for their deadline."""
+        since = self._writing_since
+        return 0.0 if since is None else time.monotonic() - since
 
     async def store(self, token_hash: str, events: Sequence[NewEvent]) -> Result:
         """Stored and committed (stored, duplicates), or None if the token may not write."""
@@ -82,12 +90,15 @@ class GroupWriter:
                     break
                 group.append(item)
                 size += len(item[1])
+            self._writing_since = time.monotonic()
             try:
                 self._write(group)
             except BaseException as exc:  # never let the writer die, nor a request hang
                 log.exception("ingest writer failed")
                 for item in group:
                     _settle(item, None, exc)  # no effect on requests already answered
+            finally:
+                self._writing_since = None
 
     def _retire(self) -> bool:
         """Let an idle writer end (apps in tests come and go); `store` starts a new one.
@@ -103,6 +114,11 @@ class GroupWriter:
             return False
 
     def _write(self, group: list[_Item]) -> None:
+        # Requests that gave up waiting (the database hung past their deadline and they were
+        # answered 503) are not stored late; a request cancelled just after this is, as before.
+        group = [item for item in group if not item[3].cancelled()]
+        if not group:
+            return
         try:
             with service.autocommit_connection(self.db) as conn:
                 results = service.store_event_groups(
