@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from flowscope import metrics
@@ -12,12 +15,28 @@ from flowscope.deps import DatabaseDep
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="The process is up")
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "unavailable"]
+    reason: str | None = Field(
+        default=None, description="when unavailable: the kind of error reaching the database"
+    )
+
+
+@router.get("/healthz", response_model=Health, summary="The process is up")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database answers")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "the database does not answer"}},
+    summary="The database answers",
+)
 def readyz(db: DatabaseDep) -> Response:
     try:
         with db.engine.connect() as conn:

@@ -26,7 +26,7 @@ from flowscope.deps import (
 from flowscope.errors import ErrorResponse, Unauthorized
 from flowscope.ingest import service
 from flowscope.ingest.formats import SUPPORTED, parse_body
-from flowscope.ingest.schemas import IngestRejected, IngestResult, Parsed
+from flowscope.ingest.schemas import IngestRejected, IngestResult, LatestEvents, Parsed
 from flowscope.ingest.writer import writer_for
 from flowscope.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, EVENTS_REJECTED
 from flowscope.settings import Settings
@@ -197,6 +197,7 @@ def _answer(parsed: Parsed, stored: int, duplicates: int) -> tuple[int, bytes]:
 @router.get(
     "/api/v1/events",
     name="latest_events",
+    response_model=LatestEvents,
     dependencies=[Depends(RequireScope(Scope.events_read, allow_user_role=Role.viewer))],
 )
 def get_latest_events(

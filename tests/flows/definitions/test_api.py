@@ -199,6 +199,7 @@ def test_discover_and_suggest_from_stored_events(
     # one click: the draft is accepted as it is
     saved = client.put(f"{URL}/shop-v1", json=draft, headers=admin)
     assert saved.status_code == 201, saved.text
+    assert saved.json()["definition"] == draft  # the shape a definition is stored in: no nulls
 
 
 def test_discover_needs_a_correlation_and_names_a_bad_one(
