@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from flowscope.auth.models import ApiToken, Role, Scope, User
 from flowscope.deps import LimitedBody, RequireScope, SessionDep, verify_csrf
@@ -47,12 +47,24 @@ async def writer(
 
 Writer = Annotated[ApiToken | User, Depends(writer)]
 
+
+def _without_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refused as bad input here rather than failing in SQL.
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character (\\u0000)")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_without_nul)]  # a slug or name read from the URL
+
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "no flow has this slug"}
 }
 _NOTHING_TO_DISCOVER: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "the correlation path or the window is invalid"}
 }
+
+MAX_VERSION = 2**31 - 1  # versions are stored as integer
 
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
 JSON_TYPES = frozenset({"application/json", "text/json"})
@@ -105,7 +117,7 @@ def list_flows(session: SessionDep, _reader: Reader) -> list[FlowSummary]:
 @router.get(
     "/flows/{slug}", response_model=FlowOut, responses=_NOT_FOUND, summary="One flow definition"
 )
-def get_flow(slug: str, session: SessionDep, _reader: Reader) -> FlowOut:
+def get_flow(slug: Name, session: SessionDep, _reader: Reader) -> FlowOut:
     return _out(service.get_flow(session, slug))
 
 
@@ -136,7 +148,7 @@ _PUT_DOC: dict[str, Any] = {
     summary="Create a flow or store a new version of it (JSON or YAML body)",
 )
 def put_flow(
-    slug: str,
+    slug: Name,
     request: Request,
     body: LimitedBody,
     session: SessionDep,
@@ -182,7 +194,7 @@ def put_flow(
     responses=_NOT_FOUND,
     summary="Who changed what, when",
 )
-def list_versions(slug: str, session: SessionDep, _reader: Reader) -> list[VersionOut]:
+def list_versions(slug: Name, session: SessionDep, _reader: Reader) -> list[VersionOut]:
     versions = list(service.list_versions(session, slug))
     out = []
     for i, version in enumerate(versions):  # newest first: the one before is the next item
@@ -205,10 +217,12 @@ def list_versions(slug: str, session: SessionDep, _reader: Reader) -> list[Versi
     summary="The definition as a YAML file",
 )
 def export_yaml(
-    slug: str,
+    slug: Name,
     session: SessionDep,
     _reader: Reader,
-    version: Annotated[int | None, Query(ge=1, description="an older version")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=MAX_VERSION, description="an older version")
+    ] = None,
 ) -> Response:
     if version is None:
         data = service.get_flow(session, slug).definition

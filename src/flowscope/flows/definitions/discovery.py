@@ -72,6 +72,8 @@ def attribute_path(field: str) -> SqlParameters:
             f"correlation: give an attribute path of 1 to {MAX_PATH_LENGTH} characters, "
             "such as order.id"
         )
+    if "\x00" in field:
+        raise FlowscopeError("correlation: must not contain a NUL character (\\u0000)")
     parts = field.split(".")
     if any(not part for part in parts):
         raise FlowscopeError(f"correlation: {field!r} has an empty part; write it like order.id")
@@ -189,6 +191,8 @@ def discover(
     `start`/`end` keep events with start <= timestamp < end (cases are cut at the window).
     """
     key, jsonpath = attribute_path(correlation_field)
+    if "\x00" in provider:  # PostgreSQL text cannot hold it: no provider has one
+        raise FlowscopeError("provider: must not contain a NUL character (\\u0000)")
     row = session.execute(
         _DISCOVER,
         {
