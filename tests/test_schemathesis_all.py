@@ -1,5 +1,5 @@
 """Property-based requests to every JSON route under /api/, from the app's own OpenAPI schema:
-none answers a server error (5xx).
+none answers a server error (5xx). And every JSON route documents its answer's schema.
 
 Requests are signed with a token holding every scope, and go in-process to an app on the test
 database, which holds one flow with correlated events and one dashboard; path parameters are
@@ -108,8 +108,37 @@ def headers(clean_db: Database) -> dict[str, str]:
 
 
 @schema.parametrize()
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_json_route_answers_a_server_error(
     case: Case, app: FastAPI, headers: dict[str, str]
 ) -> None:
     case.call_and_validate(app=app, headers=headers, checks=[not_a_server_error])
+
+
+# Routes whose response models are declared on the `analysis` branch (flows/analysis/api.py);
+# the lead removes this once it is merged.
+MODELS_ELSEWHERE = frozenset(
+    {
+        "/api/v1/overview",
+        "/api/v1/flows/{slug}/analysis",
+        "/api/v1/flows/{slug}/instances",
+        "/api/v1/flows/{slug}/instances/{correlation_id}",
+        "/api/v1/flows/{slug}/variants",
+        "/api/v1/flows/{slug}/builds",
+    }
+)
+
+
+def test_every_json_route_documents_a_response_model() -> None:
+    vague = []
+    for path, operations in _DOCUMENT["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                content = response.get("content", {})
+                if not status.startswith("2") or "application/json" not in content:
+                    continue  # YAML and the like: documented by their media type
+                answer = content["application/json"]["schema"]
+                shape = answer.get("items", answer)
+                if "$ref" not in shape and path not in MODELS_ELSEWHERE:
+                    vague.append(f"{method.upper()} {path} {status}")
+    assert vague == []

@@ -218,3 +218,20 @@ def test_discover_needs_a_correlation_and_names_a_bad_one(
     )
     assert nothing.status_code == 400
     assert "nothing to suggest" in nothing.json()["error"]["message"]
+
+
+def test_values_postgresql_cannot_hold_are_refused_as_bad_input(
+    client: TestClient, reader: dict[str, str], admin: dict[str, str]
+) -> None:
+    assert client.put(f"{URL}/online-orders", json=body(), headers=admin).status_code == 201
+    for url, field in (
+        (f"{URL}/a%00b", "slug"),
+        (f"{URL}/a%00b/versions", "slug"),
+        ("/api/v1/dashboards/a%00b", "slug"),
+        (f"{URL}/online-orders/export.yaml?version=2147483648", "version"),
+        ("/api/v1/providers/shop/discover?correlation=order.%00", "correlation"),
+        ("/api/v1/providers/sh%00p/suggest?correlation=order.id", "provider"),
+    ):
+        response = client.get(url, headers=reader)
+        assert response.status_code == 400, (url, response.text)
+        assert response.json()["error"]["message"].startswith(f"{field}: "), response.text
