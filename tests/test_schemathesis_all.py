@@ -108,7 +108,7 @@ def headers(clean_db: Database) -> dict[str, str]:
 
 
 @schema.parametrize()
-@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_json_route_answers_a_server_error(
     case: Case, app: FastAPI, headers: dict[str, str]
 ) -> None:
