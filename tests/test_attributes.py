@@ -18,6 +18,7 @@ from flowscope.attributes import (
     get_path,
     lookup,
     sql_parameters,
+    text_sql,
     value_sql,
 )
 from flowscope.db import Database
@@ -89,7 +90,8 @@ PATHS = st.lists(
 
 _SQL = text(
     f"""
-    select v, v is null as missing, {correlation_sql("v")} as cid
+    select v, v is null as missing, {correlation_sql("v")} as cid,
+           {text_sql("cast(:attributes as jsonb)", ":key", ":jsonpath")} as text
     from (select {value_sql("cast(:attributes as jsonb)", ":key", ":jsonpath")} as v) x
     """  # noqa: S608 - constant fragments; values are bound parameters
 )
@@ -127,6 +129,12 @@ def test_python_and_sql_read_the_same_value(
     assert row.missing == (expected is MISSING)
     if expected is not MISSING:
         assert same(expected, row.v)
+    if expected is MISSING or expected is None:
+        assert row.text is None
+    elif isinstance(expected, str):
+        assert row.text == expected
+    else:
+        assert same(expected, json.loads(row.text))
     cid = correlation_id(expected)
     if isinstance(expected, float):
         # Python writes a float in its shortest form, SQL as stored: the same number.

@@ -22,9 +22,10 @@ index arrays with numeric parts. The key and the JSON path are bound parameters 
 
 The correlation id of a value (`correlation_id`, `correlation_sql`) is a string or a number as
 text; null, empty text, booleans, objects and arrays do not correlate. Integers and strings
-read the same in both; a non-integer number is its shortest Python form in the correlator and
-its stored JSON form in SQL, which agree for numbers stored through the ingest API (orjson
-writes the shortest form) except for exponents (`1e+16` against `1e16`).
+read the same in both. A fractional number is Python's `str()` in the correlator and the
+stored decimal in SQL: the same text for plain decimals stored through the ingest API (`12.5`),
+not where Python writes an exponent (`1e+16` against `10000000000000000`). Such numbers make
+poor business ids; the difference is only named here.
 """
 
 from __future__ import annotations
