@@ -64,8 +64,6 @@ _NOTHING_TO_DISCOVER: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "the correlation path or the window is invalid"}
 }
 
-MAX_VERSION = 2**31 - 1  # versions are stored as integer
-
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
 JSON_TYPES = frozenset({"application/json", "text/json"})
 
@@ -221,7 +219,7 @@ def export_yaml(
     session: SessionDep,
     _reader: Reader,
     version: Annotated[
-        int | None, Query(ge=1, le=MAX_VERSION, description="an older version")
+        int | None, Query(ge=1, le=2**31 - 1, description="an older version")
     ] = None,
 ) -> Response:
     if version is None:
