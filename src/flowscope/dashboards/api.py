@@ -18,7 +18,8 @@ from flowscope.dashboards.schemas import (
 )
 from flowscope.deps import SessionDep
 from flowscope.errors import ErrorResponse, NotFound
-from flowscope.flows.definitions.api import Name, Reader, Writer
+from flowscope.flows.definitions.api import Reader, Writer
+from flowscope.params import Text, check_storable
 
 router = APIRouter(prefix="/api/v1/dashboards", tags=["dashboards"])
 
@@ -51,16 +52,17 @@ def list_dashboards(session: SessionDep, reader: Reader) -> list[dict[str, Any]]
 
 
 @router.get("/{slug}", name="api_dashboard", response_model=DashboardOut, responses=_NOT_FOUND)
-def get_dashboard(slug: Name, session: SessionDep, reader: Reader) -> dict[str, Any]:
+def get_dashboard(slug: Text, session: SessionDep, reader: Reader) -> dict[str, Any]:
     dashboard = service.get_dashboard(session, slug)
     return {**summary(dashboard), "spec": service.spec_of(dashboard).model_dump(mode="json")}
 
 
 @router.put("/{slug}", name="api_put_dashboard", response_model=DashboardOut, responses=_INVALID)
 def put_dashboard(
-    slug: Name, body: dict[str, Any], session: SessionDep, writer: Writer
+    slug: Text, body: dict[str, Any], session: SessionDep, writer: Writer
 ) -> dict[str, Any]:
     """Replace the dashboard's spec (a new version), or create it under `slug`."""
+    check_storable(body)
     spec: DashboardSpec = service.parse_spec(body)
     who = principal_name(writer)
     try:
@@ -78,7 +80,7 @@ def put_dashboard(
     response_model=DashboardExport,
     responses=_NOT_FOUND,
 )
-def export_dashboard(slug: Name, session: SessionDep, reader: Reader) -> JSONResponse:
+def export_dashboard(slug: Text, session: SessionDep, reader: Reader) -> JSONResponse:
     dashboard = service.get_dashboard(session, slug)
     return JSONResponse(
         service.export(dashboard),
@@ -90,5 +92,6 @@ def export_dashboard(slug: Name, session: SessionDep, reader: Reader) -> JSONRes
     "/import", name="api_import_dashboard", response_model=DashboardSummary, responses=_INVALID
 )
 def import_dashboard(body: dict[str, Any], session: SessionDep, writer: Writer) -> dict[str, Any]:
+    check_storable(body)
     dashboard = service.import_dashboard(session, body, principal_name(writer))
     return summary(dashboard)

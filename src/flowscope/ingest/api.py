@@ -29,6 +29,7 @@ from flowscope.ingest.formats import SUPPORTED, parse_body
 from flowscope.ingest.schemas import IngestRejected, IngestResult, LatestEvents, Parsed
 from flowscope.ingest.writer import writer_for
 from flowscope.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, EVENTS_REJECTED
+from flowscope.params import Text
 from flowscope.settings import Settings
 
 router = APIRouter(tags=["ingest"])
@@ -202,8 +203,8 @@ def _answer(parsed: Parsed, stored: int, duplicates: int) -> tuple[int, bytes]:
 )
 def get_latest_events(
     session: SessionDep,
-    provider: Annotated[str | None, Query(max_length=256)] = None,
-    type: Annotated[str | None, Query(max_length=256)] = None,  # noqa: A002 - the field's name
+    provider: Annotated[Text | None, Query(max_length=256)] = None,
+    type: Annotated[Text | None, Query(max_length=256)] = None,  # noqa: A002 - the field's name
     since: Annotated[datetime | None, Query(description="event timestamps from (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:

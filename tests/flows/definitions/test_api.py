@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -231,7 +232,23 @@ def test_values_postgresql_cannot_hold_are_refused_as_bad_input(
         (f"{URL}/online-orders/export.yaml?version=2147483648", "version"),
         ("/api/v1/providers/shop/discover?correlation=order.%00", "correlation"),
         ("/api/v1/providers/sh%00p/suggest?correlation=order.id", "provider"),
+        ("/api/v1/events?provider=%00", "provider"),
+        ("/api/v1/events?type=a%00", "type"),
     ):
         response = client.get(url, headers=reader)
         assert response.status_code == 400, (url, response.text)
         assert response.json()["error"]["message"].startswith(f"{field}: "), response.text
+    for url, sent, field in (
+        (f"{URL}/online-orders", body(name="Orders\x00"), "name"),
+        (
+            "/api/v1/dashboards/x",
+            {"name": "X", "tiles": [{"id": "t", "query": "\ud800"}]},
+            "tiles[0].query",
+        ),
+    ):
+        # json.dumps escapes the lone surrogate (\ud800), which httpx could not encode
+        json_headers = {**admin, "Content-Type": "application/json"}
+        response = client.put(url, content=json.dumps(sent), headers=json_headers)
+        assert response.status_code == 400, (url, response.text)
+        assert response.json()["error"]["message"].startswith(f"{field}: "), response.text
+    assert client.get(f"{URL}/online-orders", headers=reader).json()["version"] == 1

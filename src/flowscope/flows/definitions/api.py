@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator, BaseModel
+from pydantic import BaseModel
 
 from flowscope.auth.models import ApiToken, Role, Scope, User
 from flowscope.deps import LimitedBody, RequireScope, SessionDep, verify_csrf
@@ -27,6 +27,7 @@ from flowscope.flows.definitions.yaml_io import (
     to_yaml,
 )
 from flowscope.ingest.formats import decode_json, media_type
+from flowscope.params import Text, check_storable
 
 router = APIRouter(prefix="/api/v1", tags=["flows"])
 
@@ -46,16 +47,6 @@ async def writer(
 
 
 Writer = Annotated[ApiToken | User, Depends(writer)]
-
-
-def _without_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL: refused as bad input here rather than failing in SQL.
-    if "\x00" in value:
-        raise ValueError("must not contain a NUL character (\\u0000)")
-    return value
-
-
-Name = Annotated[str, AfterValidator(_without_nul)]  # a slug or name read from the URL
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "no flow has this slug"}
@@ -115,7 +106,7 @@ def list_flows(session: SessionDep, _reader: Reader) -> list[FlowSummary]:
 @router.get(
     "/flows/{slug}", response_model=FlowOut, responses=_NOT_FOUND, summary="One flow definition"
 )
-def get_flow(slug: Name, session: SessionDep, _reader: Reader) -> FlowOut:
+def get_flow(slug: Text, session: SessionDep, _reader: Reader) -> FlowOut:
     return _out(service.get_flow(session, slug))
 
 
@@ -146,7 +137,7 @@ _PUT_DOC: dict[str, Any] = {
     summary="Create a flow or store a new version of it (JSON or YAML body)",
 )
 def put_flow(
-    slug: Name,
+    slug: Text,
     request: Request,
     body: LimitedBody,
     session: SessionDep,
@@ -169,6 +160,7 @@ def put_flow(
         raise UnsupportedMediaType(
             f"content type {kind!r} is not supported: send application/json or application/yaml"
         )
+    check_storable(data)
     if isinstance(data, dict):
         data.setdefault("slug", slug)
         if data["slug"] != slug:
@@ -192,7 +184,7 @@ def put_flow(
     responses=_NOT_FOUND,
     summary="Who changed what, when",
 )
-def list_versions(slug: Name, session: SessionDep, _reader: Reader) -> list[VersionOut]:
+def list_versions(slug: Text, session: SessionDep, _reader: Reader) -> list[VersionOut]:
     versions = list(service.list_versions(session, slug))
     out = []
     for i, version in enumerate(versions):  # newest first: the one before is the next item
@@ -215,7 +207,7 @@ def list_versions(slug: Name, session: SessionDep, _reader: Reader) -> list[Vers
     summary="The definition as a YAML file",
 )
 def export_yaml(
-    slug: Name,
+    slug: Text,
     session: SessionDep,
     _reader: Reader,
     version: Annotated[
