@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import secrets
 from functools import partial
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from flowscope import metrics
@@ -24,7 +26,18 @@ router = APIRouter(tags=["operations"])
 _READY_CHECKS = 2
 
 
-@router.get("/healthz", summary="The process is up")
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "unavailable"]
+    reason: str | None = Field(
+        default=None, description="when unavailable: the kind of error reaching the database"
+    )
+
+
+@router.get("/healthz", response_model=Health, summary="The process is up")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -34,7 +47,12 @@ def _ping(db: Database) -> None:
         conn.execute(text("select 1"))
 
 
-@router.get("/readyz", summary="The database answers")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "the database does not answer"}},
+    summary="The database answers",
+)
 async def readyz(request: Request) -> Response:
     """503 + Retry-After within `db_timeout_seconds` when the database does not answer, even
     when it hangs with its connections open (async, so that a hung check cannot hold up the

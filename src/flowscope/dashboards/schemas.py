@@ -137,3 +137,19 @@ class DashboardExport(DashboardSpec):
     format: Literal["flowscope.dashboard/v1"] = "flowscope.dashboard/v1"
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     flow: str | None = None
+
+
+# --- JSON API answers ----------------------------------------------------------------------
+
+
+class DashboardSummary(BaseModel):
+    slug: str
+    name: str
+    version: int
+    flow: str | None = Field(description="the flow whose template made it, if any")
+    updated_at: str = Field(description="ISO 8601 time of the last change")
+    updated_by: str
+
+
+class DashboardOut(DashboardSummary):
+    spec: DashboardSpec

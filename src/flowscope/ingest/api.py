@@ -27,10 +27,11 @@ from flowscope.deps import (
 from flowscope.errors import ErrorResponse, ServiceUnavailable, Unauthorized
 from flowscope.ingest import service
 from flowscope.ingest.formats import SUPPORTED, parse_body
-from flowscope.ingest.schemas import IngestRejected, IngestResult, Parsed
+from flowscope.ingest.schemas import IngestRejected, IngestResult, LatestEvents, Parsed
 from flowscope.ingest.writer import writer_for
 from flowscope.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, EVENTS_REJECTED
 from flowscope.offload import Full, ThreadSlots
+from flowscope.params import Text
 from flowscope.settings import Settings
 
 router = APIRouter(tags=["ingest"])
@@ -244,12 +245,13 @@ def _answer(parsed: Parsed, stored: int, duplicates: int) -> tuple[int, bytes]:
 @router.get(
     "/api/v1/events",
     name="latest_events",
+    response_model=LatestEvents,
     dependencies=[Depends(RequireScope(Scope.events_read, allow_user_role=Role.viewer))],
 )
 def get_latest_events(
     session: SessionDep,
-    provider: Annotated[str | None, Query(max_length=256)] = None,
-    type: Annotated[str | None, Query(max_length=256)] = None,  # noqa: A002 - the field's name
+    provider: Annotated[Text | None, Query(max_length=256)] = None,
+    type: Annotated[Text | None, Query(max_length=256)] = None,  # noqa: A002 - the field's name
     since: Annotated[datetime | None, Query(description="event timestamps from (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PlainSerializer, WithJsonSchema
 
 
 @dataclass(slots=True)
@@ -53,3 +53,26 @@ class IngestRejected(BaseModel):
     duplicates: int
     rejected: int
     errors: list[ProblemOut]
+
+
+# Times as `datetime.isoformat()` writes them (`+00:00`, not pydantic's `Z`): the answers
+# stay byte-for-byte what they were before the route declared its model.
+IsoTime = Annotated[
+    datetime,
+    PlainSerializer(lambda value: value.isoformat(), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class StoredEvent(BaseModel):
+    seq: int
+    provider: str
+    type: str
+    event_id: str
+    timestamp: IsoTime
+    received_at: IsoTime
+    attributes: dict[str, Any]
+
+
+class LatestEvents(BaseModel):
+    events: list[StoredEvent]

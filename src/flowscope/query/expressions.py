@@ -6,6 +6,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from flowscope import attributes
 from flowscope.query import ast
 from flowscope.query.errors import QueryError, did_you_mean
 from flowscope.query.functions import AGGREGATES, ALL_FUNCTIONS, SCALARS, CallContext, Function
@@ -94,13 +95,14 @@ class ExprCompiler:
         )
 
     def _attribute(self, column_sql: str, path: str) -> str:
-        """A flat key ("order.id": …) or, failing that, the nested path ({"order": {"id": …}})."""
-        key = self.params.bind(path, "text")
-        parts = path.split(".")
-        if len(parts) == 1:
-            return f"({column_sql} -> {key})"
-        nested = self.params.bind(parts, "text[]")
-        return f"coalesce({column_sql} -> {key}, {column_sql} #> {nested})"
+        """The attribute at `path` by the one rule of `flowscope.attributes`: a flat key
+        ("order.id": …) or, failing that, the nested objects ({"order": {"id": …}})."""
+        key, jsonpath = attributes.sql_parameters(path)
+        if "." not in path:  # one part: the flat key and the nested path are the same key
+            return f"({column_sql} -> {self.params.bind(key, 'text')})"
+        return attributes.value_sql(
+            column_sql, self.params.bind(key, "text"), self.params.bind(jsonpath, "jsonpath")
+        )
 
     # --- expressions --------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
 """FQL value types, bound parameters, and the SQL that converts one type into another.
 
-Attribute values live in JSONB and have no static type: `attributes #> path` is typed `JSON`
-until an operator or function needs something else, and then it is converted with the rules
-below (a JSON number or numeric string becomes a number, anything else becomes null). Every
-constant from the query text becomes a bound parameter with an explicit cast: the SQL text
-never contains user-supplied values or names.
+Attribute values live in JSONB and have no static type: an attribute path (read by the rule of
+`flowscope.attributes`) is typed `JSON` until an operator or function needs something else, and
+then it is converted with the rules below (a JSON number or numeric string becomes a number,
+anything else becomes null). Every constant from the query text becomes a bound parameter with
+an explicit cast: the SQL text never contains user-supplied values or names.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ from typing import Any
 
 from jinja2 import Environment
 
+from flowscope.attributes import lookup
+
 # For each KPI: is a rise good news? Exceptions and durations going up are bad.
 UP_IS_GOOD = {
     "revenue": True,
@@ -103,17 +105,6 @@ IT_CONTEXT = (
 )
 
 
-def _lookup(attributes: dict[str, Any], path: str) -> Any:
-    if path in attributes:
-        return attributes[path]
-    value: Any = attributes
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
 def it_context(attributes: Any) -> list[tuple[str, str]]:
     """(label, value) of the IT context an event carries, e.g. ("trace", "4bf92f…")."""
     if not isinstance(attributes, dict):
@@ -121,7 +112,7 @@ def it_context(attributes: Any) -> list[tuple[str, str]]:
     found = []
     for label, paths in IT_CONTEXT:
         for path in paths:
-            value = _lookup(attributes, path)
+            value = lookup(attributes, path)
             if isinstance(value, (str, int)) and not isinstance(value, bool):
                 found.append((label, str(value)))
                 break

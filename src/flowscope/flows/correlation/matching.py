@@ -12,37 +12,16 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from flowscope.attributes import MISSING, correlation_id, get_path
 from flowscope.flows.definitions.schemas import ExceptionRule, FlowDefinition, Step
 
 START = "^"  # the virtual node before the first step of every instance
 
-_MISSING = object()
-
-
-def get_path(attributes: dict[str, Any], path: str) -> Any:
-    """The value at a dotted `path`: a flat key `a.b` wins over the nested `{"a": {"b": …}}`."""
-    if path in attributes:
-        return attributes[path]
-    value: Any = attributes
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return _MISSING
-        value = value[part]
-    return value
-
-
-def correlation_value(value: Any) -> str | None:
-    """Scalars become the correlation id as text; null, empty text and objects do not correlate."""
-    if value is _MISSING or value is None or isinstance(value, (dict, list, bool)):
-        return None
-    text = str(value)
-    return text or None
-
 
 def _compare(actual: Any, op: str, expected: Any) -> bool:
     if op == "exists":
-        return actual is not _MISSING and actual is not None
-    if actual is _MISSING:
+        return actual is not MISSING and actual is not None
+    if actual is MISSING:
         return op == "ne"
     if op == "eq":
         return bool(actual == expected)
@@ -66,7 +45,7 @@ def _compare(actual: Any, op: str, expected: Any) -> bool:
 
 
 def _coerce(value: Any, kind: str) -> Any:
-    if value is _MISSING or value is None:
+    if value is MISSING or value is None:
         return None
     if kind == "string":
         return value if isinstance(value, str) else str(value)
@@ -94,7 +73,7 @@ def _coerce(value: Any, kind: str) -> Any:
 
 
 def to_decimal(value: Any) -> Decimal | None:
-    if value is _MISSING or value is None or isinstance(value, bool):
+    if value is MISSING or value is None or isinstance(value, bool):
         return None
     try:
         result = Decimal(str(value))
@@ -178,7 +157,7 @@ class CompiledFlow:
             return None
         step, exception = found
         exception_event = exception is not None
-        cid = correlation_value(get_path(attributes, self.paths[step.key]))
+        cid = correlation_id(get_path(attributes, self.paths[step.key]))
         if cid is None:
             return None
         if exception is None:

@@ -15,10 +15,11 @@ from pydantic import BaseModel
 
 from flowscope.auth.models import ApiToken, Role, Scope, User
 from flowscope.deps import LimitedBody, RequireScope, SessionDep, verify_csrf
-from flowscope.errors import UnsupportedMediaType
+from flowscope.errors import ErrorResponse, UnsupportedMediaType
 from flowscope.flows.definitions import service
 from flowscope.flows.definitions.discovery import Discovery, discover, suggest_flow
 from flowscope.flows.definitions.models import Flow
+from flowscope.flows.definitions.schemas import FlowDefinition
 from flowscope.flows.definitions.yaml_io import (
     InvalidDefinition,
     check_yaml_size,
@@ -27,6 +28,7 @@ from flowscope.flows.definitions.yaml_io import (
     to_yaml,
 )
 from flowscope.ingest.formats import decode_json, media_type
+from flowscope.params import Text, check_storable
 
 router = APIRouter(prefix="/api/v1", tags=["flows"])
 
@@ -46,6 +48,13 @@ async def writer(
 
 
 Writer = Annotated[ApiToken | User, Depends(writer)]
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "no flow has this slug"}
+}
+_NOTHING_TO_DISCOVER: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "the correlation path or the window is invalid"}
+}
 
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
 JSON_TYPES = frozenset({"application/json", "text/json"})
@@ -95,8 +104,10 @@ def list_flows(session: SessionDep, _reader: Reader) -> list[FlowSummary]:
     return [FlowSummary(**_summary(f)) for f in service.list_flows(session)]
 
 
-@router.get("/flows/{slug}", response_model=FlowOut, summary="One flow definition")
-def get_flow(slug: str, session: SessionDep, _reader: Reader) -> FlowOut:
+@router.get(
+    "/flows/{slug}", response_model=FlowOut, responses=_NOT_FOUND, summary="One flow definition"
+)
+def get_flow(slug: Text, session: SessionDep, _reader: Reader) -> FlowOut:
     return _out(service.get_flow(session, slug))
 
 
@@ -117,13 +128,17 @@ _PUT_DOC: dict[str, Any] = {
     openapi_extra=_PUT_DOC,
     responses={
         201: {"model": FlowOut, "description": "created"},
-        409: {"description": "the flow is not at `expected_version`"},
-        422: {"description": "invalid definition; `details` lists each path and reason"},
+        409: {"model": ErrorResponse, "description": "the flow is not at `expected_version`"},
+        415: {"model": ErrorResponse, "description": "the body is neither JSON nor YAML"},
+        422: {
+            "model": ErrorResponse,
+            "description": "invalid definition; `details` lists each path and reason",
+        },
     },
     summary="Create a flow or store a new version of it (JSON or YAML body)",
 )
 def put_flow(
-    slug: str,
+    slug: Text,
     request: Request,
     body: LimitedBody,
     session: SessionDep,
@@ -147,6 +162,7 @@ def put_flow(
         raise UnsupportedMediaType(
             f"content type {kind!r} is not supported: send application/json or application/yaml"
         )
+    check_storable(data)
     if isinstance(data, dict):
         data.setdefault("slug", slug)
         if data["slug"] != slug:
@@ -165,9 +181,12 @@ def put_flow(
 
 
 @router.get(
-    "/flows/{slug}/versions", response_model=list[VersionOut], summary="Who changed what, when"
+    "/flows/{slug}/versions",
+    response_model=list[VersionOut],
+    responses=_NOT_FOUND,
+    summary="Who changed what, when",
 )
-def list_versions(slug: str, session: SessionDep, _reader: Reader) -> list[VersionOut]:
+def list_versions(slug: Text, session: SessionDep, _reader: Reader) -> list[VersionOut]:
     versions = list(service.list_versions(session, slug))
     out = []
     for i, version in enumerate(versions):  # newest first: the one before is the next item
@@ -186,11 +205,11 @@ def list_versions(slug: str, session: SessionDep, _reader: Reader) -> list[Versi
 @router.get(
     "/flows/{slug}/export.yaml",
     response_class=Response,
-    responses={200: {"content": {"application/yaml": {}}}},
+    responses={200: {"content": {"application/yaml": {}}}, **_NOT_FOUND},
     summary="The definition as a YAML file",
 )
 def export_yaml(
-    slug: str,
+    slug: Text,
     session: SessionDep,
     _reader: Reader,
     version: Annotated[
@@ -221,6 +240,7 @@ Correlation = Annotated[
 @router.get(
     "/providers/{provider}/discover",
     response_model=Discovery,
+    responses=_NOTHING_TO_DISCOVER,
     summary="Cases, activities, directly-follows graph and variants of a provider's events",
 )
 def discover_provider(
@@ -237,7 +257,9 @@ def discover_provider(
 
 @router.get(
     "/providers/{provider}/suggest",
-    response_model=dict[str, Any],
+    response_model=FlowDefinition,
+    response_model_exclude_none=True,  # as stored and exported: no nulls
+    responses=_NOTHING_TO_DISCOVER,
     summary="A draft flow definition from a provider's events (not saved)",
 )
 def suggest_provider(
@@ -250,9 +272,9 @@ def suggest_provider(
     min_edge_share: Annotated[float, Query(ge=0, le=1)] = 0.01,
     start: datetime | None = None,
     end: datetime | None = None,
-) -> dict[str, Any]:
+) -> FlowDefinition:
     found = discover(session, provider, correlation, start=start, end=end, top_variants=1)
-    draft = suggest_flow(
+    return suggest_flow(
         found,
         slug or service.slug_for(provider),
         name or provider,
@@ -260,4 +282,3 @@ def suggest_provider(
         correlation,
         min_edge_share=min_edge_share,
     )
-    return service.dump_definition(draft)

@@ -15,10 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP
+from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.orm import Session
 from sqlalchemy.types import Integer, String
 
+from flowscope.attributes import SqlParameters, correlation_sql, sql_parameters, value_sql
 from flowscope.errors import FlowscopeError
 from flowscope.flows.definitions.schemas import Edge, EventMatcher, FlowDefinition, Step, Timeouts
 from flowscope.flows.definitions.yaml_io import parse_definition
@@ -64,26 +65,31 @@ class Discovery(BaseModel):
     gap_p99_s: float | None
 
 
-def attribute_path(field: str) -> list[str]:
-    """`order.id` → ["order", "id"], the path `#>>` takes; refuses empty parts."""
+def attribute_path(field: str) -> SqlParameters:
+    """The bound values that read `field` by the one attribute-path rule; refuses empty parts."""
     if not field or len(field) > MAX_PATH_LENGTH:
         raise FlowscopeError(
             f"correlation: give an attribute path of 1 to {MAX_PATH_LENGTH} characters, "
             "such as order.id"
         )
+    if "\x00" in field:
+        raise FlowscopeError("correlation: must not contain a NUL character (\\u0000)")
     parts = field.split(".")
     if any(not part for part in parts):
         raise FlowscopeError(f"correlation: {field!r} has an empty part; write it like order.id")
-    return parts
+    return sql_parameters(field)
 
+
+# The case id is the correlator's correlation id of each event (flat key first, then nested).
+_CASE_ID = correlation_sql(value_sql("attributes", ":key", ":jsonpath"))
 
 # One statement, one round trip: the ordered events are materialised once and every figure is
 # read from them. `lag` over the case partition gives the directly-follows pairs; the ordered
 # `array_agg` gives each case's variant (an array, so activity names may hold any character).
 _DISCOVER = text(
-    """
+    f"""
     with scoped as (
-        select attributes #>> :path as case_id, type, "timestamp", seq
+        select {_CASE_ID} as case_id, type, "timestamp", seq
         from events
         where provider = :provider
           and (cast(:start as timestamptz) is null or "timestamp" >= :start)
@@ -139,11 +145,11 @@ _DISCOVER = text(
             from (select variant, n from variants order by n desc, variant limit :top) v
         ),
         'start_activities', (
-            select coalesce(jsonb_object_agg(a, n), '{}')
+            select coalesce(jsonb_object_agg(a, n), '{{}}')
             from (select variant[1] as a, count(*) as n from cases group by 1) s
         ),
         'end_activities', (
-            select coalesce(jsonb_object_agg(a, n), '{}')
+            select coalesce(jsonb_object_agg(a, n), '{{}}')
             from (select variant[cardinality(variant)] as a, count(*) as n
                   from cases group by 1) s
         ),
@@ -160,9 +166,10 @@ _DISCOVER = text(
             from ordered where gap is not null
         )
     )
-    """
+    """  # noqa: S608 - the case id fragment is a constant; values are bound parameters
 ).bindparams(
-    bindparam("path", type_=ARRAY(String)),
+    bindparam("key", type_=String),
+    bindparam("jsonpath", type_=String),
     bindparam("provider", type_=String),
     bindparam("start", type_=TIMESTAMP(timezone=True)),
     bindparam("end", type_=TIMESTAMP(timezone=True)),
@@ -183,10 +190,14 @@ def discover(
 
     `start`/`end` keep events with start <= timestamp < end (cases are cut at the window).
     """
+    key, jsonpath = attribute_path(correlation_field)
+    if "\x00" in provider:  # PostgreSQL text cannot hold it: no provider has one
+        raise FlowscopeError("provider: must not contain a NUL character (\\u0000)")
     row = session.execute(
         _DISCOVER,
         {
-            "path": attribute_path(correlation_field),
+            "key": key,
+            "jsonpath": jsonpath,
             "provider": provider,
             "start": start,
             "end": end,

@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import Integer, String
 
+from flowscope.attributes import correlation_sql, sql_parameters, value_sql
 from flowscope.errors import FlowscopeError
 from flowscope.flows.definitions.schemas import FlowDefinition
 
@@ -128,28 +129,33 @@ class Preview:
 _CURRENT_TIMEOUT = text("select current_setting('statement_timeout')")
 _TIMEOUT = text("select set_config('statement_timeout', :ms, true)")
 
+# The correlator's correlation id of each event, read at the matcher's path (flat key first,
+# then nested); the JSON paths are cast once per matcher, not once per event.
+_CID = correlation_sql(value_sql("e.attributes", "m.key", "m.jsonpath"))
+
 # One row per (step, provider, type, correlation path) matcher, unnested from arrays; each is a
 # probe of the (provider, type, timestamp) index bounded by `since`.
 _PREVIEW = text(
-    """
+    f"""
     with m as (
-        select * from unnest(:steps, :providers, :types, :paths)
-            as m(step, provider, type, path)
+        select * from unnest(:steps, :providers, :types, :keys, cast(:jsonpaths as jsonpath[]))
+            as m(step, provider, type, key, jsonpath)
     ),
     hits as (
-        select m.step, e.attributes #>> string_to_array(m.path, '.') as cid
+        select m.step, {_CID} as cid
         from m join events e on e.provider = m.provider and e.type = m.type
         where e."timestamp" >= :since
     )
     select step, count(*) as events, count(distinct cid) as flows,
            count(*) filter (where cid is null) as uncorrelated
     from hits group by rollup(step)
-    """
+    """  # noqa: S608 - the correlation id fragment is a constant; values are bound parameters
 ).bindparams(
     bindparam("steps", type_=ARRAY(String)),
     bindparam("providers", type_=ARRAY(String)),
     bindparam("types", type_=ARRAY(String)),
-    bindparam("paths", type_=ARRAY(String)),
+    bindparam("keys", type_=ARRAY(String)),
+    bindparam("jsonpaths", type_=ARRAY(String)),
 )
 
 
@@ -165,15 +171,22 @@ def preview(
 
     Runs in a savepoint with a statement timeout: a timeout is a `FlowscopeError` that says so.
     """
-    rows: dict[str, list[str]] = {"steps": [], "providers": [], "types": [], "paths": []}
+    rows: dict[str, list[str]] = {
+        "steps": [],
+        "providers": [],
+        "types": [],
+        "keys": [],
+        "jsonpaths": [],
+    }
     for step in definition.steps:
-        path = step.correlation or definition.correlation
+        key, jsonpath = sql_parameters(step.correlation or definition.correlation)
         for matcher in step.events:
             for provider in [matcher.provider] if matcher.provider else definition.providers:
                 rows["steps"].append(step.key)
                 rows["providers"].append(provider)
                 rows["types"].append(matcher.type)
-                rows["paths"].append(path)
+                rows["keys"].append(key)
+                rows["jsonpaths"].append(jsonpath)
     since = datetime.now(UTC) - timedelta(days=days)
     try:
         with session.begin_nested():
