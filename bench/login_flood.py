@@ -38,7 +38,7 @@ import psycopg
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 FLOWSCOPE = str(Path(sys.executable).parent / "flowscope")
 USER = "victim"
-PASSWORD = "the-right-password-1"
+PASSWORD = "the-right-password-1"  # noqa: S105 - a throwaway bench user
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -139,7 +139,9 @@ def flood(base: str, proc: psutil.Process, clients: int) -> None:
         with lock:
             statuses[status] += 1
 
-    threads = [threading.Thread(target=attack, args=pair) for pair in zip(sessions, tokens)]
+    threads = [
+        threading.Thread(target=attack, args=pair) for pair in zip(sessions, tokens, strict=True)
+    ]
     for t in threads:
         t.start()
     sampler = Sampler(proc, base)

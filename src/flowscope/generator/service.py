@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
+from flowscope.audit import service as audit
 from flowscope.errors import Conflict, FlowscopeError, NotFound
 from flowscope.generator.models import Generator, GeneratorRun
 from flowscope.generator.schemas import GeneratorConfig, describe_errors
@@ -133,6 +134,9 @@ def create_generator(
     )
     session.add(generator)
     session.flush()
+    audit.record(
+        session, "generator.created", f"generator:{slug}", {"enabled": enabled}, by=changed_by
+    )
     return generator
 
 
@@ -154,6 +158,7 @@ def update_generator(session: Session, slug: str, source: str, changed_by: str) 
     generator.updated_by = changed_by
     generator.updated_at = datetime.now(UTC)
     session.flush()
+    audit.record(session, "generator.updated", f"generator:{slug}", by=changed_by)
     return generator
 
 
@@ -163,6 +168,8 @@ def set_enabled(session: Session, slug: str, enabled: bool, changed_by: str) -> 
     generator.updated_by = changed_by
     generator.updated_at = datetime.now(UTC)
     session.flush()
+    action = "generator.enabled" if enabled else "generator.disabled"
+    audit.record(session, action, f"generator:{slug}", by=changed_by)
     return generator
 
 
