@@ -52,6 +52,7 @@ def attempt(
         return Outcome(retry_after=wait)
 
     ok, rehash = passwords.verify(account.password_hash if account else None, password)
+    now = datetime.now(UTC)  # a wait counts from the answer, not from before the hash
 
     with transaction(db.sessions) as session:
         if not ok or account is None or account.disabled:

@@ -31,11 +31,13 @@ class Policy:
     prefix: str
     free_failures: int
     max_delay_seconds: float
+    first_delay_seconds: float = 1.0
 
     def delay(self, failures: int) -> float:
         if failures < self.free_failures:
             return 0.0
-        return float(min(self.max_delay_seconds, 2 ** (failures - self.free_failures)))
+        growth = 2 ** min(failures - self.free_failures, 30)
+        return float(min(self.max_delay_seconds, self.first_delay_seconds * growth))
 
 
 ACCOUNT = Policy("u:", free_failures=5, max_delay_seconds=300)
@@ -48,6 +50,7 @@ def account_key(username: str) -> str:
 
 
 def _keys(username: str, ip: str | None) -> list[tuple[Policy, str]]:
+    # the module's policies are read per call, so tests can substitute them
     keys = [(ACCOUNT, account_key(username))]
     if ip:
         keys.append((ADDRESS, ADDRESS.prefix + ip[:64]))

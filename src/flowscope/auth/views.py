@@ -70,7 +70,8 @@ async def login(
 ) -> Response:
     settings: Settings = request.app.state.settings
     limiter = _hash_limiter(request.app, settings)
-    if limiter.statistics().tasks_waiting >= settings.login_queue_limit:
+    busy = limiter.available_tokens == 0
+    if busy and limiter.statistics().tasks_waiting >= settings.login_queue_limit:
         message = "Too many sign-ins at once: try again in a few seconds."
         return _form_again(request, next, message, 503, **{"Retry-After": "5"})
     attempt = partial(
