@@ -118,7 +118,7 @@ def login_form(client: httpx.Client) -> str:
     return match.group(1)
 
 
-def flood(base: str, proc: psutil.Process, clients: int) -> None:
+def flood(base: str, proc: psutil.Process, clients: int, distinct: bool) -> None:
     sessions = [httpx.Client(base_url=base, timeout=120) for _ in range(clients)]
     tokens = [login_form(c) for c in sessions]
     idle = tree_rss(proc)
@@ -134,7 +134,9 @@ def flood(base: str, proc: psutil.Process, clients: int) -> None:
 
     def attack(client: httpx.Client, token: str) -> None:
         barrier.wait()
-        data = {"username": USER, "password": "wrong-" + secrets.token_hex(4), "csrf_token": token}
+        # distinct names: no account limit applies, only the per-address one (after 20)
+        name = f"{USER}-{secrets.token_hex(3)}" if distinct else USER
+        data = {"username": name, "password": "wrong-" + secrets.token_hex(4), "csrf_token": token}
         status = client.post("/login", data=data).status_code
         with lock:
             statuses[status] += 1
@@ -156,7 +158,8 @@ def flood(base: str, proc: psutil.Process, clients: int) -> None:
     for c in sessions:
         c.close()
     health = sampler.health or [0.0]
-    print(f"flood: {clients} concurrent wrong logins done in {elapsed:.1f} s; {dict(statuses)}")
+    who = "distinct unknown users" if distinct else "one user"
+    print(f"flood: {clients} concurrent wrong logins ({who}) in {elapsed:.1f} s; {dict(statuses)}")
     print(
         f"  server RSS: idle {idle / 2**20:.0f} MiB, peak {sampler.peak / 2**20:.0f} MiB "
         f"(+{(sampler.peak - idle) / 2**20:.0f} MiB)"
@@ -193,6 +196,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=40)
     parser.add_argument("--seconds", type=float, default=20.0, help="sequential phase length")
+    parser.add_argument(
+        "--distinct-users", action="store_true", help="each flood client guesses another name"
+    )
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with bench_database() as url:
@@ -223,7 +229,7 @@ def main() -> None:
                     raise SystemExit("the server did not start")
                 time.sleep(0.2)
             proc = psutil.Process(server.pid)
-            flood(base, proc, args.clients)
+            flood(base, proc, args.clients, args.distinct_users)
             with psycopg.connect(env["FLOWSCOPE_DATABASE_URL"], autocommit=True) as conn:
                 if conn.execute("select to_regclass('login_throttle')").fetchone() != (None,):
                     conn.execute("delete from login_throttle")
