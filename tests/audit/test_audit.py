@@ -222,3 +222,17 @@ def test_the_audit_page_lists_and_filters_for_admins(sign_in: SignIn, clean_db: 
 def test_the_audit_page_refuses_editors(sign_in: SignIn) -> None:
     browser = sign_in(Role.editor)
     assert browser.get("/admin/audit", headers=HTML).status_code == 403
+
+
+def test_the_audit_page_takes_empty_and_local_times_and_names_a_bad_one(
+    sign_in: SignIn, clean_db: Database
+) -> None:
+    seed(clean_db)
+    browser = sign_in(Role.admin)
+    empty = {"actor": "", "action": "", "since": "", "until": ""}
+    assert browser.get("/admin/audit", params=empty, headers=HTML).status_code == 200
+    later = browser.get("/admin/audit", params={"since": "2999-01-01T00:00"}, headers=HTML)
+    assert "No entries match these filters." in later.text
+    bad = browser.get("/admin/audit", params={"since": "yesterday"}, headers=HTML)
+    assert bad.status_code == 400
+    assert "since: not a date and time" in bad.text

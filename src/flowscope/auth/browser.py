@@ -25,6 +25,7 @@ import binascii
 import json
 import secrets
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import itsdangerous
@@ -106,6 +107,11 @@ def expected_csrf(request: Request) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4)
+def _ui_signer(key: str) -> itsdangerous.TimestampSigner:
+    return itsdangerous.TimestampSigner(sign(key, "ui-cookie", ""))
+
+
 def _cookie_id(connection: HTTPConnection, name: str) -> str | None:
     value = connection.cookies.get(name)
     if not value or len(value) > MAX_COOKIE_ID or not value.isascii():
@@ -123,11 +129,13 @@ class BrowserCookies:
 
     def _signer(self, scope: Scope) -> itsdangerous.TimestampSigner | None:
         key = getattr(scope["app"].state, "secret_key", None)
-        return itsdangerous.TimestampSigner(sign(key, "ui-cookie", "")) if key else None
+        return _ui_signer(key) if key else None
 
     def _load_ui(self, scope: Scope, raw: str | None) -> dict[str, Any]:
+        if not raw:  # most requests (all of ingest): no signer, no HMAC
+            return {}
         signer = self._signer(scope)
-        if not raw or signer is None:
+        if signer is None:
             return {}
         try:
             data = json.loads(base64.b64decode(signer.unsign(raw, max_age=UI_MAX_AGE)))
