@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -121,13 +120,3 @@ def activity(session: Session, *, now: datetime, lifetimes: Lifetimes) -> dict[i
         .group_by(UserSession.user_id)
     )
     return {user_id: Activity(count, seen) for user_id, count, seen in rows}
-
-
-def live_sessions(
-    session: Session, user_id: int, *, now: datetime, lifetimes: Lifetimes
-) -> Sequence[UserSession]:
-    return session.scalars(
-        select(UserSession)
-        .where(UserSession.user_id == user_id, ~_expired(lifetimes.idle, now))
-        .order_by(UserSession.last_seen_at.desc())
-    ).all()

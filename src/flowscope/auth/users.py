@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flowscope.audit import service as audit
@@ -90,8 +90,3 @@ def end_sessions(session: Session, user: User) -> int:
     ended = sessions.end_all(session, user.id)
     audit.record(session, "user.sessions_ended", f"user:{user.username}", {"sessions_ended": ended})
     return ended
-
-
-def count_admins(session: Session) -> int:
-    query = select(func.count()).where(User.role == Role.admin, User.disabled.is_(False))
-    return session.scalar(query) or 0
