@@ -16,10 +16,14 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.sessions import SessionMiddleware
 
 from flowscope import __version__, ops
+from flowscope.audit import api as audit_api
+from flowscope.audit import views as audit_views
+from flowscope.auth import keys, passwords
+from flowscope.auth import users_views as auth_users_views
 from flowscope.auth import views as auth_views
+from flowscope.auth.browser import BrowserCookies
 from flowscope.auth.service import ensure_first_admin
 from flowscope.dashboards import api as dashboards_api
 from flowscope.dashboards import views as dashboards_views
@@ -72,6 +76,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = database or open_database(settings)
         app.state.db = db
+        _load_secret_key(app, settings, db)
         if settings.bootstrap_admin:
             _bootstrap_admin(db)
         for hook in on_startup or []:
@@ -109,13 +114,12 @@ def create_app(
     app.state.flow_created_hooks = hooks  # for "Run now" (generator views)
     if database is not None:
         app.state.db = database
+        _load_secret_key(app, settings, database)
+    passwords.configure(settings.login_hash_concurrency)
     app.add_middleware(
-        SessionMiddleware,
-        secret_key=settings.secret_key,
-        session_cookie="flowscope_session",
-        same_site="lax",
-        https_only=settings.secure_cookies,
-        max_age=14 * 24 * 3600,
+        BrowserCookies,
+        secure=settings.secure_cookies,
+        session_max_age=settings.session_max_hours * 3600,
     )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
@@ -126,6 +130,9 @@ def create_app(
     app.include_router(flows_api.router)
     app.include_router(flows_analysis_api.router)
     app.include_router(auth_views.router)
+    app.include_router(auth_users_views.router)
+    app.include_router(audit_api.router)
+    app.include_router(audit_views.router)
     app.include_router(flows_editor.router)  # before /flows/{slug}: /flows/manage is no slug
     app.include_router(ingest_views.router)
     app.include_router(generator_views.router)
@@ -137,6 +144,13 @@ def create_app(
 
     _install_error_handlers(app)
     return app
+
+
+def _load_secret_key(app: FastAPI, settings: Settings, db: Database) -> None:
+    """The configured key, or this installation's own (made on first start, kept in the
+    database): never a value that ships with the code."""
+    with transaction(db.sessions) as session:
+        app.state.secret_key = keys.secret_key(settings, session)
 
 
 def _bootstrap_admin(db: Database) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gc
+import getpass
 import os
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from fastapi import FastAPI
@@ -17,13 +19,15 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from flowscope.auth import service as auth_service
-from flowscope.auth.models import Role
+from flowscope.auth.models import Role, User
 from flowscope.db import command_database, in_command_transaction, transaction
 from flowscope.errors import FlowscopeError
 from flowscope.flows.definitions import cli as flows_cli
 from flowscope.ingest import cli as ingest_cli
 from flowscope.ingest.eventlog import MAPPING_HELP
 from flowscope.settings import get_settings
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Flowscope: business flow observability.",
@@ -239,8 +243,115 @@ def users_create(
     ] = "",
 ) -> None:
     """Create a user who signs in to the web UI."""
-    in_command_transaction(lambda s: auth_service.create_user(s, username, password, role))
+
+    def create(session: Session) -> None:
+        _as_cli(session)
+        auth_service.create_user(session, username, password, role)
+
+    in_command_transaction(create)
     typer.echo(f"user {username} created with role {role.value}")
+
+
+def _as_cli(session: Session) -> None:
+    """What this command changes is recorded in the audit log as done from the shell."""
+    from flowscope.audit import service as audit
+
+    audit.act_as(session, audit.Actor("cli", f"cli:{getpass.getuser()}"[:128]))
+
+
+def _on_user(username: str, work: Callable[[Session, User], T]) -> T:
+    from flowscope.auth import users
+
+    def run(session: Session) -> T:
+        _as_cli(session)
+        return work(session, users.find_user(session, username))
+
+    return in_command_transaction(run)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users: name, role, status, live sessions."""
+    from datetime import UTC, datetime
+
+    from flowscope.auth import sessions, users
+
+    lifetimes = sessions.Lifetimes.of(get_settings())
+
+    def rows(session: Session) -> list[str]:
+        active = sessions.activity(session, now=datetime.now(UTC), lifetimes=lifetimes)
+        lines = []
+        for user in users.list_users(session):
+            seen = active.get(user.id)
+            lines.append(
+                f"{user.username}\t{user.role.value}\t"
+                f"{'disabled' if user.disabled else 'active'}\t"
+                f"{seen.sessions if seen else 0} session(s)"
+            )
+        return lines
+
+    for line in in_command_transaction(rows):
+        typer.echo(line)
+
+
+@users_app.command("disable")
+def users_disable(username: Annotated[str, typer.Argument()]) -> None:
+    """Disable a user and end all their sessions at once."""
+    from flowscope.auth import users
+
+    ended = _on_user(username, lambda s, u: users.set_disabled(s, u, True))
+    typer.echo(f"user {username} disabled; {ended} session(s) ended")
+
+
+@users_app.command("enable")
+def users_enable(username: Annotated[str, typer.Argument()]) -> None:
+    """Let a disabled user sign in again."""
+    from flowscope.auth import users
+
+    _on_user(username, lambda s, u: users.set_disabled(s, u, False))
+    typer.echo(f"user {username} enabled")
+
+
+@users_app.command("set-password")
+def users_set_password(
+    username: Annotated[str, typer.Argument()],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            confirmation_prompt=True,
+            hide_input=True,
+            envvar="FLOWSCOPE_NEW_PASSWORD",
+            help="Asked for when not given.",
+        ),
+    ] = "",
+) -> None:
+    """Set a user's password; all their sessions end."""
+    from flowscope.auth import users
+
+    ended = _on_user(username, lambda s, u: users.set_password(s, u, password))
+    typer.echo(f"password of {username} set; {ended} session(s) ended")
+
+
+@users_app.command("set-role")
+def users_set_role(
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[Role, typer.Argument(help="viewer < editor < admin")],
+) -> None:
+    """Change a user's role (the last enabled admin keeps theirs)."""
+    from flowscope.auth import users
+
+    _on_user(username, lambda s, u: users.set_role(s, u, role))
+    typer.echo(f"user {username} is now {role.value}")
+
+
+@users_app.command("end-sessions")
+def users_end_sessions(username: Annotated[str, typer.Argument()]) -> None:
+    """Sign a user out everywhere (their copied cookies stop working too)."""
+    from flowscope.auth import users
+
+    ended = _on_user(username, users.end_sessions)
+    typer.echo(f"{ended} session(s) of {username} ended")
 
 
 def _setting_problem(error: ErrorDetails) -> str:

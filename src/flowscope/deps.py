@@ -5,12 +5,15 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import psycopg
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from flowscope.audit import service as audit
+from flowscope.auth import browser, sessions
 from flowscope.auth import service as auth_service
 from flowscope.auth.models import ApiToken, Role, Scope, User
 from flowscope.db import Database
@@ -73,6 +76,8 @@ def optional_token(request: Request, session: SessionDep) -> ApiToken | None:
     token = auth_service.find_active_token(session, secret)
     if token is None:
         raise Unauthorized("the API token is unknown or revoked")
+    actor = audit.Actor("token", f"token:{token.name}", token.id, browser.client_address(request))
+    audit.act_as(session, actor)  # what this request changes is the token's doing
     return token
 
 
@@ -127,10 +132,24 @@ recent_tokens = RecentTokens()
 
 
 def optional_user(request: Request, session: SessionDep) -> User | None:
-    user_id = request.session.get("uid")
-    if not isinstance(user_id, int):
+    """The user of the request's server-side session, if it is live and the user enabled.
+
+    Only the random session id comes from the browser; everything else is read from the
+    database, so a cookie someone made or kept after sign-out signs nobody in.
+    """
+    state = browser.browser_state(request)
+    if state.session_id is None:
         return None
-    return auth_service.get_user(session, user_id)
+    lifetimes = sessions.Lifetimes.of(get_settings(request))
+    now = datetime.now(UTC)
+    user_id = sessions.resolve(session, state.session_id, now=now, lifetimes=lifetimes)
+    user = auth_service.get_user(session, user_id) if user_id is not None else None
+    if user is None:
+        state.drop_session = True  # ended, expired or disabled: clear the stale cookie
+        return None
+    actor = audit.Actor("user", user.username, user.id, browser.client_address(request))
+    audit.act_as(session, actor, replace=False)  # a request with a token stays the token's
+    return user
 
 
 OptionalUser = Annotated[User | None, Depends(optional_user)]
@@ -191,18 +210,14 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def csrf_token(request: Request) -> str:
-    token = request.session.get(CSRF_FIELD)
-    if not isinstance(token, str):
-        token = secrets.token_urlsafe(32)
-        request.session[CSRF_FIELD] = token
-    return token
+    return browser.csrf_for(request)
 
 
 async def verify_csrf(request: Request) -> None:
     """Every state-changing request from a browser carries the session's CSRF token."""
     if request.method in SAFE_METHODS:
         return
-    expected = request.session.get(CSRF_FIELD)
+    expected = browser.expected_csrf(request)
     sent = request.headers.get(CSRF_HEADER)
     if sent is None:
         content_type = request.headers.get("content-type", "")

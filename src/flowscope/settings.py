@@ -14,7 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flowscope.timeframes import DEFAULT_FROM, TimeframeError, parse_time
 
-DEV_SECRET = "development-secret-change-me"  # noqa: S105 - refused outside development
+# Secrets that shipped with earlier versions (settings default, docker-compose fallback): anyone
+# can read them, so a key equal to one of them is refused in every mode.
+KNOWN_BUILT_IN_SECRETS = frozenset(
+    {"development-secret-change-me", "change-me-in-production", "change-me", "changeme"}
+)
+MIN_SECRET_LENGTH = 32
 
 
 def default_data_dir() -> Path:
@@ -44,8 +49,26 @@ class Settings(BaseSettings):
         default=None, description="PostgreSQL URL; unset starts an embedded PostgreSQL."
     )
     data_dir: Path = Field(default_factory=default_data_dir)
-    secret_key: str = DEV_SECRET
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs CSRF tokens and UI cookies. Unset: a random key is made on first "
+        "start and kept in the database (required when FLOWSCOPE_ENV=production).",
+    )
     secure_cookies: bool = False
+    session_idle_minutes: int = Field(
+        default=8 * 60, gt=0, description="A sign-in ends after this long without a request."
+    )
+    session_max_hours: int = Field(
+        default=7 * 24, gt=0, description="A sign-in ends this long after it began, used or not."
+    )
+    login_hash_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Password hashes computed at once (argon2 takes 64 MiB each).",
+    )
+    login_queue_limit: int = Field(
+        default=32, ge=0, description="Sign-ins that may wait for a hash slot; more get 503."
+    )
 
     max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     max_json_depth: int = Field(default=32, gt=0)
@@ -118,6 +141,19 @@ class Settings(BaseSettings):
     def _normalise(cls, value: str | None) -> str | None:
         return normalise_dsn(value) if value else None
 
+    @field_validator("secret_key")
+    @classmethod
+    def _refuse_weak_secret(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.strip().lower() in KNOWN_BUILT_IN_SECRETS:
+            raise ValueError("is a published default; set a random value (openssl rand -hex 32)")
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_LENGTH} characters (openssl rand -hex 32)"
+            )
+        return value
+
     @field_validator("query_default_from")
     @classmethod
     def _a_time(cls, value: str) -> str:
@@ -129,8 +165,10 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _refuse_default_secret(self) -> Settings:
-        if self.env == "production" and self.secret_key == DEV_SECRET:
+    def _production_needs_a_secret(self) -> Settings:
+        # Production deployments may run several machines against one database and are
+        # configured on purpose: the key is set explicitly rather than made on first start.
+        if self.env == "production" and self.secret_key is None:
             raise ValueError(
                 "FLOWSCOPE_SECRET_KEY must be set to a random value when FLOWSCOPE_ENV=production"
             )

@@ -6,45 +6,42 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from functools import cache
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from flowscope.audit import service as audit
+from flowscope.auth import passwords
 from flowscope.auth.models import ApiToken, Role, Scope, User
 from flowscope.errors import Conflict, FlowscopeError, NotFound
 
-_hasher = PasswordHasher()
 TOKEN_PREFIX = "fs_"  # noqa: S105 - a public marker, not a secret
 MIN_PASSWORD_LENGTH = 8
-
-
-@cache
-def _dummy_hash() -> str:
-    """Verified when the username is unknown, so a wrong name costs as long as a wrong password.
-
-    Made on first use: hashing at import cost every CLI command a third of a second.
-    """
-    return _hasher.hash("not-a-real-password")
+MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; a megabyte "password" is only a load
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return passwords.hash_password(password)
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise FlowscopeError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise FlowscopeError(f"password: at most {MAX_PASSWORD_LENGTH} characters")
 
 
 def create_user(session: Session, username: str, password: str, role: Role) -> User:
     username = username.strip()
     if not username or len(username) > 64 or not username.isprintable():
         raise FlowscopeError("username: 1 to 64 printable characters")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise FlowscopeError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+    check_password(password)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username!r} already exists")
     user = User(username=username, password_hash=hash_password(password), role=role)
     session.add(user)
     session.flush()
+    audit.record(session, "user.created", f"user:{username}", {"role": role.value})
     return user
 
 
@@ -53,15 +50,14 @@ def count_users(session: Session) -> int:
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The user if the password is right and the account enabled (no throttling: the web
+    sign-in goes through `auth.login.attempt`)."""
     user = session.scalar(select(User).where(User.username == username))
-    try:
-        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
-    except (VerificationError, InvalidHashError):
+    ok, rehash = passwords.verify(user.password_hash if user else None, password)
+    if not ok or user is None or user.disabled:
         return None
-    if user is None or user.disabled:
-        return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if rehash is not None:
+        user.password_hash = rehash
     return user
 
 
@@ -98,6 +94,8 @@ def create_token(session: Session, name: str, scopes: Iterable[str]) -> tuple[Ap
     )
     session.add(token)
     session.flush()
+    details = {"name": name, "scopes": token.scopes}
+    audit.record(session, "token.created", f"token:{token.id}", details)
     return token, secret
 
 
@@ -111,6 +109,7 @@ def revoke_token(session: Session, token_id: int) -> ApiToken:
         raise NotFound(f"token {token_id} does not exist")
     if token.revoked_at is None:
         token.revoked_at = datetime.now(UTC)
+        audit.record(session, "token.revoked", f"token:{token.id}", {"name": token.name})
     return token
 
 

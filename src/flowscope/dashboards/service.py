@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flowscope.audit import service as audit
 from flowscope.dashboards.models import Dashboard, DashboardChange
 from flowscope.dashboards.schemas import GRID_COLUMNS, STORED, DashboardExport, DashboardSpec, Tile
 from flowscope.errors import Conflict, FlowscopeError, NotFound
@@ -117,6 +118,9 @@ def update(
 
 
 def _record(session: Session, dashboard: Dashboard, summary: str, changed_by: str) -> None:
+    action = "dashboard.created" if dashboard.version == 1 else "dashboard.updated"
+    details = {"version": dashboard.version, "summary": summary[:200]}
+    audit.record(session, action, f"dashboard:{dashboard.slug}", details, by=changed_by)
     session.add(
         DashboardChange(
             dashboard_id=dashboard.id,
@@ -130,6 +134,7 @@ def _record(session: Session, dashboard: Dashboard, summary: str, changed_by: st
 
 
 def delete(session: Session, dashboard: Dashboard) -> None:
+    audit.record(session, "dashboard.deleted", f"dashboard:{dashboard.slug}")
     session.delete(dashboard)
     session.flush()
 

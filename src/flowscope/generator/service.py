@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
+from flowscope.audit import service as audit
 from flowscope.errors import Conflict, FlowscopeError, NotFound
 from flowscope.flows.definitions.yaml_io import (
     InvalidDefinition,
@@ -140,6 +141,9 @@ def create_generator(
     )
     session.add(generator)
     session.flush()
+    audit.record(
+        session, "generator.created", f"generator:{slug}", {"enabled": enabled}, by=changed_by
+    )
     return generator
 
 
@@ -161,6 +165,7 @@ def update_generator(session: Session, slug: str, source: str, changed_by: str) 
     generator.updated_by = changed_by
     generator.updated_at = datetime.now(UTC)
     session.flush()
+    audit.record(session, "generator.updated", f"generator:{slug}", by=changed_by)
     return generator
 
 
@@ -170,6 +175,8 @@ def set_enabled(session: Session, slug: str, enabled: bool, changed_by: str) -> 
     generator.updated_by = changed_by
     generator.updated_at = datetime.now(UTC)
     session.flush()
+    action = "generator.enabled" if enabled else "generator.disabled"
+    audit.record(session, action, f"generator:{slug}", by=changed_by)
     return generator
 
 

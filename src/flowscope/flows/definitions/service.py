@@ -10,6 +10,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flowscope.audit import service as audit
 from flowscope.errors import Conflict, NotFound
 from flowscope.flows.definitions.models import Flow, FlowVersion
 from flowscope.flows.definitions.schemas import FlowDefinition
@@ -51,6 +52,8 @@ def save_flow(session: Session, definition: FlowDefinition, changed_by: str) -> 
         FlowVersion(flow_id=flow.id, version=flow.version, definition=data, changed_by=changed_by)
     )
     session.flush()
+    action = "flow.created" if flow.version == 1 else "flow.updated"
+    audit.record(session, action, f"flow:{flow.slug}", {"version": flow.version}, by=changed_by)
     return flow
 
 
