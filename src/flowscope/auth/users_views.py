@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from flowscope.auth import service, sessions, users
 from flowscope.auth.models import Role, User
 from flowscope.deps import RequireRole, SessionDep, verify_csrf
 from flowscope.errors import FlowscopeError
-from flowscope.web import is_htmx, render
+from flowscope.web import is_htmx, redirect, render
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 AdminUser = Annotated[User, Depends(RequireRole(Role.admin))]
@@ -43,7 +43,7 @@ def _page(
 
 def _done(request: Request, message: str) -> Response:
     request.session["flash"] = message
-    return RedirectResponse(request.url_for("users").path, status_code=303)
+    return redirect(request, str(request.url_for("users").path))
 
 
 def _change(request: Request, session: Session, admin: User, work: Callable[[], str]) -> Response:
