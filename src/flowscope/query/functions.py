@@ -262,8 +262,14 @@ def _extreme(sql_function: str) -> Impl:
         value = a[0]
         if value.type in (T.ARRAY, T.BOOLEAN):
             raise c.fail(f"cannot compare {type_name(value.type)} values")
-        if value.type is T.JSON:  # attribute values are compared as numbers
-            return Typed(f"{sql_function}({json_number(value.sql)})", T.NUMBER)
+        if value.type is T.JSON:
+            # an attribute holds numbers (or numeric text) or text: numbers compare as numbers,
+            # and only a group without any number falls back to comparing the text
+            number = f"to_jsonb({sql_function}({json_number(value.sql)}))"
+            text = f'{json_text(value.sql)} collate "C"'
+            only_text = f"jsonb_typeof({value.sql}) = 'string'"
+            fallback = f"to_jsonb({sql_function}({text}) filter (where {only_text}))"
+            return Typed(f"coalesce({number}, {fallback})", T.JSON)
         return Typed(f"{sql_function}({value.sql})", value.type)
 
     return impl
@@ -302,14 +308,16 @@ def _take(descending: bool) -> Impl:
             order = " order by " + ", ".join(
                 f"{sql} {'desc' if desc != descending else 'asc'}" for sql, desc in c.record_order
             )
-        return Typed(f"(array_agg({a[0].sql}{order}))[1]", a[0].type)
+        # DQL skips nulls: takeFirst(if(event.type == "x", timestamp)) is the first x's time
+        present = f"where {_is_not_null(c, a).sql}"
+        return Typed(f"(array_agg({a[0].sql}{order}) filter ({present}))[1]", a[0].type)
 
     return impl
 
 
 def _take_any(c: CallContext, a: list[Typed]) -> Typed:
-    value = a[0].sql
-    return Typed(f"(array_agg({value}) filter (where {value} is not null))[1]", a[0].type)
+    present = f"where {_is_not_null(c, a).sql}"
+    return Typed(f"(array_agg({a[0].sql}) filter ({present}))[1]", a[0].type)
 
 
 AGGREGATES: dict[str, Function] = {
