@@ -111,3 +111,36 @@ def test_aggregations_in_braces_with_names(shop: Session) -> None:
         ("gold", 2, 100),
         ("silver", 1, 3.5),
     ]
+
+
+@pytest.mark.parametrize(
+    ("query", "line", "column", "message"),
+    [
+        ("fetch bizevents | fieldsRename a = b", 1, 19, "DQL command 'fieldsRename'"),
+        ('fetch bizevents\n| parse content, "LD:x"', 2, 3, "DQL command 'parse'"),
+        # join's own syntax is what FQL cannot parse: the error still names the command
+        (
+            "fetch bizevents\n| join [fetch bizevents | filter a == \"|]\"],"
+            " on: {left[id] == right[id]}",
+            2,
+            3,
+            "DQL command 'join'",
+        ),
+        ('fetch bizevents | fields formatTimestamp(timestamp, format: "HH")', 1, 26,
+         "DQL function 'formatTimestamp'"),
+        ("fetch bizevents | summarize collectArray(event.id)", 1, 29,
+         "DQL function 'collectArray'"),
+    ],
+)  # fmt: skip
+def test_unsupported_dql_is_named_as_such(query: str, line: int, column: int, message: str) -> None:
+    caught = error(query)
+    assert caught.message == f"{message} is not supported by FQL"
+    assert (caught.line, caught.column) == (line, column)
+
+
+def test_syntax_errors_in_supported_commands_stay_precise() -> None:
+    caught = error("fetch bizevents | append [fetch bizevents] | filter a == ]")
+    assert "not supported" not in caught.message
+    assert caught.message.startswith("unexpected ']'")
+    assert error("fetch bizevents | frobnicate x").message.startswith("unknown command")
+    assert error("fetch bizevents | fields frob(x)").message.startswith("unknown function")

@@ -10,7 +10,7 @@ from typing import Any
 
 from lark import Token, Tree
 
-from flowscope.query import ast
+from flowscope.query import ast, dql
 from flowscope.query.errors import InternalQueryError, QueryError, did_you_mean
 from flowscope.query.expr_text import UNIT_NS, expr_text
 
@@ -350,7 +350,7 @@ def build_query(node: Node) -> ast.Query:
         if name == "fetch":
             raise QueryError.at(pos, "fetch can only start a query (or a [subquery])")
         if name not in _COMMANDS:
-            raise QueryError.at(
+            raise dql.unsupported_command(name, pos) or QueryError.at(
                 pos,
                 f"unknown command '{name}'{did_you_mean(name, COMMAND_NAMES)} "
                 f"(commands: {', '.join(COMMAND_NAMES)})",

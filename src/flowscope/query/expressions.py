@@ -6,7 +6,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flowscope.query import ast
+from flowscope.query import ast, dql
 from flowscope.query.errors import QueryError, did_you_mean
 from flowscope.query.functions import AGGREGATES, ALL_FUNCTIONS, SCALARS, CallContext, Function
 from flowscope.query.sources import Source
@@ -145,7 +145,7 @@ class ExprCompiler:
                     + (" (aggregations cannot be nested)" if mode is Mode.INNER else ""),
                 )
         if function is None:
-            raise QueryError.at(
+            raise dql.unsupported_function(call.name, call.pos) or QueryError.at(
                 call.pos,
                 f"unknown function '{call.name}'{did_you_mean(call.name, ALL_FUNCTIONS)}",
             )
