@@ -126,8 +126,8 @@ def test_aggregations_in_braces_with_names(shop: Session) -> None:
             3,
             "DQL command 'join'",
         ),
-        ('fetch bizevents | fields formatTimestamp(timestamp, format: "HH")', 1, 26,
-         "DQL function 'formatTimestamp'"),
+        ('fetch bizevents | fields splitString(event.type, ".")', 1, 26,
+         "DQL function 'splitString'"),
         ("fetch bizevents | summarize collectArray(event.id)", 1, 29,
          "DQL function 'collectArray'"),
     ],
@@ -144,3 +144,18 @@ def test_syntax_errors_in_supported_commands_stay_precise() -> None:
     assert caught.message.startswith("unexpected ']'")
     assert error("fetch bizevents | frobnicate x").message.startswith("unknown command")
     assert error("fetch bizevents | fields frob(x)").message.startswith("unknown function")
+
+
+def test_format_timestamp_reads_java_patterns(shop: Session) -> None:
+    got = rows(
+        shop,
+        'fetch bizevents | filter event.id == "e1" | fields '
+        'day = formatTimestamp(timestamp, format: "yyyy-MM-dd HH:mm"), '
+        "said = formatTimestamp(timestamp, format: \"EEE d MMM 'at' H:mm:ss.SSS\")",
+    )
+    at = NOW - 9 * MIN
+    assert got == [
+        {"day": at.strftime("%Y-%m-%d %H:%M"), "said": at.strftime("%a %-d %b at %-H:%M:%S.000")}
+    ]
+    caught = error('fetch bizevents | fields formatTimestamp(timestamp, format: "yyyy QQ")')
+    assert "'QQ' is not supported in format:" in caught.message

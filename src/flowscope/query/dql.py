@@ -45,7 +45,7 @@ FUNCTIONS = frozenset(
     | {"matchesPhrase", "matchesValue", "replacePattern", "replaceString", "splitString"}
     | {"stringLength", "trim", "punctuation", "levenshteinDistance"}
     # time
-    | {"formatTimestamp", "getDayOfMonth", "getDayOfWeek", "getDayOfYear", "getEnd", "getHour"}
+    | {"getDayOfMonth", "getDayOfWeek", "getDayOfYear", "getEnd", "getHour"}
     | {"getMinute", "getMonth", "getSecond", "getStart", "getWeekOfYear", "getYear"}
     | {"timeframe", "timestamp", "timestampFromUnixMillis", "timestampFromUnixNanos"}
     | {"timestampFromUnixSeconds", "unixMillisFromTimestamp", "unixNanosFromTimestamp"}

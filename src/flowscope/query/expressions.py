@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flowscope.query import ast, dql
+from flowscope.query.calls import CallContext, Function
 from flowscope.query.errors import QueryError, did_you_mean
-from flowscope.query.functions import AGGREGATES, ALL_FUNCTIONS, SCALARS, CallContext, Function
+from flowscope.query.functions import AGGREGATES, ALL_FUNCTIONS, SCALARS
 from flowscope.query.sources import Source
 from flowscope.query.values import NUMERIC, Params, T, Typed, coerce, type_name, unify
 

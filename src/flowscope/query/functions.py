@@ -6,55 +6,26 @@ function only decides the types it accepts and the SQL template around its argum
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from flowscope.query import ast
+from flowscope.query.calls import CallContext, Function, Impl
 from flowscope.query.errors import QueryError
+from flowscope.query.text_functions import (
+    duration,
+    format_timestamp,
+    substring,
+    text_map,
+    text_test,
+)
 from flowscope.query.values import (
     SQL_TYPE,
-    Params,
     T,
     Typed,
-    coerce,
     json_number,
     json_text,
     text_number,
     type_name,
     unify,
 )
-
-
-@dataclass
-class CallContext:
-    params: Params
-    call: ast.Call
-    now_sql: Callable[[], str]
-    record_order: tuple[tuple[str, bool], ...]  # (SQL, descending): takeFirst/takeLast order
-
-    def arg(self, args: list[Typed], i: int, target: T) -> str:
-        return coerce(args[i], target, self.call.args[i].pos, f"argument {i + 1} of {self.name}")
-
-    @property
-    def name(self) -> str:
-        return self.call.name
-
-    def fail(self, message: str) -> QueryError:
-        return QueryError.at(self.call.pos, f"{self.name}(): {message}")
-
-
-Impl = Callable[[CallContext, list[Typed]], Typed]
-
-
-@dataclass(frozen=True)
-class Function:
-    impl: Impl
-    min_args: int
-    max_args: int | None  # None: any number
-    signature: str
-    # parameter names by position: a call may give these as `name: value` (DQL's `else:`)
-    names: tuple[str, ...] = ()
-
 
 # --- scalar functions ------------------------------------------------------------------------
 
@@ -67,52 +38,6 @@ def _is_null(c: CallContext, a: list[Typed]) -> Typed:
 
 def _is_not_null(c: CallContext, a: list[Typed]) -> Typed:
     return Typed(f"(not {_is_null(c, a).sql})", T.BOOLEAN)
-
-
-def _literal_flag(c: CallContext, i: int, name: str) -> bool:
-    arg = c.call.args[i]
-    if not (isinstance(arg, ast.Literal) and isinstance(arg.value, bool)):
-        raise QueryError.at(arg.pos, f"{c.name}(): '{name}:' must be true or false")
-    return arg.value
-
-
-def _text_test(template: str) -> Impl:
-    def impl(c: CallContext, a: list[Typed]) -> Typed:
-        text, part = c.arg(a, 0, T.STRING), c.arg(a, 1, T.STRING)
-        if len(a) == 3 and not _literal_flag(c, 2, "caseSensitive"):  # caseSensitive: false
-            text, part = f"lower({text})", f"lower({part})"
-        return Typed(template.format(text=text, part=part), T.BOOLEAN)
-
-    return impl
-
-
-def _substring(c: CallContext, a: list[Typed]) -> Typed:
-    """DQL counts from 0; `to:` is exclusive."""
-    text, start = c.arg(a, 0, T.STRING), f"greatest(({c.arg(a, 1, T.NUMBER)})::int, 0)"
-    if len(a) == 2:
-        return Typed(f"substr({text}, {start} + 1)", T.STRING)
-    length = f"greatest(({c.arg(a, 2, T.NUMBER)})::int - {start}, 0)"
-    return Typed(f"substr({text}, {start} + 1, {length})", T.STRING)
-
-
-_UNITS_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "min": 60 * 10**9}
-_UNITS_NS.update({"h": 3600 * 10**9, "d": 86400 * 10**9})
-
-
-def _duration(c: CallContext, a: list[Typed]) -> Typed:
-    unit = c.call.args[1]
-    if not (isinstance(unit, ast.Literal) and unit.value in _UNITS_NS):
-        units = ", ".join(f'"{u}"' for u in _UNITS_NS)
-        raise QueryError.at(unit.pos, f"duration(): 'unit:' must be one of {units}")
-    factor = c.params.bind(_UNITS_NS[str(unit.value)], "double precision")
-    return Typed(f"(round(({c.arg(a, 0, T.NUMBER)}) * {factor}))::bigint", T.DURATION)
-
-
-def _text_map(sql_function: str) -> Impl:
-    def impl(c: CallContext, a: list[Typed]) -> Typed:
-        return Typed(f"{sql_function}({c.arg(a, 0, T.STRING)})", T.STRING)
-
-    return impl
 
 
 def _to_double(c: CallContext, a: list[Typed]) -> Typed:
@@ -228,32 +153,39 @@ SCALARS: dict[str, Function] = {
     "isNull": Function(_is_null, 1, 1, "isNull(value)"),
     "isNotNull": Function(_is_not_null, 1, 1, "isNotNull(value)"),
     "startsWith": Function(
-        _text_test("starts_with({text}, {part})"),
+        text_test("starts_with({text}, {part})"),
         2,
         3,
         "startsWith(text, prefix[, caseSensitive: false])",
         ("expression", "prefix", "caseSensitive"),
     ),
     "endsWith": Function(
-        _text_test("(right({text}, char_length({part})) = {part})"),
+        text_test("(right({text}, char_length({part})) = {part})"),
         2,
         3,
         "endsWith(text, suffix[, caseSensitive: false])",
         ("expression", "suffix", "caseSensitive"),
     ),
     "contains": Function(
-        _text_test("(strpos({text}, {part}) > 0)"),
+        text_test("(strpos({text}, {part}) > 0)"),
         2,
         3,
         "contains(text, part[, caseSensitive: false])",
         ("expression", "substring", "caseSensitive"),
     ),
     "substring": Function(
-        _substring, 2, 3, "substring(text, from: 0[, to: 5])", ("expression", "from", "to")
+        substring, 2, 3, "substring(text, from: 0[, to: 5])", ("expression", "from", "to")
     ),
-    "duration": Function(_duration, 2, 2, 'duration(number, unit: "ms")', ("value", "unit")),
-    "lower": Function(_text_map("lower"), 1, 1, "lower(text)"),
-    "upper": Function(_text_map("upper"), 1, 1, "upper(text)"),
+    "duration": Function(duration, 2, 2, 'duration(number, unit: "ms")', ("value", "unit")),
+    "formatTimestamp": Function(
+        format_timestamp,
+        2,
+        2,
+        'formatTimestamp(timestamp, format: "yyyy-MM-dd HH:mm")',
+        ("timestamp", "format"),
+    ),
+    "lower": Function(text_map("lower"), 1, 1, "lower(text)"),
+    "upper": Function(text_map("upper"), 1, 1, "upper(text)"),
     "toDouble": Function(_to_double, 1, 1, "toDouble(value)"),
     "toLong": Function(_to_long, 1, 1, "toLong(value)"),
     "toString": Function(_to_string, 1, 1, "toString(value)"),
