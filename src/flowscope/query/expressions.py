@@ -6,8 +6,9 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flowscope.query import ast, dql
+from flowscope.query import ast
 from flowscope.query.calls import CallContext, Function
+from flowscope.query.dql import unsupported_function
 from flowscope.query.errors import QueryError, did_you_mean
 from flowscope.query.functions import AGGREGATES, ALL_FUNCTIONS, SCALARS
 from flowscope.query.sources import Source
@@ -146,7 +147,7 @@ class ExprCompiler:
                     + (" (aggregations cannot be nested)" if mode is Mode.INNER else ""),
                 )
         if function is None:
-            raise dql.unsupported_function(call.name, call.pos) or QueryError.at(
+            raise unsupported_function(call.name, call.pos) or QueryError.at(
                 call.pos,
                 f"unknown function '{call.name}'{did_you_mean(call.name, ALL_FUNCTIONS)}",
             )
