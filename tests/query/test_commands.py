@@ -95,8 +95,9 @@ def test_timeframe_excludes_older_events(few: Session) -> None:
 def test_default_output_lists_columns_then_attributes(few: Session) -> None:
     result = run(few, 'fetch bizevents | filter event.provider == "q"')
     names = [c["name"] for c in result.columns]
-    assert names == ["timestamp", "event.provider", "event.type", "event.id", "amount", "name"]
-    assert result.rows[0][1:] == ["q", "c", "e4", 100, "<script>alert(1)</script>"]
+    assert names[:5] == ["timestamp", "event.provider", "event.type", "event.id", "event.kind"]
+    assert names[5:] == ["amount", "name"]
+    assert result.rows[0][1:] == ["q", "c", "e4", "BIZ_EVENT", 100, "<script>alert(1)</script>"]
     removed = run(
         few, 'fetch bizevents | filter event.provider == "q" | fieldsRemove name, event.id'
     )
@@ -104,6 +105,7 @@ def test_default_output_lists_columns_then_attributes(few: Session) -> None:
         "timestamp",
         "event.provider",
         "event.type",
+        "event.kind",
         "amount",
     ]
 

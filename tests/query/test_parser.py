@@ -111,7 +111,7 @@ def test_keywords_inside_names_stay_names() -> None:
         ("fetch bizevents | limit -1", 1, 19, ["whole number"]),
         ("fetch bizevents | fieldsAdd x = 99999999999d", 1, 33, ["too long"]),
         ('fetch bizevents | fieldsAdd x = a + "b"', 1, 35, ["concat()"]),
-        ("fetch bizevents | filter startsWith(a)", 1, 26, ["takes 2 arguments"]),
+        ("fetch bizevents | filter startsWith(a)", 1, 26, ["2 to 3 arguments", "caseSensitive:"]),
         ("fetch bizevents | summarize percentile(a, 101)", 1, 43, ["from 0 to 100"]),
         ("fetch bizevents | makeTimeseries count(), interval: 1s", 1, 53, ["bins", "10000"]),
         ("fetch bizevents | fieldsAdd x = arraySum(amount)", 1, 33, ["needs an array"]),

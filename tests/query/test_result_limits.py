@@ -47,12 +47,12 @@ def test_unique_keys_beyond_the_column_cap_share_one_json_column(
     body = client.post(URL, json={"query": "fetch bizevents"}, headers=headers).json()
     names = [c["name"] for c in body["columns"]]
     assert len(names) == 20
-    assert names[:4] == ["timestamp", "event.provider", "event.type", "event.id"]
-    assert names[4:6] == ["common0", "common1"]  # the keys every row has come first
+    assert names[:5] == ["timestamp", "event.provider", "event.type", "event.id", "event.kind"]
+    assert names[5:7] == ["common0", "common1"]  # the keys every row has come first
     assert names[-1] == OTHER_ATTRIBUTES
     assert body["columns"][-1]["type"] == "json"
     for row in body["rows"]:  # nothing is lost: each event's 32 attributes are all there
-        attrs = {n: v for n, v in zip(names[4:-1], row[4:-1], strict=True) if v is not None}
+        attrs = {n: v for n, v in zip(names[5:-1], row[5:-1], strict=True) if v is not None}
         attrs.update(row[-1] or {})
         event = int(row[3].removeprefix("e"))
         expected = {f"k{event:03d}_{j:03d}": j for j in range(30)} | {"common0": "c0"}
@@ -64,7 +64,7 @@ def test_a_narrow_result_keeps_one_column_per_key(
 ) -> None:
     plant(session, 3, 4)
     body = client.post(URL, json={"query": "fetch bizevents"}, headers=headers).json()
-    assert len(body["columns"]) == 4 + 12
+    assert len(body["columns"]) == 5 + 12
     assert OTHER_ATTRIBUTES not in [c["name"] for c in body["columns"]]
 
 

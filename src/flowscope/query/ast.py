@@ -31,10 +31,20 @@ class Literal:
 
 
 @dataclass(frozen=True, slots=True)
+class NamedArg:
+    """`name: expr` inside a function call, e.g. the `else:` of if(c, a, else: b)."""
+
+    name: str
+    expr: Expr
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     name: str
     args: tuple[Expr, ...]
     pos: Pos
+    named: tuple[NamedArg, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

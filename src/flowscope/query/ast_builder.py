@@ -10,21 +10,12 @@ from typing import Any
 
 from lark import Token, Tree
 
-from flowscope.query import ast
+from flowscope.query import ast, dql
 from flowscope.query.errors import InternalQueryError, QueryError, did_you_mean
+from flowscope.query.expr_text import UNIT_NS, expr_text
 
 Node = Tree[Any] | Token
 
-_UNIT_NS = {
-    "ns": 1,
-    "us": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-    "d": 86_400_000_000_000,
-    "w": 604_800_000_000_000,
-}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([a-z]+)")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "`": "`"}
 _ESCAPE = re.compile(r"\\(.)")
@@ -35,7 +26,7 @@ MAX_BIGINT = 2**63 - 1
 def duration_ns(text: str) -> int:
     match = _DURATION.fullmatch(text)
     assert match is not None  # noqa: S101 - the lexer only lets durations through
-    return int(Decimal(match.group(1)) * _UNIT_NS[match.group(2)])
+    return int(Decimal(match.group(1)) * UNIT_NS[match.group(2)])
 
 
 def unquote(text: str) -> str:
@@ -81,14 +72,22 @@ def build_expr(node: Node) -> ast.Expr:
         return ast.Literal(None, "null", _pos(node))
     if kind == "binop":
         left, op, right = node.children
-        return ast.Binary(str(op), build_expr(left), build_expr(right), _pos(op))
+        return ast.Binary(str(op).lower(), build_expr(left), build_expr(right), _pos(op))
     if kind == "unop":
         op, operand = node.children
-        return ast.Unary(str(op), build_expr(operand), _pos(node))
+        return ast.Unary(str(op).lower(), build_expr(operand), _pos(node))
     if kind == "call":
         name, *args = node.children
-        built = tuple(build_expr(a) for a in args if a is not None)
-        return ast.Call(str(name), built, _pos(node))
+        positional, named = [], []
+        for arg in (a for a in args if a is not None):
+            if isinstance(arg, Tree) and arg.data == "named_arg":
+                key, value = arg.children
+                named.append(ast.NamedArg(str(key), build_expr(value), _pos(key)))
+            elif named:
+                raise QueryError.at(_pos(arg), "positional arguments come before named ones")
+            else:
+                positional.append(build_expr(arg))
+        return ast.Call(str(name), tuple(positional), _pos(node), tuple(named))
     if kind in ("sort_asc", "sort_desc"):
         raise QueryError.at(_pos(node.children[1]), "asc and desc are only allowed in sort")
     if kind in ("braces", "subquery"):
@@ -139,43 +138,6 @@ def _split_args(command: str, pos: ast.Pos, args: Node | None, allowed: frozense
         else:
             out.positional.append(arg)
     return out
-
-
-_PRECEDENCE = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4}
-_PRECEDENCE.update({"+": 5, "-": 5, "*": 6, "/": 6})
-_SIMPLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-
-
-def expr_text(expr: ast.Expr, parent: int = 0) -> str:
-    """The canonical text of an expression: the name of an unnamed `summarize count()`."""
-    if isinstance(expr, ast.Field):
-        return expr.name if _SIMPLE_NAME.fullmatch(expr.name) else f"`{expr.name}`"
-    if isinstance(expr, ast.Literal):
-        return _literal_text(expr)
-    if isinstance(expr, ast.Call):
-        return f"{expr.name}({', '.join(expr_text(a) for a in expr.args)})"
-    if isinstance(expr, ast.Unary):
-        inner = expr_text(expr.operand, 7)
-        return f"not {inner}" if expr.op == "not" else f"-{inner}"
-    level = _PRECEDENCE[expr.op]
-    text = f"{expr_text(expr.left, level)} {expr.op} {expr_text(expr.right, level + 1)}"
-    return f"({text})" if level < parent else text
-
-
-def _literal_text(literal: ast.Literal) -> str:
-    value = literal.value
-    if literal.kind == "string":
-        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if literal.kind == "duration":
-        assert isinstance(value, int)  # noqa: S101 - durations are int nanoseconds
-        for unit, size in sorted(_UNIT_NS.items(), key=lambda item: -item[1]):
-            if value % size == 0:
-                return f"{value // size}{unit}"
-    if literal.kind == "null":
-        return "null"
-    if literal.kind == "boolean":
-        return "true" if value else "false"
-    return str(value)
 
 
 def _assignments(nodes: list[Node]) -> tuple[ast.Assign, ...]:
@@ -388,7 +350,7 @@ def build_query(node: Node) -> ast.Query:
         if name == "fetch":
             raise QueryError.at(pos, "fetch can only start a query (or a [subquery])")
         if name not in _COMMANDS:
-            raise QueryError.at(
+            raise dql.unsupported_command(name, pos) or QueryError.at(
                 pos,
                 f"unknown command '{name}'{did_you_mean(name, COMMAND_NAMES)} "
                 f"(commands: {', '.join(COMMAND_NAMES)})",

@@ -223,7 +223,9 @@ class Compiler:
         sql = self.render(summary, items, group=len(keys))
         alias = self.alias("s")
         fields = {c.name: Col(c.name, f"{alias}.c{i}", c.type) for i, c in enumerate(cols)}
-        return Layer(f"({sql}) as {alias}", fields, [], layer.timeframe)
+        # DQL returns groups in a stable order without a sort; hash aggregation does not
+        order = [(f"{alias}.c{i}", False) for i in range(len(keys))]
+        return Layer(f"({sql}) as {alias}", fields, [], layer.timeframe, order=order)
 
     def dedup(self, layer: Layer, command: ast.Dedup) -> Layer:
         if layer.reshaped:

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 
 from flowscope import attributes
 from flowscope.query import ast
+from flowscope.query.calls import CallContext, Function
+from flowscope.query.dql import unsupported_function
 from flowscope.query.errors import QueryError, did_you_mean
-from flowscope.query.functions import AGGREGATES, ALL_FUNCTIONS, SCALARS, CallContext, Function
+from flowscope.query.functions import AGGREGATES, ALL_FUNCTIONS, SCALARS
 from flowscope.query.sources import Source
 from flowscope.query.values import NUMERIC, Params, T, Typed, coerce, type_name, unify
 
@@ -147,10 +149,11 @@ class ExprCompiler:
                     + (" (aggregations cannot be nested)" if mode is Mode.INNER else ""),
                 )
         if function is None:
-            raise QueryError.at(
+            raise unsupported_function(call.name, call.pos) or QueryError.at(
                 call.pos,
                 f"unknown function '{call.name}'{did_you_mean(call.name, ALL_FUNCTIONS)}",
             )
+        call = _with_named(call, function)
         count = len(call.args)
         if count < function.min_args or (
             function.max_args is not None and count > function.max_args
@@ -237,6 +240,30 @@ def _numeric_side(value: Typed, other: Typed) -> T:
 
 def _interval(nanoseconds_sql: str) -> str:
     return f"(({nanoseconds_sql})::double precision / 1000 * interval '1 microsecond')"
+
+
+def _with_named(call: ast.Call, function: Function) -> ast.Call:
+    """The call with its `name: value` arguments moved to the positions the table declares."""
+    if not call.named:
+        return call
+    args: list[ast.Expr | None] = list(call.args)
+    for named in call.named:
+        if named.name not in function.names:
+            accepted = ", ".join(f"{n}:" for n in function.names) or "none"
+            raise QueryError.at(
+                named.pos,
+                f"{call.name}() has no parameter '{named.name}:'"
+                f"{did_you_mean(named.name, function.names)} (it accepts {accepted})",
+            )
+        slot = function.names.index(named.name)
+        args.extend([None] * (slot + 1 - len(args)))
+        if args[slot] is not None:
+            raise QueryError.at(named.pos, f"{call.name}(): '{named.name}' is given twice")
+        args[slot] = named.expr
+    if None in args:
+        missing = function.names[args.index(None)]
+        raise QueryError.at(call.pos, f"{call.name}() needs '{missing}:' as well")
+    return ast.Call(call.name, tuple(a for a in args if a is not None), call.pos)
 
 
 def _arity(function: Function) -> str:

@@ -6,53 +6,26 @@ function only decides the types it accepts and the SQL template around its argum
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from flowscope.query import ast
+from flowscope.query.calls import CallContext, Function, Impl
 from flowscope.query.errors import QueryError
+from flowscope.query.text_functions import (
+    duration,
+    format_timestamp,
+    substring,
+    text_map,
+    text_test,
+)
 from flowscope.query.values import (
     SQL_TYPE,
-    Params,
     T,
     Typed,
-    coerce,
     json_number,
     json_text,
     text_number,
     type_name,
     unify,
 )
-
-
-@dataclass
-class CallContext:
-    params: Params
-    call: ast.Call
-    now_sql: Callable[[], str]
-    record_order: tuple[tuple[str, bool], ...]  # (SQL, descending): takeFirst/takeLast order
-
-    def arg(self, args: list[Typed], i: int, target: T) -> str:
-        return coerce(args[i], target, self.call.args[i].pos, f"argument {i + 1} of {self.name}")
-
-    @property
-    def name(self) -> str:
-        return self.call.name
-
-    def fail(self, message: str) -> QueryError:
-        return QueryError.at(self.call.pos, f"{self.name}(): {message}")
-
-
-Impl = Callable[[CallContext, list[Typed]], Typed]
-
-
-@dataclass(frozen=True)
-class Function:
-    impl: Impl
-    min_args: int
-    max_args: int | None  # None: any number
-    signature: str
-
 
 # --- scalar functions ------------------------------------------------------------------------
 
@@ -65,21 +38,6 @@ def _is_null(c: CallContext, a: list[Typed]) -> Typed:
 
 def _is_not_null(c: CallContext, a: list[Typed]) -> Typed:
     return Typed(f"(not {_is_null(c, a).sql})", T.BOOLEAN)
-
-
-def _text_test(template: str) -> Impl:
-    def impl(c: CallContext, a: list[Typed]) -> Typed:
-        text, part = c.arg(a, 0, T.STRING), c.arg(a, 1, T.STRING)
-        return Typed(template.format(text=text, part=part), T.BOOLEAN)
-
-    return impl
-
-
-def _text_map(sql_function: str) -> Impl:
-    def impl(c: CallContext, a: list[Typed]) -> Typed:
-        return Typed(f"{sql_function}({c.arg(a, 0, T.STRING)})", T.STRING)
-
-    return impl
 
 
 def _to_double(c: CallContext, a: list[Typed]) -> Typed:
@@ -195,25 +153,50 @@ SCALARS: dict[str, Function] = {
     "isNull": Function(_is_null, 1, 1, "isNull(value)"),
     "isNotNull": Function(_is_not_null, 1, 1, "isNotNull(value)"),
     "startsWith": Function(
-        _text_test("starts_with({text}, {part})"), 2, 2, "startsWith(text, prefix)"
+        text_test("starts_with({text}, {part})"),
+        2,
+        3,
+        "startsWith(text, prefix[, caseSensitive: false])",
+        ("expression", "prefix", "caseSensitive"),
     ),
     "endsWith": Function(
-        _text_test("(right({text}, char_length({part})) = {part})"), 2, 2, "endsWith(text, suffix)"
+        text_test("(right({text}, char_length({part})) = {part})"),
+        2,
+        3,
+        "endsWith(text, suffix[, caseSensitive: false])",
+        ("expression", "suffix", "caseSensitive"),
     ),
-    "contains": Function(_text_test("(strpos({text}, {part}) > 0)"), 2, 2, "contains(text, part)"),
-    "lower": Function(_text_map("lower"), 1, 1, "lower(text)"),
-    "upper": Function(_text_map("upper"), 1, 1, "upper(text)"),
+    "contains": Function(
+        text_test("(strpos({text}, {part}) > 0)"),
+        2,
+        3,
+        "contains(text, part[, caseSensitive: false])",
+        ("expression", "substring", "caseSensitive"),
+    ),
+    "substring": Function(
+        substring, 2, 3, "substring(text, from: 0[, to: 5])", ("expression", "from", "to")
+    ),
+    "duration": Function(duration, 2, 2, 'duration(number, unit: "ms")', ("value", "unit")),
+    "formatTimestamp": Function(
+        format_timestamp,
+        2,
+        2,
+        'formatTimestamp(timestamp, format: "yyyy-MM-dd HH:mm")',
+        ("timestamp", "format"),
+    ),
+    "lower": Function(text_map("lower"), 1, 1, "lower(text)"),
+    "upper": Function(text_map("upper"), 1, 1, "upper(text)"),
     "toDouble": Function(_to_double, 1, 1, "toDouble(value)"),
     "toLong": Function(_to_long, 1, 1, "toLong(value)"),
     "toString": Function(_to_string, 1, 1, "toString(value)"),
     "toDuration": Function(_to_duration, 1, 1, "toDuration(nanoseconds)"),
     "toTimestamp": Function(_to_timestamp, 1, 1, "toTimestamp(iso_text)"),
     "now": Function(_now, 0, 0, "now()"),
-    "if": Function(_if, 2, 3, "if(condition, then, else)"),
+    "if": Function(_if, 2, 3, "if(condition, then[, else: value])", ("condition", "then", "else")),
     "coalesce": Function(_coalesce, 1, None, "coalesce(value, …)"),
     "concat": Function(_concat, 1, None, "concat(value, …)"),
     "abs": Function(_abs, 1, 1, "abs(number)"),
-    "round": Function(_round, 1, 2, "round(number[, digits])"),
+    "round": Function(_round, 1, 2, "round(number[, decimals: 2])", ("value", "decimals")),
     "in": Function(_in, 2, None, "in(value, option, …)"),
     "arraySum": Function(_array("sum"), 1, 1, "arraySum(array)"),
     "arrayAvg": Function(_array("avg"), 1, 1, "arrayAvg(array)"),
@@ -262,8 +245,14 @@ def _extreme(sql_function: str) -> Impl:
         value = a[0]
         if value.type in (T.ARRAY, T.BOOLEAN):
             raise c.fail(f"cannot compare {type_name(value.type)} values")
-        if value.type is T.JSON:  # attribute values are compared as numbers
-            return Typed(f"{sql_function}({json_number(value.sql)})", T.NUMBER)
+        if value.type is T.JSON:
+            # an attribute holds numbers (or numeric text) or text: numbers compare as numbers,
+            # and only a group without any number falls back to comparing the text
+            number = f"to_jsonb({sql_function}({json_number(value.sql)}))"
+            text = f'{json_text(value.sql)} collate "C"'
+            only_text = f"jsonb_typeof({value.sql}) = 'string'"
+            fallback = f"to_jsonb({sql_function}({text}) filter (where {only_text}))"
+            return Typed(f"coalesce({number}, {fallback})", T.JSON)
         return Typed(f"{sql_function}({value.sql})", value.type)
 
     return impl
@@ -302,14 +291,16 @@ def _take(descending: bool) -> Impl:
             order = " order by " + ", ".join(
                 f"{sql} {'desc' if desc != descending else 'asc'}" for sql, desc in c.record_order
             )
-        return Typed(f"(array_agg({a[0].sql}{order}))[1]", a[0].type)
+        # DQL skips nulls: takeFirst(if(event.type == "x", timestamp)) is the first x's time
+        present = f"where {_is_not_null(c, a).sql}"
+        return Typed(f"(array_agg({a[0].sql}{order}) filter ({present}))[1]", a[0].type)
 
     return impl
 
 
 def _take_any(c: CallContext, a: list[Typed]) -> Typed:
-    value = a[0].sql
-    return Typed(f"(array_agg({value}) filter (where {value} is not null))[1]", a[0].type)
+    present = f"where {_is_not_null(c, a).sql}"
+    return Typed(f"(array_agg({a[0].sql}) filter ({present}))[1]", a[0].type)
 
 
 AGGREGATES: dict[str, Function] = {

@@ -8,7 +8,7 @@ from pathlib import Path
 from lark import Lark, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from flowscope.query import ast
+from flowscope.query import ast, dql
 from flowscope.query.ast_builder import build_query
 from flowscope.query.errors import QueryError
 
@@ -27,6 +27,9 @@ _TERMINAL_WORDS = {
     "OR": "or",
     "AND": "and",
     "NOT": "not",
+    "OR_UPPER": "OR",
+    "AND_UPPER": "AND",
+    "NOT_UPPER": "NOT",
     "ASC": "asc",
     "DESC": "desc",
     "COMP_OP": "a comparison (== != < <= > >=)",
@@ -65,7 +68,9 @@ def parse(text: str) -> ast.Query:
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
-        raise _syntax_error(text, exc) from None
+        at = exc.pos_in_stream if exc.pos_in_stream is not None else len(text)
+        unsupported = dql.command_at(text, at)
+        raise (unsupported or _syntax_error(text, exc)) from None
     assert isinstance(tree, Tree)  # noqa: S101 - lark returns a tree without a transformer
     try:
         return build_query(tree.children[0])

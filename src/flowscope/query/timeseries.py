@@ -12,7 +12,7 @@ from flowscope.query.errors import QueryError
 from flowscope.query.expressions import Col, ExprCompiler, Mode
 from flowscope.query.functions import COUNTING
 from flowscope.query.layers import Layer
-from flowscope.query.values import Params, T, coerce
+from flowscope.query.values import Params, T, coerce, json_number
 from flowscope.timeframes import Timeframe
 
 NS = 1_000_000_000
@@ -95,7 +95,8 @@ def make_timeseries(compiler: SeriesCompiler, layer: Layer, command: ast.MakeTim
         if _counting(assign.expr):  # an empty bin counts 0
             arrays.append(f"array_agg(coalesce(t.a{i}, 0)::bigint order by g.i) as a{i}")
         else:
-            arrays.append(f"array_agg((t.a{i})::double precision order by g.i) as a{i}")
+            value = f"t.a{i}" if values[i].type is not T.JSON else json_number(f"t.a{i}")
+            arrays.append(f"array_agg(({value})::double precision order by g.i) as a{i}")
     select = ", ".join(([key_list] if keys else []) + arrays)
     group = f" group by {key_list}" if keys else ""
     sql = (
@@ -117,7 +118,9 @@ def make_timeseries(compiler: SeriesCompiler, layer: Layer, command: ast.MakeTim
         fields[col.name] = Col(col.name, f"{alias}.a{i}", T.ARRAY)
     compiler.interval_ns = interval_ns
     compiler.series_timeframe = Timeframe(start_dt, end)
-    return Layer(f"({sql}) as {alias}", fields, [], layer.timeframe)
+    # one row per group, in a stable order (DQL's order does not change between runs)
+    order = [(f"{alias}.k{i}", False) for i in range(len(keys))]
+    return Layer(f"({sql}) as {alias}", fields, [], layer.timeframe, order=order)
 
 
 def _bins(timeframe: Timeframe, command: ast.MakeTimeseries) -> tuple[int, int, int]:
