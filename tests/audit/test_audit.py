@@ -235,4 +235,4 @@ def test_the_audit_page_takes_empty_and_local_times_and_names_a_bad_one(
     assert "No entries match these filters." in later.text
     bad = browser.get("/admin/audit", params={"since": "yesterday"}, headers=HTML)
     assert bad.status_code == 400
-    assert "since: not a date and time" in bad.text
+    assert "since: &#39;yesterday&#39; is not a time" in bad.text

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
 from flowscope.audit import service
+from flowscope.audit.schemas import AuditPage
 from flowscope.auth.models import ApiToken, Role, Scope, User
 from flowscope.deps import RequireScope, SessionDep
+from flowscope.timeframes import parse_time
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 Auditor = Annotated[ApiToken | User, Depends(RequireScope(Scope.admin, allow_user_role=Role.admin))]
 
 
-@router.get("/audit", summary="Changes and sign-ins, newest first")
+@router.get(
+    "/audit",
+    response_model=AuditPage,
+    name="api_audit",
+    summary="Changes and sign-ins, newest first",
+)
 def audit_log(
     session: SessionDep,
     _: Auditor,
@@ -27,12 +34,19 @@ def audit_log(
         str | None, Query(max_length=200, description="`flow:orders`, or a kind: `flow`")
     ] = None,
     ip: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[datetime | None, Query(description="From this time (inclusive)")] = None,
-    until: Annotated[datetime | None, Query(description="Before this time")] = None,
-    before: Annotated[int | None, Query(gt=0, description="Entries older than this id")] = None,
+    since: Annotated[
+        str | None, Query(max_length=64, description="From this time (inclusive): ISO or -2h")
+    ] = None,
+    until: Annotated[str | None, Query(max_length=64, description="Before this time")] = None,
+    before: Annotated[
+        int | None, Query(gt=0, le=2**63 - 1, description="Entries older than this id")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT)] = 100,
 ) -> dict[str, Any]:
-    filters = service.AuditFilter(actor, action, target, ip, since, until)
+    now = datetime.now(UTC)
+    start = parse_time(since, now, "since") if since else None
+    end = parse_time(until, now, "until") if until else None
+    filters = service.AuditFilter(actor, action, target, ip, start, end)
     entries = service.search(session, filters, limit=limit, before=before)
     more = len(entries) == limit
     return {
