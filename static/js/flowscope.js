@@ -22,4 +22,20 @@
     });
     step.classList.add("selected");
   });
+
+  // The drill-down sits below the diagram (far below on a phone): after it is swapped in,
+  // bring its heading into view and move focus there, so a click on a step visibly answers
+  // and a screen reader reads what the list now shows. A control inside the list (a state
+  // pill, the pager) is replaced by the swap, so focus would otherwise fall back to <body>.
+  document.addEventListener("htmx:afterSettle", function (e) {
+    var drill = document.getElementById("drilldown");
+    if (!drill || e.target !== drill) return;
+    var title = document.getElementById("drill-title");
+    if (!title) return;
+    var box = drill.getBoundingClientRect();
+    if (box.top < 0 || box.top > window.innerHeight * 0.5) {
+      drill.scrollIntoView({ block: "start" });
+    }
+    title.focus({ preventScroll: true });
+  });
 })();
