@@ -4,12 +4,14 @@ desktop and a phone width; the screenshots land in artifacts/screenshots/."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, Route, expect
 
 from flowscope.auth.models import Role
 from flowscope.db import Database
@@ -57,3 +59,100 @@ def test_a_step_click_brings_its_flows_into_view_with_focus(
 
     page.get_by_role("link", name="Back to the diagram").click()
     expect(page.locator('a[data-step="paid"]')).to_be_in_viewport()
+
+
+class HeldRequests:
+    """Holds the browser's requests whose URL matches, until released: a slow response made
+    deterministic, so that a later click's answer arrives first."""
+
+    def __init__(self, page: Page, pattern: str) -> None:
+        self.routes: list[Route] = []
+        self.page = page
+        page.route(re.compile(pattern), self._hold)
+
+    def _hold(self, route: Route) -> None:
+        self.routes.append(route)
+
+    def wait(self) -> None:
+        for _ in range(200):
+            if self.routes:
+                return
+            self.page.wait_for_timeout(10)
+        pytest.fail("the held request was never sent")
+
+    def release(self) -> None:
+        for route in self.routes:
+            # An aborted request can no longer be continued; that is the point of the fix.
+            with contextlib.suppress(PlaywrightError):
+                route.continue_()
+        self.page.wait_for_load_state("networkidle")
+
+
+def settle(page: Page) -> None:
+    """Wait until htmx has no request in flight and no swap pending."""
+    busy = ".htmx-request, .htmx-settling, .htmx-swapping"
+    page.wait_for_function(f"!document.querySelector({busy!r})")
+    page.wait_for_load_state("networkidle")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_quick_timeframe_clicks_keep_the_last_one_in_page_and_url(
+    page: Page, shop: None, browser_login: Login, width: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": 800})
+    browser_login(page, Role.viewer)
+    page.goto("/flows/orders")
+    held = HeldRequests(page, r"range=7d")
+    page.get_by_role("link", name="last 7 d").click()
+    held.wait()
+    page.get_by_role("link", name="last 1 h").click()
+    expect(page.get_by_role("link", name="last 1 h")).to_have_attribute("aria-current", "true")
+    held.release()
+    settle(page)
+    expect(page).to_have_url(re.compile(r"range=1h"))
+    expect(page.get_by_role("link", name="last 1 h")).to_have_attribute("aria-current", "true")
+    expect(page.locator(".timeframe-label")).to_contain_text("last 1 h")
+    page.reload()
+    expect(page.locator(".timeframe-label")).to_contain_text("last 1 h")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_quick_step_clicks_list_the_last_step_under_its_url(
+    page: Page, shop: None, browser_login: Login, width: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": 800})
+    browser_login(page, Role.viewer)
+    page.goto("/flows/orders")
+    held = HeldRequests(page, r"step=shipped")
+    page.locator('a[data-step="shipped"]').click()
+    held.wait()
+    page.locator('a[data-step="paid"]').click()
+    expect(page.locator("#drill-title")).to_contain_text("Payment captured")
+    held.release()
+    settle(page)
+    expect(page).to_have_url(re.compile(r"step=paid"))
+    expect(page.locator("#drill-title")).to_contain_text("Payment captured")
+    expect(page.locator("a.step.selected")).to_have_attribute("data-step", "paid")
+    page.reload()
+    expect(page.locator("#drill-title")).to_contain_text("Payment captured")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_flows_then_a_flow_card_shows_the_flow_under_its_url(
+    page: Page, shop: None, browser_login: Login, width: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": 800})
+    browser_login(page, Role.viewer)
+    page.goto("/")
+    held = HeldRequests(page, r"/$")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Flows").click()
+    held.wait()
+    page.get_by_role("link", name="Online orders").click()
+    expect(page.get_by_role("heading", name="Online orders", exact=True)).to_be_visible()
+    held.release()
+    settle(page)
+    expect(page).to_have_url(re.compile(r"/flows/orders$"))
+    expect(page.get_by_role("heading", name="Online orders", exact=True)).to_be_visible()
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.get_by_role("heading", name="Flows", exact=True)).to_be_visible()
