@@ -156,3 +156,36 @@ def test_flows_then_a_flow_card_shows_the_flow_under_its_url(
     page.go_back()
     expect(page).to_have_url(re.compile(r"/$"))
     expect(page.get_by_role("heading", name="Flows", exact=True)).to_be_visible()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_kpi_changes_compare_like_with_like(
+    page: Page, shop: None, browser_login: Login, screenshot: Shot, width: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": 800})
+    browser_login(page, Role.viewer)
+    page.goto("/flows/orders")
+    revenue = page.locator(".kpi").filter(has_text="Order revenue")
+    conversion = page.locator(".kpi").filter(has_text="Conversion")
+    # One flow (PREV-1, 40.00) in the 24 h before: a percentage of it would mean nothing.
+    expect(revenue.locator(".change")).to_have_text("prev. 40.00")
+    expect(conversion).to_contain_text("counting flows started over 2 h ago (the drop timeout)")
+    expect(conversion.locator(".kpi-value")).to_have_text("50.0 %")  # of A-1/2/3/6
+    screenshot(page, f"ux-kpis-24h-{width}")
+
+    # In the last hour every flow is younger than the 2 h drop timeout: too early to tell,
+    # rather than a red −100 %.
+    page.get_by_role("link", name="last 1 h").click()
+    expect(conversion.locator(".change")).to_have_text("no flow is 2 h old yet")
+    expect(conversion.locator(".change")).not_to_have_class(re.compile(r"\bbad\b"))
+
+    page.goto("/flows/orders?range=custom&from=2020-01-01T00:00&to=2020-01-02T00:00")
+    expect(revenue.locator(".change")).to_have_text("no flows in this timeframe")
+    expect(page.locator(".kpis")).not_to_contain_text("timeframe before")
+    screenshot(page, f"ux-kpis-empty-{width}")
+
+    page.goto("/")
+    started = page.locator(".mini-kpis > div").filter(has_text="Started")
+    expect(started.locator(".change")).to_have_text("prev. 1")
+    expect(page.locator(".flow-card")).to_contain_text("started over 2 h ago")
+    screenshot(page, f"ux-flows-list-{width}")
