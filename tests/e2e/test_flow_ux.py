@@ -181,6 +181,7 @@ def test_kpi_changes_compare_like_with_like(
 
     page.goto("/flows/orders?range=custom&from=2020-01-01T00:00&to=2020-01-02T00:00")
     expect(revenue.locator(".change")).to_have_text("no flows in this timeframe")
+    expect(conversion.locator(".change")).to_have_text("no flows in this timeframe")
     expect(page.locator(".kpis")).not_to_contain_text("timeframe before")
     screenshot(page, f"ux-kpis-empty-{width}")
 
