@@ -11,6 +11,8 @@ from typing import Any
 
 from jinja2 import Environment
 
+from flowscope.flows.analysis.schemas import MIN_BASELINE
+
 # For each KPI: is a rise good news? Exceptions and durations going up are bad.
 UP_IS_GOOD = {
     "revenue": True,
@@ -42,11 +44,6 @@ def duration(seconds: float | None) -> str:
 
 def percent(ratio: float | None, digits: int = 1) -> str:
     return "—" if ratio is None else f"{ratio * 100:.{digits}f} %"
-
-
-# Fewer flows than this in the timeframe before, and a change in % says more about chance
-# than about the business (+29,475 % from 2 flows): the pages show the previous value.
-MIN_BASELINE = 20
 
 
 def _flat(text: str) -> dict[str, str]:

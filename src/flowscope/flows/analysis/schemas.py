@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowscope.flows.analysis.states import State
 from flowscope.flows.correlation.models import FlowBuild
 
+# Fewer flows than this in the timeframe before, and a change in % says more about chance
+# than about the business (+29,475 % from 2 flows): the pages show the previous value.
+MIN_BASELINE = 20
+
 
 class _Out(BaseModel):
     # `populate_by_name`: the keys `from`/`to` are Python keywords, so code sets `from_`.
@@ -123,7 +127,7 @@ class KpiComparison(_Out):
     change_pct: KpiChange
     settled: Settled | None = None
     min_baseline: int = Field(
-        default=20,
+        default=MIN_BASELINE,
         description="below this many flows in the timeframe before, a change in % means "
         "little: the pages show the previous value instead",
     )
