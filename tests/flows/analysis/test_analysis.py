@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from flowscope.db import Database
 from flowscope.flows.analysis.context import FlowContext, load_flow_context
 from flowscope.flows.analysis.drilldown import variants
-from flowscope.flows.analysis.kpis import flow_analysis
+from flowscope.flows.analysis.kpis import flow_analysis, settle_age
 from flowscope.flows.analysis.schemas import FlowAnalysis
 from flowscope.flows.definitions.service import get_flow
 from tests.flows.correlation_support import T0, drain, event, ingest, make_flow
@@ -157,3 +157,30 @@ def test_analysis_before_the_first_build_shows_progress_only(clean_db: Database)
         result = flow_analysis(session, context(session))
     assert result.kpis is None
     assert result.steps == []
+
+
+def test_conversion_counts_only_flows_old_enough_to_have_finished(shop: Database) -> None:
+    with shop.sessions() as session:
+        flow = context(session)
+        # The paid step's 48 h drop timeout is the longest: a flow counts once 48 h old.
+        assert settle_age(flow.definition) == timedelta(hours=48)
+        young = flow_analysis(
+            session, flow, start=T0, end=T0 + timedelta(hours=6), now=T0 + timedelta(hours=30)
+        )
+        later = flow_analysis(
+            session, flow, start=T0, end=T0 + timedelta(hours=6), now=T0 + timedelta(hours=51)
+        )
+    assert young.kpis is not None
+    assert young.kpis.settled is not None
+    assert young.kpis.settled.current.flows == 0  # none is 48 h old yet: nothing to judge
+    assert young.kpis.settled.current.conversion is None
+    assert young.kpis.current.conversion == pytest.approx(0.4)  # the raw figure stays as it was
+    assert later.kpis is not None
+    assert later.kpis.settled is not None
+    fair = later.kpis.settled
+    assert fair.started_before == T0 + timedelta(hours=3)
+    # c1, c2, c3 and c5 started before T0 + 3 h; c4 (T0 + 5 h) is too young.
+    assert (fair.current.flows, fair.current.completed) == (4, 2)
+    assert fair.current.conversion == pytest.approx(0.5)
+    assert (fair.previous.flows, fair.previous.completed) == (2, 1)
+    assert fair.change_pct.conversion == pytest.approx(0)

@@ -37,3 +37,24 @@ def test_it_context_is_found_flat_or_nested() -> None:
     assert it_context(attrs) == [("host", "web-1"), ("service", "checkout"), ("trace", "abc")]
     assert it_context({"host": {"ip": "10.0.0.1"}}) == []
     assert it_context("not a mapping") == []
+
+
+def test_a_small_baseline_shows_the_previous_value_instead_of_a_percentage() -> None:
+    shown = change(29475.0, "started", previous=2, current=591, flows=591, baseline=2)
+    assert shown == {"text": "prev. 2", "tone": "flat", "arrow": ""}
+    assert change(812.5, "revenue", 40.0, 365.0, flows=7, baseline=1)["text"] == "prev. 40.00"
+    assert change(-100.0, "conversion", 0.5, 0.0, flows=3, baseline=4)["text"] == "prev. 50.0 %"
+    # From MIN_BASELINE flows on, the percentage is shown.
+    assert change(-10.0, "conversion", 0.5, 0.45, flows=30, baseline=20)["text"] == "−10.0 %"
+
+
+def test_an_empty_timeframe_is_named_as_such() -> None:
+    assert change(None, "conversion", 0.5, None, flows=0, baseline=40)["text"] == (
+        "no flows in this timeframe"
+    )
+    assert change(None, "conversion", 0.5, None)["text"] == "no flows in this timeframe"
+    assert change(None, "conversion", None, 0.5)["text"] == "no flows in the timeframe before"
+    assert change(None, "conversion", None, 0.5, flows=9, baseline=0)["text"] == (
+        "no flows in the timeframe before"
+    )
+    assert change(None, "conversion", None, None, flows=0, empty="too early")["text"] == "too early"

@@ -12,6 +12,7 @@ from typing import Any
 from jinja2 import Environment
 
 from flowscope.attributes import lookup
+from flowscope.flows.analysis.schemas import MIN_BASELINE
 
 # For each KPI: is a rise good news? Exceptions and durations going up are bad.
 UP_IS_GOOD = {
@@ -46,15 +47,49 @@ def percent(ratio: float | None, digits: int = 1) -> str:
     return "—" if ratio is None else f"{ratio * 100:.{digits}f} %"
 
 
+def _flat(text: str) -> dict[str, str]:
+    return {"text": text, "tone": "flat", "arrow": ""}
+
+
+def shown(kpi: str, value: float | None) -> str:
+    """A KPI's value as its card shows it."""
+    if kpi == "revenue":
+        return money(value)
+    if kpi in ("conversion", "exception_rate"):
+        return percent(value)
+    if kpi.endswith("duration_s"):
+        return duration(value)
+    return "—" if value is None else f"{value:,.0f}"
+
+
 def change(
-    pct: float | None, kpi: str, previous: float | None = None, current: float | None = None
+    pct: float | None,
+    kpi: str,
+    previous: float | None = None,
+    current: float | None = None,
+    *,
+    flows: int | None = None,
+    baseline: int | None = None,
+    empty: str = "no flows in this timeframe",
 ) -> dict[str, str]:
-    """The text and tone of a change: `tone` is good/bad/flat, knowing which way is good."""
+    """The text and tone of a change: `tone` is good/bad/flat, knowing which way is good.
+
+    `flows` and `baseline` are how many flows the value stands on now and in the timeframe
+    before: with none now the text says so (`empty`), and with fewer than MIN_BASELINE before
+    it shows the previous value (`prev. 40.00`) instead of a percentage."""
+    if flows == 0:
+        return _flat(empty)
+    if baseline == 0:
+        return _flat("no flows in the timeframe before")
+    if baseline is not None and baseline < MIN_BASELINE and previous is not None:
+        return _flat(f"prev. {shown(kpi, previous)}")
     if pct is None:
         if previous == 0 and current:
             good = UP_IS_GOOD.get(kpi, True)
             return {"text": "up from 0", "tone": "good" if good else "bad", "arrow": "▲"}
-        return {"text": "no data in the timeframe before", "tone": "flat", "arrow": ""}
+        if current is None:
+            return _flat(empty)
+        return _flat("no flows in the timeframe before")
     if pct == 0:
         return {"text": "±0 %", "tone": "flat", "arrow": "→"}
     up = pct > 0

@@ -7,7 +7,7 @@ event of an instance; the duration KPIs use completed instances only.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -20,13 +20,16 @@ from flowscope.flows.analysis.schemas import (
     KpiChange,
     KpiComparison,
     Kpis,
+    OutcomeChange,
+    Outcomes,
+    Settled,
     StateCounts,
     StepFigures,
     Window,
 )
 from flowscope.flows.analysis.states import state_sql, state_where
 from flowscope.flows.definitions.schemas import FlowDefinition
-from flowscope.timeframes import window
+from flowscope.timeframes import Timeframe, window
 
 
 def _change(current: float | None, previous: float | None) -> float | None:
@@ -61,11 +64,74 @@ def kpis(session: Session, build_id: int, start: datetime, end: datetime) -> Kpi
     )
 
 
-def compare(current: Kpis, previous: Kpis) -> KpiComparison:
+def compare(current: Kpis, previous: Kpis, settled: Settled | None = None) -> KpiComparison:
     """The KPIs of a timeframe, of the one before, and the change of each in %."""
     now, before = current.model_dump(), previous.model_dump()
     change = KpiChange(**{key: _change(now[key], before[key]) for key in now})
-    return KpiComparison(current=current, previous=previous, change_pct=change)
+    return KpiComparison(current=current, previous=previous, change_pct=change, settled=settled)
+
+
+def settle_age(definition: FlowDefinition) -> timedelta | None:
+    """How old a flow must be to have had its chance to finish: the longest drop timeout a
+    step can apply (its own, else the flow's). Older and still open, it has dropped by then.
+    None when no step ever drops."""
+    default = definition.timeouts.drop
+    drops = [
+        (s.timeouts.drop if s.timeouts and s.timeouts.drop else default) for s in definition.steps
+    ]
+    found = [d for d in drops if d is not None]
+    return max(found) if found else None
+
+
+_OUTCOMES = """
+select count(*) as flows,
+       count(*) filter (where i.completed_at is not null) as completed,
+       avg(i.duration_s) filter (where i.completed_at is not null) as avg_duration_s,
+       percentile_cont(0.5) within group (order by i.duration_s)
+         filter (where i.completed_at is not null) as median_duration_s,
+       percentile_cont(0.9) within group (order by i.duration_s)
+         filter (where i.completed_at is not null) as p90_duration_s
+from flow_instances i
+where i.build_id = :b and i.started_at >= :start and i.started_at < least(:end, :before)
+"""
+
+
+def outcomes(
+    session: Session, build_id: int, start: datetime, end: datetime, before: datetime
+) -> Outcomes:
+    """Conversion and durations of the instances of `[start, end)` that started before
+    `before` (the ones old enough to have finished)."""
+    params = {"b": build_id, "start": start, "end": end, "before": before}
+    row = session.execute(text(_OUTCOMES), params).mappings().one()
+    flows = int(row["flows"])
+    return Outcomes(**row, conversion=row["completed"] / flows if flows else None)
+
+
+def settled(
+    session: Session,
+    build_id: int,
+    definition: FlowDefinition,
+    frame: Timeframe,
+    now: datetime,
+) -> Settled:
+    """Conversion and duration of the timeframe and the one before, over the flows of each
+    that are old enough to have finished (see `settle_age`)."""
+    age = settle_age(definition)
+    before = now - age if age is not None else now
+    previous = frame.previous()
+    current_out = outcomes(session, build_id, frame.start, frame.end, before)
+    previous_out = outcomes(session, build_id, previous.start, previous.end, before)
+    change = OutcomeChange(
+        conversion=_change(current_out.conversion, previous_out.conversion),
+        avg_duration_s=_change(current_out.avg_duration_s, previous_out.avg_duration_s),
+    )
+    return Settled(
+        age_s=age.total_seconds() if age is not None else None,
+        started_before=before,
+        current=current_out,
+        previous=previous_out,
+        change_pct=change,
+    )
 
 
 def _states(
@@ -180,7 +246,8 @@ def flow_analysis(
     if build is None:
         return result
     before = kpis(session, build.id, previous.start, previous.end)
-    result.kpis = compare(kpis(session, build.id, start, end), before)
+    fair = settled(session, build.id, flow.definition, frame, now)
+    result.kpis = compare(kpis(session, build.id, start, end), before, fair)
     result.states = _states(session, build.id, start, end, now)
     result.steps = steps(session, build.id, flow.definition, start, end, now)
     result.edges = edges(session, build.id, flow.definition, start, end)

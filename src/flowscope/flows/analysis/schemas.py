@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowscope.flows.analysis.states import State
 from flowscope.flows.correlation.models import FlowBuild
 
+# Fewer flows than this in the timeframe before, and a change in % says more about chance
+# than about the business (+29,475 % from 2 flows): the pages show the previous value.
+MIN_BASELINE = 20
+
 
 class _Out(BaseModel):
     # `populate_by_name`: the keys `from`/`to` are Python keywords, so code sets `from_`.
@@ -85,10 +89,48 @@ class KpiChange(_Out):
     exception_rate: float | None
 
 
+class Outcomes(_Out):
+    """Conversion and durations of the flows of a timeframe old enough to have finished
+    (started before `Settled.started_before`), so that a young window is not read as a bad
+    one only because its flows are still running."""
+
+    flows: int
+    completed: int
+    conversion: float | None = Field(description="completed / flows")
+    avg_duration_s: float | None
+    median_duration_s: float | None
+    p90_duration_s: float | None
+
+
+class OutcomeChange(_Out):
+    conversion: float | None
+    avg_duration_s: float | None
+
+
+class Settled(_Out):
+    """Conversion and duration compared like with like: only flows old enough to have
+    finished count, in both timeframes."""
+
+    age_s: float | None = Field(
+        description="a flow counts once it is this old: the longest drop timeout of the "
+        "definition; None when it has none, and then every flow counts"
+    )
+    started_before: datetime
+    current: Outcomes
+    previous: Outcomes
+    change_pct: OutcomeChange
+
+
 class KpiComparison(_Out):
     current: Kpis
     previous: Kpis
     change_pct: KpiChange
+    settled: Settled | None = None
+    min_baseline: int = Field(
+        default=MIN_BASELINE,
+        description="below this many flows in the timeframe before, a change in % means "
+        "little: the pages show the previous value instead",
+    )
 
 
 class StateCounts(_Out):
