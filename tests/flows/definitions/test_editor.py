@@ -140,7 +140,7 @@ def test_reorder_and_remove_steps_in_place(sign_in: SignIn) -> None:
     data = _form(client, op="up:2")
     fragment = client.post("/flows/manage/draft", data=data, headers={"hx-request": "true"})
     assert fragment.status_code == 200
-    assert fragment.text.lstrip().startswith('<section class="card" id="steps">')
+    assert fragment.text.lstrip().startswith('<section class="card" id="steps"')
     assert _step_keys(fragment.text) == ["placed", "shipped", "paid"]
     down = client.post("/flows/manage/draft", data=_form(client, op="down:0"))
     assert _step_keys(down.text) == ["paid", "placed", "shipped"]

@@ -3,8 +3,9 @@
 A field is named after the path of its value in the definition with `-` between the parts:
 `steps-2-events-0-type` is `steps[2].events[0].type`. So a Pydantic error path maps to the
 field it is about by the same rule (`field_name`), and the form shows it next to that field.
-Rows left blank (a matcher, an exception, a property, an edge) are dropped; steps never are,
-so a half-filled step shows what it still needs.
+Rows left blank (a matcher, an exception, a property, an edge) are dropped. A step left wholly
+blank (what "+ Add step" gives) is dropped too when the draft is previewed or saved, as the form's
+hint promises; a half-filled step is kept, so it shows what it still needs.
 """
 
 from __future__ import annotations
@@ -124,8 +125,34 @@ def _step(form: Mapping[str, Any], i: int) -> dict[str, Any]:
     return step
 
 
-def draft_from_form(form: Mapping[str, Any], providers: list[str]) -> Draft:
-    """The definition data a submitted form describes (not validated)."""
+def _blank(step: dict[str, Any]) -> bool:
+    return step == {"events": []}
+
+
+def kept_steps(form: Mapping[str, Any]) -> list[int]:
+    """The form's step numbers that are not wholly blank, in order (see `renumbered`)."""
+    return [i for i in _indexes(form, "steps") if not _blank(_step(form, i))]
+
+
+def renumbered(details: list[dict[str, str]], kept: list[int]) -> list[dict[str, str]]:
+    """Problems about the draft without its blank steps, with `steps[n]` named as on the form.
+
+    With a blank step 2 dropped, the draft's `steps[2]` is the form's step 3: a message must
+    name the step the editor sees."""
+
+    def form_index(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        return f"steps[{kept[n] if n < len(kept) else n}]"
+
+    return [{**p, "path": re.sub(r"^steps\[(\d+)\]", form_index, p["path"])} for p in details]
+
+
+def draft_from_form(
+    form: Mapping[str, Any], providers: list[str], *, keep_blank_steps: bool = False
+) -> Draft:
+    """The definition data a submitted form describes (not validated).
+
+    Blank steps are dropped unless `keep_blank_steps` (a step operation keeps them on screen)."""
     draft: Draft = {}
     _put(draft, "slug", _text(form, "slug"))
     _put(draft, "name", _text(form, "name"))
@@ -142,7 +169,8 @@ def draft_from_form(form: Mapping[str, Any], providers: list[str]) -> Draft:
         _put(revenue, f, _text(form, f"revenue-{f}"))
     if revenue.get("field"):  # a label or aggregate alone means no revenue
         draft["revenue"] = revenue
-    draft["steps"] = [_step(form, i) for i in _indexes(form, "steps")]
+    steps = [_step(form, i) for i in _indexes(form, "steps")]
+    draft["steps"] = steps if keep_blank_steps else [s for s in steps if not _blank(s)]
     edges = list(_rows(form, "edges", ("from", "to")))
     if edges:
         draft["edges"] = edges
@@ -150,11 +178,16 @@ def draft_from_form(form: Mapping[str, Any], providers: list[str]) -> Draft:
 
 
 def apply_step_op(draft: Draft, op: str) -> Draft:
-    """`add`, `remove:<i>`, `up:<i>`, `down:<i>` on the draft's steps; anything else is a no-op."""
+    """`add`, `remove:<i>`, `up:<i>`, `down:<i>`, `move:<i>:<j>` (a drag: step i goes to place
+    j) on the draft's steps; anything else is a no-op."""
     steps: list[dict[str, Any]] = draft.setdefault("steps", [])
     kind, _, index = op.partition(":")
     i = int(index) if index.isdigit() else -1
-    if kind == "add":
+    if kind == "move":
+        start, _, end = index.partition(":")
+        if start.isdigit() and end.isdigit() and max(int(start), int(end)) < len(steps):
+            steps.insert(int(end), steps.pop(int(start)))
+    elif kind == "add":
         steps.append({"events": []})
     elif kind == "remove" and 0 <= i < len(steps):
         steps.pop(i)
@@ -163,6 +196,42 @@ def apply_step_op(draft: Draft, op: str) -> Draft:
     elif kind == "down" and 0 <= i < len(steps) - 1:
         steps[i], steps[i + 1] = steps[i + 1], steps[i]
     return draft
+
+
+def focus_after(op: str, count: int) -> str | None:
+    """The id of the control to focus once a step operation's answer is swapped in.
+
+    The swap replaces every step, so the focused button goes with it: the new step's first
+    field after "+ Add step", the moved step's same button after a move (the other one when
+    that is now disabled), the step that took a removed one's place."""
+    kind, _, index = op.partition(":")
+    if kind == "add" and count:
+        return f"steps-{count - 1}-key"
+    if not index.isdigit() or not count:
+        return None
+    i = int(index)
+    if kind == "up" and i > 0:
+        i -= 1
+        return f"step-{i}-up" if i > 0 else f"step-{i}-down"
+    if kind == "down" and i < count - 1:
+        i += 1
+        return f"step-{i}-down" if i < count - 1 else f"step-{i}-up"
+    if kind == "remove":
+        return f"steps-{min(i, count - 1)}-key"
+    return None
+
+
+def unwired_steps(draft: Draft) -> list[tuple[int, str | None]]:
+    """The steps (number, key) in none of the draft's explicit edges.
+
+    Listed edges replace "the steps in order", so a step added to such a flow is a start of
+    its own that leads nowhere: valid, and almost never what the editor meant."""
+    edges = [e for e in draft.get("edges") or [] if isinstance(e, dict)]
+    steps = draft.get("steps") or []
+    if not edges or len(steps) < 2:
+        return []
+    wired = {e.get(end) for e in edges for end in ("from", "to")}
+    return [(i, s.get("key")) for i, s in enumerate(steps) if s.get("key") not in wired]
 
 
 def blank_draft() -> Draft:

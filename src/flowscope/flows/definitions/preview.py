@@ -222,3 +222,32 @@ def preview(
         uncorrelated=total.uncorrelated if total else 0,
         steps=steps,
     )
+
+
+def sketch(draft: dict[str, Any]) -> dict[str, Any]:
+    """The draft reduced to what the live diagram draws: its keyed steps and their edges.
+
+    A draft being typed is rarely valid yet (no correlation, a step without events, a bad
+    timeout), and none of that changes the shape. So every field the layout ignores is left
+    out or given a stand-in, and each step matches an event of its own, so validation only
+    speaks about the steps and edges themselves (a bad or repeated key)."""
+    steps = []
+    for i, step in enumerate(draft.get("steps") or []):
+        if not isinstance(step, dict) or not step.get("key"):
+            continue  # a step without a key cannot be drawn or joined by an edge yet
+        key = step["key"]
+        drawn: dict[str, Any] = {"key": key, "name": step.get("name") or key}
+        drawn["events"] = [{"type": f"step {i}"}]
+        drawn |= {flag: True for flag in ("optional", "final") if step.get(flag)}
+        steps.append(drawn)
+    keys = {s["key"] for s in steps}
+    edges = [
+        e
+        for e in draft.get("edges") or []
+        if isinstance(e, dict) and e.get("from") in keys and e.get("to") in keys
+    ]
+    out: dict[str, Any] = {"slug": "draft", "name": "draft", "correlation": "id"}
+    out |= {"providers": ["draft"], "steps": steps}
+    if draft.get("edges"):  # listed edges replace the steps in order, even if none is usable
+        out["edges"] = edges
+    return out

@@ -16,6 +16,7 @@ from starlette.datastructures import FormData, UploadFile
 from flowscope.auth.models import User
 from flowscope.deps import EditorUser, SessionDep, verify_csrf
 from flowscope.errors import Conflict, FlowscopeError
+from flowscope.flows.analysis.diagram import layout
 from flowscope.flows.correlation.builds import build_status, latest_build
 from flowscope.flows.definitions import preview, service
 from flowscope.flows.definitions.discovery import discover, suggest_flow
@@ -25,8 +26,12 @@ from flowscope.flows.definitions.form import (
     blank_draft,
     draft_from_form,
     errors_by_field,
+    focus_after,
     friendly,
+    kept_steps,
+    renumbered,
     step_errors,
+    unwired_steps,
     with_lines,
 )
 from flowscope.flows.definitions.schemas import FlowDefinition
@@ -171,16 +176,17 @@ def _form_context(
         "preview_days": preview.PREVIEW_DAYS,
         "preview_choices": preview.PREVIEW_CHOICES,
         "value_text": _value_text,
+        "unwired": unwired_steps(draft),
         **extra,
     }
 
 
-async def _submitted(request: Request) -> tuple[FormData, Draft, int]:
+async def _submitted(request: Request, *, keep_blank: bool = False) -> tuple[FormData, Draft, int]:
     form = await request.form()
     providers = [p for p in form.getlist("providers") if isinstance(p, str)]
     version = form.get("expected_version")
     expected = int(version) if isinstance(version, str) and version.isdigit() else 0
-    return form, draft_from_form(form, providers), expected
+    return form, draft_from_form(form, providers, keep_blank_steps=keep_blank), expected
 
 
 @router.get("/flows/manage/new", name="flow_new")
@@ -198,11 +204,14 @@ def edit_flow(request: Request, slug: str, session: SessionDep, user: EditorUser
 @router.post("/flows/manage/draft", name="flow_draft")
 async def draft_op(request: Request, session: SessionDep, user: EditorUser) -> Response:
     """Add, remove or move a step (or refresh the offered event types) without saving."""
-    form, draft, expected = await _submitted(request)
+    form, draft, expected = await _submitted(request, keep_blank=True)
     op = form.get("op")
-    apply_step_op(draft, op if isinstance(op, str) else "")
+    op = op if isinstance(op, str) else ""
+    apply_step_op(draft, op)
     block = "steps" if is_htmx(request) else None
-    return render(request, FORM, _form_context(session, user, draft, expected), block=block)
+    focus = focus_after(op, len(draft["steps"]))
+    context = _form_context(session, user, draft, expected, focus=focus, unsaved=True)
+    return render(request, FORM, context, block=block)
 
 
 @router.post("/flows/manage/preview", name="flow_preview")
@@ -215,10 +224,22 @@ async def preview_draft(request: Request, session: SessionDep, user: EditorUser)
     try:
         context["preview"] = preview.preview(session, parse_definition(draft), days=days)
     except InvalidDefinition as exc:
-        context["problems"] = friendly(exc.details or [])
+        context["problems"] = renumbered(friendly(exc.details or []), kept_steps(form))
     except FlowscopeError as exc:  # the preview timed out
         context["problems"] = [{"path": "", "message": exc.message}]
     return render(request, "flows/editor/_preview.html", context)
+
+
+@router.post("/flows/manage/diagram", name="flow_diagram_preview")
+async def diagram_preview(request: Request, _user: EditorUser) -> Response:
+    """The draft's diagram, redrawn beside the form as it changes (nothing is stored)."""
+    _form, draft, _expected = await _submitted(request)
+    context: dict[str, Any] = {"layout": None, "problems": [], "unwired": unwired_steps(draft)}
+    try:
+        context["layout"] = layout(parse_definition(preview.sketch(draft)))
+    except InvalidDefinition as exc:
+        context["problems"] = exc.details or [{"path": "", "message": exc.message}]
+    return render(request, "flows/editor/_live_diagram.html", context)
 
 
 def _save(
@@ -243,6 +264,8 @@ async def save(request: Request, session: SessionDep, user: EditorUser) -> Respo
         return _save(request, session, user, parse_definition(draft), expected)
     except InvalidDefinition as exc:
         details = friendly(exc.details or [])
+        if not draft["steps"]:  # all blank: show one to fill in, next to "add at least one step"
+            draft = {**draft, "steps": [{"events": []}]}
         context = _form_context(
             session, user, draft, expected, errors=errors_by_field(details), problems=details
         )
