@@ -16,11 +16,12 @@ from flowscope.query.expr_text import UNIT_NS, expr_text
 
 Node = Tree[Any] | Token
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([a-z]+)")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([a-zA-Z]+)")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "`": "`"}
 _ESCAPE = re.compile(r"\\(.)")
 _SPACES = re.compile(r"\s+")
 MAX_BIGINT = 2**63 - 1
+ALIGN = "@"  # the call name of `value@unit`: no function can be named so
 
 
 def duration_ns(text: str) -> int:
@@ -54,7 +55,9 @@ def build_expr(node: Node) -> ast.Expr:
     if kind == "field_name":
         return ast.Field(field_name(node), _pos(node))
     if kind == "string":
-        return ast.Literal(unquote(str(node.children[0])), "string", _pos(node))
+        text = str(node.children[0])
+        content = text[3:-3] if text.startswith('"""') else unquote(text)  # raw: no escapes
+        return ast.Literal(content, "string", _pos(node))
     if kind == "number":
         text = str(node.children[0])
         number: int | float = float(text) if any(c in text for c in ".eE") else int(text)
@@ -73,18 +76,27 @@ def build_expr(node: Node) -> ast.Expr:
     if kind == "binop":
         left, op, right = node.children
         return ast.Binary(str(op).lower(), build_expr(left), build_expr(right), _pos(op))
+    if kind == "align":
+        aligned, unit = node.children
+        unit_text = ast.Literal(str(unit)[1:], "string", _pos(unit))
+        return ast.Call(ALIGN, (build_expr(aligned), unit_text), _pos(unit))
     if kind == "unop":
         op, operand = node.children
         return ast.Unary(str(op).lower(), build_expr(operand), _pos(node))
     if kind == "call":
         name, *args = node.children
-        positional, named = [], []
+        positional: list[ast.Expr] = []
+        named: list[ast.NamedArg] = []
         for arg in (a for a in args if a is not None):
             if isinstance(arg, Tree) and arg.data == "named_arg":
                 key, value = arg.children
                 named.append(ast.NamedArg(str(key), build_expr(value), _pos(key)))
             elif named:
                 raise QueryError.at(_pos(arg), "positional arguments come before named ones")
+            elif isinstance(arg, Tree) and arg.data == "expr_list":
+                if str(name) != "in":  # DQL's in(x, {"a", "b"}): the list is the options
+                    raise QueryError.at(_pos(arg), "a {…} list is only allowed in in()")
+                positional.extend(build_expr(item) for item in arg.children)
             else:
                 positional.append(build_expr(arg))
         return ast.Call(str(name), tuple(positional), _pos(node), tuple(named))
@@ -255,7 +267,17 @@ def _sort(args: Args) -> ast.Command:
     keys = _sort_keys(args.positional)
     if not keys:
         raise QueryError.at(args.pos, "sort needs at least one field")
+    if "direction" in args.named:  # DQL's `sort x, direction: "descending"`
+        value, where = args.named["direction"]
+        direction = build_expr(value)
+        if not (isinstance(direction, ast.Literal) and direction.value in _DIRECTIONS):
+            raise QueryError.at(where, 'sort: direction: must be "ascending" or "descending"')
+        descending = direction.value == "descending"
+        keys = tuple(ast.SortKey(k.expr, k.descending or descending) for k in keys)
     return ast.Sort(keys, args.pos)
+
+
+_DIRECTIONS = ("ascending", "descending")
 
 
 def _limit(args: Args) -> ast.Command:
@@ -315,13 +337,19 @@ _COMMANDS: dict[str, tuple[Builder, frozenset[str]]] = {
     "fieldsAdd": (_fields(True), frozenset()),
     "fieldsRemove": (_fields_remove, frozenset()),
     "summarize": (_summarize, frozenset({"by"})),
-    "sort": (_sort, frozenset()),
+    "sort": (_sort, frozenset({"direction"})),
     "limit": (_limit, frozenset()),
     "dedup": (_dedup, frozenset({"sort"})),
     "lookup": (_lookup, frozenset({"sourceField", "lookupField", "prefix"})),
     "makeTimeseries": (_make_timeseries, frozenset({"by", "time", "interval", "bins"})),
 }
 COMMAND_NAMES = ("fetch", *_COMMANDS)
+
+
+# Grail's storage options: accepted so pasted queries run, and ignored (README): FQL always
+# reads every stored event (as samplingRatio: 1), without a scan limit, from its one store
+IGNORED_FETCH_PARAMETERS = frozenset({"scanLimitGBytes", "samplingRatio", "bucket"})
+FETCH_PARAMETERS = frozenset({"from", "to"}) | IGNORED_FETCH_PARAMETERS
 
 
 def _fetch(args: Args) -> ast.Fetch:
@@ -345,7 +373,7 @@ def build_query(node: Node) -> ast.Query:
         if i == 0:
             if name != "fetch":
                 raise QueryError.at(pos, f"a query starts with fetch, not '{name}'")
-            fetch = _fetch(_split_args(name, pos, args_node, frozenset({"from", "to"})))
+            fetch = _fetch(_split_args(name, pos, args_node, FETCH_PARAMETERS))
             continue
         if name == "fetch":
             raise QueryError.at(pos, "fetch can only start a query (or a [subquery])")
