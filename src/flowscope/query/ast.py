@@ -156,8 +156,34 @@ class MakeTimeseries:
     pos: Pos
 
 
+@dataclass(frozen=True, slots=True)
+class FieldsRename:
+    """`fieldsRename new = old, …`."""
+
+    renames: tuple[tuple[str, Field], ...]
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Expand:
+    """`expand field`: one record per element of the array in `field`."""
+
+    field: Field
+    pos: Pos
+
+
 Command = (
-    Filter | Fields | FieldsRemove | Summarize | Sort | Limit | Dedup | Lookup | MakeTimeseries
+    Filter
+    | Fields
+    | FieldsRemove
+    | FieldsRename
+    | Expand
+    | Summarize
+    | Sort
+    | Limit
+    | Dedup
+    | Lookup
+    | MakeTimeseries
 )
 
 

@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from lark import Token, Tree
 
 from flowscope.query import ast, dql
 from flowscope.query.errors import InternalQueryError, QueryError, did_you_mean
-from flowscope.query.expr_text import UNIT_NS, expr_text
+from flowscope.query.expr_text import expr_text
+from flowscope.query.literals import MAX_BIGINT, duration_ns, string_value
 
 Node = Tree[Any] | Token
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([a-zA-Z]+)")
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "`": "`"}
-_ESCAPE = re.compile(r"\\(.)")
-_SPACES = re.compile(r"\s+")
-MAX_BIGINT = 2**63 - 1
 ALIGN = "@"  # the call name of `value@unit`: no function can be named so
-
-
-def duration_ns(text: str) -> int:
-    match = _DURATION.fullmatch(text)
-    assert match is not None  # noqa: S101 - the lexer only lets durations through
-    return int(Decimal(match.group(1)) * UNIT_NS[match.group(2)])
-
-
-def unquote(text: str) -> str:
-    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), text[1:-1])
 
 
 def _pos(node: Node) -> ast.Pos:
@@ -55,9 +39,7 @@ def build_expr(node: Node) -> ast.Expr:
     if kind == "field_name":
         return ast.Field(field_name(node), _pos(node))
     if kind == "string":
-        text = str(node.children[0])
-        content = text[3:-3] if text.startswith('"""') else unquote(text)  # raw: no escapes
-        return ast.Literal(content, "string", _pos(node))
+        return ast.Literal(string_value(str(node.children[0])), "string", _pos(node))
     if kind == "number":
         text = str(node.children[0])
         number: int | float = float(text) if any(c in text for c in ".eE") else int(text)
@@ -256,6 +238,22 @@ def _fields_remove(args: Args) -> ast.Command:
     return ast.FieldsRemove(tuple(names), args.pos)
 
 
+def _fields_rename(args: Args) -> ast.Command:
+    renames = []
+    for item in _assignments(args.positional):
+        if not isinstance(item.expr, ast.Field) or item.name == expr_text(item.expr):
+            raise QueryError.at(item.pos, "fieldsRename takes newName = oldName")
+        renames.append((item.name, item.expr))
+    return ast.FieldsRename(tuple(renames), args.pos)
+
+
+def _expand(args: Args) -> ast.Command:
+    target = build_expr(_one(args, "field"))
+    if not isinstance(target, ast.Field):
+        raise QueryError.at(target.pos, "expand takes the name of an array field")
+    return ast.Expand(target, args.pos)
+
+
 def _summarize(args: Args) -> ast.Command:
     aggregates = _assignments(args.positional)
     if not aggregates:
@@ -336,6 +334,8 @@ _COMMANDS: dict[str, tuple[Builder, frozenset[str]]] = {
     "fieldsKeep": (_fields(False), frozenset()),
     "fieldsAdd": (_fields(True), frozenset()),
     "fieldsRemove": (_fields_remove, frozenset()),
+    "fieldsRename": (_fields_rename, frozenset()),
+    "expand": (_expand, frozenset()),
     "summarize": (_summarize, frozenset({"by"})),
     "sort": (_sort, frozenset({"direction"})),
     "limit": (_limit, frozenset()),
