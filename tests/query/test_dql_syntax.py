@@ -116,7 +116,7 @@ def test_aggregations_in_braces_with_names(shop: Session) -> None:
 @pytest.mark.parametrize(
     ("query", "line", "column", "message"),
     [
-        ("fetch bizevents | fieldsRename a = b", 1, 19, "DQL command 'fieldsRename'"),
+        ("fetch bizevents | fieldsFlatten a", 1, 19, "DQL command 'fieldsFlatten'"),
         ('fetch bizevents\n| parse content, "LD:x"', 2, 3, "DQL command 'parse'"),
         # join's own syntax is what FQL cannot parse: the error still names the command
         (

@@ -4,97 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from lark import Token, Tree
+from lark import Tree
 
 from flowscope.query import ast, dql
 from flowscope.query.errors import InternalQueryError, QueryError, did_you_mean
+from flowscope.query.expr_builder import Node, build_expr, field_name
+from flowscope.query.expr_builder import node_pos as _pos
 from flowscope.query.expr_text import expr_text
-from flowscope.query.literals import MAX_BIGINT, duration_ns, string_value
-
-Node = Tree[Any] | Token
-
-ALIGN = "@"  # the call name of `value@unit`: no function can be named so
-
-
-def _pos(node: Node) -> ast.Pos:
-    """Where a node starts: its first token (the parser does not track rule positions, which
-    makes parsing about 40% faster)."""
-    while isinstance(node, Tree):
-        children = [c for c in node.children if c is not None]
-        if not children:
-            return ast.Pos(1, 1)
-        node = children[0]
-    return ast.Pos(node.line or 1, node.column or 1)
-
-
-# --- expressions ---------------------------------------------------------------------------
-
-
-def build_expr(node: Node) -> ast.Expr:
-    if isinstance(node, Token):  # only reached for malformed trees
-        raise QueryError.at(_pos(node), f"unexpected {node.value!r}")
-    kind = node.data
-    if kind == "field_name":
-        return ast.Field(field_name(node), _pos(node))
-    if kind == "string":
-        return ast.Literal(string_value(str(node.children[0])), "string", _pos(node))
-    if kind == "number":
-        text = str(node.children[0])
-        number: int | float = float(text) if any(c in text for c in ".eE") else int(text)
-        if isinstance(number, int) and number > MAX_BIGINT:
-            number = float(number)  # beyond 64-bit integers: a double, as in JSON
-        return ast.Literal(number, "number", _pos(node))
-    if kind == "duration":
-        ns = duration_ns(str(node.children[0]))
-        if ns > MAX_BIGINT:
-            raise QueryError.at(_pos(node), "this duration is too long (at most about 292 years)")
-        return ast.Literal(ns, "duration", _pos(node))
-    if kind in ("true", "false"):
-        return ast.Literal(kind == "true", "boolean", _pos(node))
-    if kind == "null":
-        return ast.Literal(None, "null", _pos(node))
-    if kind == "binop":
-        left, op, right = node.children
-        return ast.Binary(str(op).lower(), build_expr(left), build_expr(right), _pos(op))
-    if kind == "align":
-        aligned, unit = node.children
-        unit_text = ast.Literal(str(unit)[1:], "string", _pos(unit))
-        return ast.Call(ALIGN, (build_expr(aligned), unit_text), _pos(unit))
-    if kind == "unop":
-        op, operand = node.children
-        return ast.Unary(str(op).lower(), build_expr(operand), _pos(node))
-    if kind == "call":
-        name, *args = node.children
-        positional: list[ast.Expr] = []
-        named: list[ast.NamedArg] = []
-        for arg in (a for a in args if a is not None):
-            if isinstance(arg, Tree) and arg.data == "named_arg":
-                key, value = arg.children
-                named.append(ast.NamedArg(str(key), build_expr(value), _pos(key)))
-            elif named:
-                raise QueryError.at(_pos(arg), "positional arguments come before named ones")
-            elif isinstance(arg, Tree) and arg.data == "expr_list":
-                if str(name) != "in":  # DQL's in(x, {"a", "b"}): the list is the options
-                    raise QueryError.at(_pos(arg), "a {…} list is only allowed in in()")
-                positional.extend(build_expr(item) for item in arg.children)
-            else:
-                positional.append(build_expr(arg))
-        return ast.Call(str(name), tuple(positional), _pos(node), tuple(named))
-    if kind in ("sort_asc", "sort_desc"):
-        raise QueryError.at(_pos(node.children[1]), "asc and desc are only allowed in sort")
-    if kind in ("braces", "subquery"):
-        what = "a {…} list" if kind == "braces" else "a [subquery]"
-        raise QueryError.at(_pos(node), f"{what} is not allowed here")
-    raise QueryError.at(_pos(node), f"unexpected {kind}")
-
-
-def field_name(node: Tree[Any]) -> str:
-    token = node.children[0]
-    text = str(token)
-    return text[1:-1] if isinstance(token, Token) and token.type == "BQNAME" else text
-
 
 # --- command arguments ---------------------------------------------------------------------
 

@@ -56,7 +56,7 @@ def _parser() -> Lark:
     return Lark(
         _GRAMMAR.read_text(encoding="utf-8"),
         parser="lalr",
-        propagate_positions=False,  # positions come from tokens: see ast_builder._pos
+        propagate_positions=False,  # positions come from tokens: see expr_builder.node_pos
         maybe_placeholders=True,
     )
 
