@@ -82,3 +82,30 @@ def test_fetch_storage_options_are_accepted_and_change_nothing(lab: Session) -> 
     for option in ("scanLimitGBytes: 100", "samplingRatio: 10", 'bucket: {"default_bizevents"}'):
         query = SHOP.replace("bizevents", f"bizevents, {option}", 1)
         assert fql(lab, query + " | summarize n = count()") == plain
+
+
+def test_data_makes_inline_records(session: Session) -> None:
+    got = fql(
+        session,
+        'data record(a = 1, b = "x"), record(a = 2.5), record(b = "y", c = true)'
+        " | fieldsAdd twice = a * 2",
+    )
+    assert got == [
+        {"a": 1.0, "b": "x", "c": None, "twice": 2.0},
+        {"a": 2.5, "b": None, "c": None, "twice": 5.0},
+        {"a": None, "b": "y", "c": True, "twice": None},
+    ]
+    (total,) = fql(
+        session,
+        'data record(t = "order.placed", r = 10), record(t = "order.placed", r = 5),'
+        ' record(t = "payment.failed", r = 1) | summarize n = count(), r = sum(r), by:{t}'
+        " | sort t | limit 1",
+    )
+    assert total == {"t": "order.placed", "n": 2, "r": 15.0}
+
+
+def test_data_refuses_what_is_not_a_record(session: Session) -> None:
+    with pytest.raises(QueryError, match="data takes records"):
+        fql(session, "data 1, 2")
+    with pytest.raises(QueryError, match="only allowed in record"):
+        fql(session, "fetch bizevents | fields x = concat(a = 1)")

@@ -92,6 +92,14 @@ class Fetch:
 
 
 @dataclass(frozen=True, slots=True)
+class Data:
+    """`data record(a = 1, b = "x"), record(…)`: inline records instead of a fetch."""
+
+    records: tuple[tuple[NamedArg, ...], ...]
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
 class Filter:
     condition: Expr
     negate: bool  # filterOut
@@ -189,5 +197,5 @@ Command = (
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    fetch: Fetch
+    fetch: Fetch | Data
     commands: tuple[Command, ...] = field(default=())

@@ -260,7 +260,7 @@ _COMMANDS: dict[str, tuple[Builder, frozenset[str]]] = {
     "lookup": (_lookup, frozenset({"sourceField", "lookupField", "prefix"})),
     "makeTimeseries": (_make_timeseries, frozenset({"by", "time", "interval", "bins"})),
 }
-COMMAND_NAMES = ("fetch", *_COMMANDS)
+COMMAND_NAMES = ("fetch", "data", *_COMMANDS)
 
 
 # Grail's storage options: accepted so pasted queries run, and ignored (README): FQL always
@@ -278,22 +278,36 @@ def _fetch(args: Args) -> ast.Fetch:
     return ast.Fetch(source.name, _named_expr(args, "from"), _named_expr(args, "to"), source.pos)
 
 
+def _data(args: Args) -> ast.Data:
+    records = []
+    for node in args.positional:
+        item = build_expr(node)
+        if not (isinstance(item, ast.Call) and item.name == "record" and not item.args):
+            raise QueryError.at(_pos(node), "data takes records: data record(a = 1), record(a = 2)")
+        records.append(item.named)
+    if not records:
+        raise QueryError.at(args.pos, "data needs at least one record(name = value, …)")
+    return ast.Data(tuple(records), args.pos)
+
+
 def build_query(node: Node) -> ast.Query:
     if not isinstance(node, Tree) or node.data != "query":
         raise InternalQueryError(f"expected a query node, got {node!r}")
     commands: list[ast.Command] = []
-    fetch: ast.Fetch | None = None
+    fetch: ast.Fetch | ast.Data | None = None
     for i, command in enumerate(node.children):
         name_token, args_node = command.children
         name = str(name_token)
         pos = _pos(name_token)
         if i == 0:
-            if name != "fetch":
-                raise QueryError.at(pos, f"a query starts with fetch, not '{name}'")
-            fetch = _fetch(_split_args(name, pos, args_node, FETCH_PARAMETERS))
+            if name not in ("fetch", "data"):
+                raise QueryError.at(pos, f"a query starts with fetch or data, not '{name}'")
+            parameters = FETCH_PARAMETERS if name == "fetch" else frozenset()
+            args = _split_args(name, pos, args_node, parameters)
+            fetch = _fetch(args) if name == "fetch" else _data(args)
             continue
-        if name == "fetch":
-            raise QueryError.at(pos, "fetch can only start a query (or a [subquery])")
+        if name in ("fetch", "data"):
+            raise QueryError.at(pos, f"{name} can only start a query (or a [subquery])")
         if name not in _COMMANDS:
             raise dql.unsupported_command(name, pos) or QueryError.at(
                 pos,

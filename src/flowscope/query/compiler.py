@@ -20,7 +20,7 @@ from flowscope.query import ast
 from flowscope.query.errors import QueryError
 from flowscope.query.expressions import Base, Col, ExprCompiler, Mode
 from flowscope.query.layers import CompiledQuery, Layer, OutputColumn
-from flowscope.query.reshape import expand, rename
+from flowscope.query.reshape import data_layer, expand, rename
 from flowscope.query.sources import NOT_YET, SOURCES
 from flowscope.query.timeframe import checked, eval_time
 from flowscope.query.timeseries import make_timeseries
@@ -98,7 +98,10 @@ class Compiler:
     # --- queries -----------------------------------------------------------------------
 
     def query(self, query: ast.Query) -> Layer:
-        layer = self.fetch(query.fetch)
+        if isinstance(query.fetch, ast.Data):
+            layer = data_layer(self, query.fetch)
+        else:
+            layer = self.fetch(query.fetch)
         for command in query.commands:
             layer = self.command(layer, command)
         return layer

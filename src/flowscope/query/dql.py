@@ -16,7 +16,6 @@ from flowscope.query.errors import QueryError
 COMMANDS = frozenset(
     {
         "append",
-        "data",
         "describe",
         "fieldsFlatten",
         "fieldsSnapshot",

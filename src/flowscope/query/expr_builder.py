@@ -69,7 +69,9 @@ def build_expr(node: Node) -> ast.Expr:
         positional: list[ast.Expr] = []
         named: list[ast.NamedArg] = []
         for arg in (a for a in args if a is not None):
-            if isinstance(arg, Tree) and arg.data == "named_arg":
+            if isinstance(arg, Tree) and arg.data == "record_field" and str(name) != "record":
+                raise QueryError.at(node_pos(arg), "name = value is only allowed in record()")
+            if isinstance(arg, Tree) and arg.data in ("named_arg", "record_field"):
                 key, value = arg.children
                 named.append(ast.NamedArg(str(key), build_expr(value), node_pos(key)))
             elif named:

@@ -8,10 +8,13 @@ from flowscope.query import ast
 from flowscope.query.errors import QueryError
 from flowscope.query.expressions import Col, ExprCompiler
 from flowscope.query.layers import Layer
-from flowscope.query.values import T, type_name
+from flowscope.query.values import SQL_TYPE, T, Typed, coerce, type_name, unify
+from flowscope.timeframes import Timeframe
 
 
 class Wrapper(Protocol):  # the compiler, seen from here (no import cycle)
+    default_timeframe: Timeframe
+
     def alias(self, kind: str) -> str: ...
 
     def wrap(self, layer: Layer) -> Layer: ...
@@ -66,4 +69,40 @@ def expand(compiler: Wrapper, layer: Layer, command: ast.Expand) -> Layer:
             base.hidden.add(name)
     layer.fields.pop(name, None)
     layer.fields[name] = Col(name, f"{alias}.v", kind)
+    return layer
+
+
+def data_layer(compiler: Wrapper, data: ast.Data) -> Layer:
+    """`data record(…), …` as a VALUES list: a field missing from a record is null there, and
+    the records keep their order. Its timeframe is the caller's (it holds no times)."""
+    layer = Layer("", {}, [], compiler.default_timeframe)
+    exprs = compiler.exprs(layer)
+    rows: list[dict[str, tuple[Typed, ast.Pos]]] = []
+    kinds: dict[str, T] = {}
+    for record in data.records:
+        row: dict[str, tuple[Typed, ast.Pos]] = {}
+        for item in record:
+            if item.name in row:
+                raise QueryError.at(item.pos, f"field '{item.name}' is given twice")
+            row[item.name] = (exprs.compile(item.expr), item.pos)
+            kind = kinds.get(item.name, T.NULL)
+            kinds[item.name] = unify(Typed("", kind), row[item.name][0])
+        rows.append(row)
+    kinds = {name: T.STRING if kind is T.NULL else kind for name, kind in kinds.items()}
+    values = []
+    for n, row in enumerate(rows):
+        cells = [str(n)]  # the record's position: a generated integer, not query text
+        for name, kind in kinds.items():
+            cell = row.get(name)
+            where = f"field '{name}'"
+            sql = coerce(cell[0], kind, cell[1], where) if cell else "null"
+            cells.append(f"({sql})::{SQL_TYPE[kind]}")  # one type per column, as VALUES needs
+        values.append(f"({', '.join(cells)})")
+    alias = compiler.alias("d")
+    columns = ", ".join(["n", *(f"c{i}" for i in range(len(kinds)))])
+    layer.from_sql = f"(values {', '.join(values)}) as {alias}({columns})"
+    layer.fields = {
+        name: Col(name, f"{alias}.c{i}", kind) for i, (name, kind) in enumerate(kinds.items())
+    }
+    layer.order = [(f"{alias}.n", False)]
     return layer
