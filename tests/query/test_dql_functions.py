@@ -171,3 +171,23 @@ def test_sort_direction_and_triple_quoted_strings(lab: Session) -> None:
     assert got[0]["n"] > got[-1]["n"]
     (row,) = fql(lab, SHOP + ' | limit 1 | fields s = """a "quoted" \\n word"""')
     assert row == {"s": 'a "quoted" \\n word'}
+
+
+def test_unix_times_and_exact_distinct_counts(lab: Session) -> None:
+    got = fql(
+        lab,
+        SHOP + " | sort timestamp | limit 5 | fields s = unixSecondsFromTimestamp(timestamp),"
+        " ms = unixMillisFromTimestamp(timestamp)",
+    )
+    want = sql(
+        lab,
+        "select floor(extract(epoch from timestamp))::bigint as s,"
+        " floor(extract(epoch from timestamp) * 1000)::bigint as ms"
+        f" from events where {IN_WINDOW} order by timestamp limit 5",
+    )
+    assert got == want
+    (row,) = fql(lab, SHOP + " | summarize n = countDistinctExact(orderId)")
+    (expected,) = sql(
+        lab, f"select count(distinct attributes->>'orderId') as n from events where {IN_WINDOW}"
+    )
+    assert row == expected

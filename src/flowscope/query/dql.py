@@ -36,7 +36,7 @@ COMMANDS = frozenset(
 FUNCTIONS = frozenset(
     # aggregations
     {"correlation", "countDistinctApprox"}
-    | {"countDistinctExact", "percentiles", "stddev", "variance"}
+    | {"percentiles", "stddev", "variance"}
     # text
     | {"decodeUrl", "encodeUrl", "lastIndexOf", "matchesPattern"}
     | {"replacePattern", "replaceString", "splitString"}
@@ -44,8 +44,7 @@ FUNCTIONS = frozenset(
     # time
     | {"getEnd", "getStart"}
     | {"timeframe", "timestamp", "timestampFromUnixMillis", "timestampFromUnixNanos"}
-    | {"timestampFromUnixSeconds", "unixMillisFromTimestamp", "unixNanosFromTimestamp"}
-    | {"unixSecondsFromTimestamp"}
+    | {"timestampFromUnixSeconds", "unixNanosFromTimestamp"}
     # numbers
     | {"ceil", "exp", "floor", "log", "log10", "log1p", "power", "range", "signum", "sqrt"}
     # arrays and records

@@ -21,7 +21,7 @@ from flowscope.query.text_functions import (
     text_map,
     text_test,
 )
-from flowscope.query.time_functions import PARTS, time_part
+from flowscope.query.time_functions import PARTS, time_part, unix_from_timestamp
 from flowscope.query.values import (
     SQL_TYPE,
     T,
@@ -246,6 +246,12 @@ SCALARS: dict[str, Function] = {
 SCALARS |= {
     name: Function(time_part(field), 1, 1, f"{name}(timestamp)") for name, field in PARTS.items()
 }
+SCALARS |= {
+    f"unix{unit}FromTimestamp": Function(
+        unix_from_timestamp(per_second), 1, 1, f"unix{unit}FromTimestamp(timestamp)"
+    )
+    for unit, per_second in (("Seconds", 1), ("Millis", 1000))
+}
 
 
 # --- aggregations ----------------------------------------------------------------------------
@@ -361,6 +367,7 @@ AGGREGATES: dict[str, Function] = {
     "count": Function(_count, 0, 1, "count()"),
     "countIf": Function(_count_if, 1, 1, "countIf(condition)"),
     "countDistinct": Function(_count_distinct, 1, 1, "countDistinct(value)"),
+    "countDistinctExact": Function(_count_distinct, 1, 1, "countDistinctExact(value)"),
     "sum": Function(_sum, 1, 1, "sum(number)"),
     "avg": Function(_avg, 1, 1, "avg(number)"),
     "min": Function(_extreme("min"), 1, 1, "min(value)"),

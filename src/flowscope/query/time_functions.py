@@ -48,3 +48,13 @@ def align(moment: datetime, unit: str) -> datetime:
     if unit == "q":
         return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
     return day.replace(month=1, day=1)
+
+
+def unix_from_timestamp(per_second: int) -> Impl:
+    """unixSeconds/Millis/NanosFromTimestamp: whole units since the epoch, rounded down."""
+
+    def impl(c: CallContext, a: list[Typed]) -> Typed:
+        epoch = f"extract(epoch from {c.arg(a, 0, T.TIMESTAMP)})"
+        return Typed(f"(floor({epoch} * {per_second}))::bigint", T.NUMBER)
+
+    return impl
