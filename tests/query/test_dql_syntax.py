@@ -116,7 +116,7 @@ def test_aggregations_in_braces_with_names(shop: Session) -> None:
 @pytest.mark.parametrize(
     ("query", "line", "column", "message"),
     [
-        ("fetch bizevents | fieldsRename a = b", 1, 19, "DQL command 'fieldsRename'"),
+        ("fetch bizevents | fieldsFlatten a", 1, 19, "DQL command 'fieldsFlatten'"),
         ('fetch bizevents\n| parse content, "LD:x"', 2, 3, "DQL command 'parse'"),
         # join's own syntax is what FQL cannot parse: the error still names the command
         (
@@ -128,8 +128,11 @@ def test_aggregations_in_braces_with_names(shop: Session) -> None:
         ),
         ('fetch bizevents | fields splitString(event.type, ".")', 1, 26,
          "DQL function 'splitString'"),
-        ("fetch bizevents | summarize collectArray(event.id)", 1, 29,
-         "DQL function 'collectArray'"),
+        ("fetch bizevents | summarize stddev(revenue)", 1, 29, "DQL function 'stddev'"),
+        # operators of DQL's grammar that FQL's does not have
+        ('fetch bizevents | filter event.type ~ "placed"', 1, 37, "DQL operator '~'"),
+        ("fetch bizevents | filter orderId in [fetch bizevents | fields orderId]", 1, 34,
+         "DQL operator 'in'"),
     ],
 )  # fmt: skip
 def test_unsupported_dql_is_named_as_such(query: str, line: int, column: int, message: str) -> None:

@@ -92,6 +92,14 @@ class Fetch:
 
 
 @dataclass(frozen=True, slots=True)
+class Data:
+    """`data record(a = 1, b = "x"), record(…)`: inline records instead of a fetch."""
+
+    records: tuple[tuple[NamedArg, ...], ...]
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
 class Filter:
     condition: Expr
     negate: bool  # filterOut
@@ -156,12 +164,38 @@ class MakeTimeseries:
     pos: Pos
 
 
+@dataclass(frozen=True, slots=True)
+class FieldsRename:
+    """`fieldsRename new = old, …`."""
+
+    renames: tuple[tuple[str, Field], ...]
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Expand:
+    """`expand field`: one record per element of the array in `field`."""
+
+    field: Field
+    pos: Pos
+
+
 Command = (
-    Filter | Fields | FieldsRemove | Summarize | Sort | Limit | Dedup | Lookup | MakeTimeseries
+    Filter
+    | Fields
+    | FieldsRemove
+    | FieldsRename
+    | Expand
+    | Summarize
+    | Sort
+    | Limit
+    | Dedup
+    | Lookup
+    | MakeTimeseries
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    fetch: Fetch
+    fetch: Fetch | Data
     commands: tuple[Command, ...] = field(default=())

@@ -2,105 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
 
-from lark import Token, Tree
+from lark import Tree
 
 from flowscope.query import ast, dql
 from flowscope.query.errors import InternalQueryError, QueryError, did_you_mean
-from flowscope.query.expr_text import UNIT_NS, expr_text
-
-Node = Tree[Any] | Token
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([a-z]+)")
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "`": "`"}
-_ESCAPE = re.compile(r"\\(.)")
-_SPACES = re.compile(r"\s+")
-MAX_BIGINT = 2**63 - 1
-
-
-def duration_ns(text: str) -> int:
-    match = _DURATION.fullmatch(text)
-    assert match is not None  # noqa: S101 - the lexer only lets durations through
-    return int(Decimal(match.group(1)) * UNIT_NS[match.group(2)])
-
-
-def unquote(text: str) -> str:
-    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), text[1:-1])
-
-
-def _pos(node: Node) -> ast.Pos:
-    """Where a node starts: its first token (the parser does not track rule positions, which
-    makes parsing about 40% faster)."""
-    while isinstance(node, Tree):
-        children = [c for c in node.children if c is not None]
-        if not children:
-            return ast.Pos(1, 1)
-        node = children[0]
-    return ast.Pos(node.line or 1, node.column or 1)
-
-
-# --- expressions ---------------------------------------------------------------------------
-
-
-def build_expr(node: Node) -> ast.Expr:
-    if isinstance(node, Token):  # only reached for malformed trees
-        raise QueryError.at(_pos(node), f"unexpected {node.value!r}")
-    kind = node.data
-    if kind == "field_name":
-        return ast.Field(field_name(node), _pos(node))
-    if kind == "string":
-        return ast.Literal(unquote(str(node.children[0])), "string", _pos(node))
-    if kind == "number":
-        text = str(node.children[0])
-        number: int | float = float(text) if any(c in text for c in ".eE") else int(text)
-        if isinstance(number, int) and number > MAX_BIGINT:
-            number = float(number)  # beyond 64-bit integers: a double, as in JSON
-        return ast.Literal(number, "number", _pos(node))
-    if kind == "duration":
-        ns = duration_ns(str(node.children[0]))
-        if ns > MAX_BIGINT:
-            raise QueryError.at(_pos(node), "this duration is too long (at most about 292 years)")
-        return ast.Literal(ns, "duration", _pos(node))
-    if kind in ("true", "false"):
-        return ast.Literal(kind == "true", "boolean", _pos(node))
-    if kind == "null":
-        return ast.Literal(None, "null", _pos(node))
-    if kind == "binop":
-        left, op, right = node.children
-        return ast.Binary(str(op).lower(), build_expr(left), build_expr(right), _pos(op))
-    if kind == "unop":
-        op, operand = node.children
-        return ast.Unary(str(op).lower(), build_expr(operand), _pos(node))
-    if kind == "call":
-        name, *args = node.children
-        positional, named = [], []
-        for arg in (a for a in args if a is not None):
-            if isinstance(arg, Tree) and arg.data == "named_arg":
-                key, value = arg.children
-                named.append(ast.NamedArg(str(key), build_expr(value), _pos(key)))
-            elif named:
-                raise QueryError.at(_pos(arg), "positional arguments come before named ones")
-            else:
-                positional.append(build_expr(arg))
-        return ast.Call(str(name), tuple(positional), _pos(node), tuple(named))
-    if kind in ("sort_asc", "sort_desc"):
-        raise QueryError.at(_pos(node.children[1]), "asc and desc are only allowed in sort")
-    if kind in ("braces", "subquery"):
-        what = "a {…} list" if kind == "braces" else "a [subquery]"
-        raise QueryError.at(_pos(node), f"{what} is not allowed here")
-    raise QueryError.at(_pos(node), f"unexpected {kind}")
-
-
-def field_name(node: Tree[Any]) -> str:
-    token = node.children[0]
-    text = str(token)
-    return text[1:-1] if isinstance(token, Token) and token.type == "BQNAME" else text
-
+from flowscope.query.expr_builder import Node, build_expr, field_name
+from flowscope.query.expr_builder import node_pos as _pos
+from flowscope.query.expr_text import expr_text
 
 # --- command arguments ---------------------------------------------------------------------
 
@@ -244,6 +155,22 @@ def _fields_remove(args: Args) -> ast.Command:
     return ast.FieldsRemove(tuple(names), args.pos)
 
 
+def _fields_rename(args: Args) -> ast.Command:
+    renames = []
+    for item in _assignments(args.positional):
+        if not isinstance(item.expr, ast.Field) or item.name == expr_text(item.expr):
+            raise QueryError.at(item.pos, "fieldsRename takes newName = oldName")
+        renames.append((item.name, item.expr))
+    return ast.FieldsRename(tuple(renames), args.pos)
+
+
+def _expand(args: Args) -> ast.Command:
+    target = build_expr(_one(args, "field"))
+    if not isinstance(target, ast.Field):
+        raise QueryError.at(target.pos, "expand takes the name of an array field")
+    return ast.Expand(target, args.pos)
+
+
 def _summarize(args: Args) -> ast.Command:
     aggregates = _assignments(args.positional)
     if not aggregates:
@@ -255,7 +182,17 @@ def _sort(args: Args) -> ast.Command:
     keys = _sort_keys(args.positional)
     if not keys:
         raise QueryError.at(args.pos, "sort needs at least one field")
+    if "direction" in args.named:  # DQL's `sort x, direction: "descending"`
+        value, where = args.named["direction"]
+        direction = build_expr(value)
+        if not (isinstance(direction, ast.Literal) and direction.value in _DIRECTIONS):
+            raise QueryError.at(where, 'sort: direction: must be "ascending" or "descending"')
+        descending = direction.value == "descending"
+        keys = tuple(ast.SortKey(k.expr, k.descending or descending) for k in keys)
     return ast.Sort(keys, args.pos)
+
+
+_DIRECTIONS = ("ascending", "descending")
 
 
 def _limit(args: Args) -> ast.Command:
@@ -314,14 +251,22 @@ _COMMANDS: dict[str, tuple[Builder, frozenset[str]]] = {
     "fieldsKeep": (_fields(False), frozenset()),
     "fieldsAdd": (_fields(True), frozenset()),
     "fieldsRemove": (_fields_remove, frozenset()),
+    "fieldsRename": (_fields_rename, frozenset()),
+    "expand": (_expand, frozenset()),
     "summarize": (_summarize, frozenset({"by"})),
-    "sort": (_sort, frozenset()),
+    "sort": (_sort, frozenset({"direction"})),
     "limit": (_limit, frozenset()),
     "dedup": (_dedup, frozenset({"sort"})),
     "lookup": (_lookup, frozenset({"sourceField", "lookupField", "prefix"})),
     "makeTimeseries": (_make_timeseries, frozenset({"by", "time", "interval", "bins"})),
 }
-COMMAND_NAMES = ("fetch", *_COMMANDS)
+COMMAND_NAMES = ("fetch", "data", *_COMMANDS)
+
+
+# Grail's storage options: accepted so pasted queries run, and ignored (README): FQL always
+# reads every stored event (as samplingRatio: 1), without a scan limit, from its one store
+IGNORED_FETCH_PARAMETERS = frozenset({"scanLimitGBytes", "samplingRatio", "bucket"})
+FETCH_PARAMETERS = frozenset({"from", "to"}) | IGNORED_FETCH_PARAMETERS
 
 
 def _fetch(args: Args) -> ast.Fetch:
@@ -333,22 +278,36 @@ def _fetch(args: Args) -> ast.Fetch:
     return ast.Fetch(source.name, _named_expr(args, "from"), _named_expr(args, "to"), source.pos)
 
 
+def _data(args: Args) -> ast.Data:
+    records = []
+    for node in args.positional:
+        item = build_expr(node)
+        if not (isinstance(item, ast.Call) and item.name == "record" and not item.args):
+            raise QueryError.at(_pos(node), "data takes records: data record(a = 1), record(a = 2)")
+        records.append(item.named)
+    if not records:
+        raise QueryError.at(args.pos, "data needs at least one record(name = value, …)")
+    return ast.Data(tuple(records), args.pos)
+
+
 def build_query(node: Node) -> ast.Query:
     if not isinstance(node, Tree) or node.data != "query":
         raise InternalQueryError(f"expected a query node, got {node!r}")
     commands: list[ast.Command] = []
-    fetch: ast.Fetch | None = None
+    fetch: ast.Fetch | ast.Data | None = None
     for i, command in enumerate(node.children):
         name_token, args_node = command.children
         name = str(name_token)
         pos = _pos(name_token)
         if i == 0:
-            if name != "fetch":
-                raise QueryError.at(pos, f"a query starts with fetch, not '{name}'")
-            fetch = _fetch(_split_args(name, pos, args_node, frozenset({"from", "to"})))
+            if name not in ("fetch", "data"):
+                raise QueryError.at(pos, f"a query starts with fetch or data, not '{name}'")
+            parameters = FETCH_PARAMETERS if name == "fetch" else frozenset()
+            args = _split_args(name, pos, args_node, parameters)
+            fetch = _fetch(args) if name == "fetch" else _data(args)
             continue
-        if name == "fetch":
-            raise QueryError.at(pos, "fetch can only start a query (or a [subquery])")
+        if name in ("fetch", "data"):
+            raise QueryError.at(pos, f"{name} can only start a query (or a [subquery])")
         if name not in _COMMANDS:
             raise dql.unsupported_command(name, pos) or QueryError.at(
                 pos,

@@ -20,6 +20,7 @@ from flowscope.query import ast
 from flowscope.query.errors import QueryError
 from flowscope.query.expressions import Base, Col, ExprCompiler, Mode
 from flowscope.query.layers import CompiledQuery, Layer, OutputColumn
+from flowscope.query.reshape import data_layer, expand, rename
 from flowscope.query.sources import NOT_YET, SOURCES
 from flowscope.query.timeframe import checked, eval_time
 from flowscope.query.timeseries import make_timeseries
@@ -97,7 +98,10 @@ class Compiler:
     # --- queries -----------------------------------------------------------------------
 
     def query(self, query: ast.Query) -> Layer:
-        layer = self.fetch(query.fetch)
+        if isinstance(query.fetch, ast.Data):
+            layer = data_layer(self, query.fetch)
+        else:
+            layer = self.fetch(query.fetch)
         for command in query.commands:
             layer = self.command(layer, command)
         return layer
@@ -148,6 +152,10 @@ class Compiler:
             return self.fields(layer, command)
         if isinstance(command, ast.FieldsRemove):
             return self.fields_remove(layer, command)
+        if isinstance(command, ast.FieldsRename):
+            return rename(self.exprs(layer), layer, command)
+        if isinstance(command, ast.Expand):
+            return expand(self, layer, command)
         if isinstance(command, ast.Summarize):
             return self.summarize(layer, command.aggregates, command.by)
         if isinstance(command, ast.Sort):

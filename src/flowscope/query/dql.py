@@ -16,11 +16,8 @@ from flowscope.query.errors import QueryError
 COMMANDS = frozenset(
     {
         "append",
-        "data",
         "describe",
-        "expand",
         "fieldsFlatten",
-        "fieldsRename",
         "fieldsSnapshot",
         "fieldsSummary",
         "join",
@@ -38,18 +35,16 @@ COMMANDS = frozenset(
 
 FUNCTIONS = frozenset(
     # aggregations
-    {"collectArray", "collectDistinct", "correlation", "countDistinctApprox"}
-    | {"countDistinctExact", "percentiles", "stddev", "variance"}
+    {"correlation", "countDistinctApprox"}
+    | {"percentiles", "stddev", "variance"}
     # text
-    | {"decodeUrl", "encodeUrl", "indexOf", "lastIndexOf", "like", "matchesPattern"}
-    | {"matchesPhrase", "matchesValue", "replacePattern", "replaceString", "splitString"}
-    | {"stringLength", "trim", "punctuation", "levenshteinDistance"}
+    | {"decodeUrl", "encodeUrl", "lastIndexOf", "matchesPattern"}
+    | {"replacePattern", "replaceString", "splitString"}
+    | {"trim", "punctuation", "levenshteinDistance"}
     # time
-    | {"getDayOfMonth", "getDayOfWeek", "getDayOfYear", "getEnd", "getHour"}
-    | {"getMinute", "getMonth", "getSecond", "getStart", "getWeekOfYear", "getYear"}
+    | {"getEnd", "getStart"}
     | {"timeframe", "timestamp", "timestampFromUnixMillis", "timestampFromUnixNanos"}
-    | {"timestampFromUnixSeconds", "unixMillisFromTimestamp", "unixNanosFromTimestamp"}
-    | {"unixSecondsFromTimestamp"}
+    | {"timestampFromUnixSeconds", "unixNanosFromTimestamp"}
     # numbers
     | {"ceil", "exp", "floor", "log", "log10", "log1p", "power", "range", "signum", "sqrt"}
     # arrays and records
@@ -59,8 +54,18 @@ FUNCTIONS = frozenset(
     | {"iAny", "iCollectArray", "iIndex", "record"}
     # conversions and other
     | {"toArray", "toBoolean", "toIp", "toUid", "toVariant", "type", "hashMd5", "hashSha1"}
-    | {"hashSha256", "isTrue", "isFalse", "exists", "jsonField"}
+    | {"hashSha256", "exists", "jsonField"}
 )
+
+# operators of DQL's grammar that FQL's does not have: `~` (search) and `x in [subquery]`
+OPERATORS = {"~": "~", "in": "in"}
+
+
+def unsupported_operator(name: str, pos: Pos) -> QueryError | None:
+    if name not in OPERATORS:
+        return None
+    return QueryError.at(pos, f"DQL operator '{name}' is not supported by FQL")
+
 
 _TOKEN = re.compile(
     r'"(?:[^"\\\n]|\\.)*"|`[^`\n]*`|//[^\n]*|[|\[\]]|[A-Za-z_][A-Za-z0-9_.]*|.', re.S

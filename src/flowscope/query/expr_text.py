@@ -15,9 +15,12 @@ UNIT_NS = {
     "h": 3_600_000_000_000,
     "d": 86_400_000_000_000,
     "w": 604_800_000_000_000,
+    # DQL's month and year durations, as fixed lengths (from: -1M is 30 days back)
+    "M": 30 * 86_400_000_000_000,
+    "y": 365 * 86_400_000_000_000,
 }
 _PRECEDENCE = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4}
-_PRECEDENCE.update({"+": 5, "-": 5, "*": 6, "/": 6})
+_PRECEDENCE.update({"+": 5, "-": 5, "*": 6, "/": 6, "%": 6})
 _SIMPLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
@@ -27,6 +30,8 @@ def expr_text(expr: ast.Expr, parent: int = 0) -> str:
         return expr.name if _SIMPLE_NAME.fullmatch(expr.name) else f"`{expr.name}`"
     if isinstance(expr, ast.Literal):
         return _literal_text(expr)
+    if isinstance(expr, ast.Call) and expr.name == "@":  # time alignment: now()@d
+        return f"{expr_text(expr.args[0], 5)}@{expr.args[1].value}"  # type: ignore[union-attr]
     if isinstance(expr, ast.Call):
         args = [expr_text(a) for a in expr.args] + [
             f"{n.name}: {expr_text(n.expr)}" for n in expr.named

@@ -13,7 +13,8 @@ from flowscope.query.dql import unsupported_function
 from flowscope.query.errors import QueryError, did_you_mean
 from flowscope.query.functions import AGGREGATES, ALL_FUNCTIONS, SCALARS
 from flowscope.query.sources import Source
-from flowscope.query.values import NUMERIC, Params, T, Typed, coerce, type_name, unify
+from flowscope.query.time_functions import align_sql
+from flowscope.query.values import NUMERIC, SQL_TYPE, Params, T, Typed, coerce, type_name, unify
 
 
 @dataclass
@@ -138,6 +139,11 @@ class ExprCompiler:
         return Typed(self.params.bind(lit.value, sql_type), T.NUMBER)
 
     def _call(self, call: ast.Call, mode: Mode) -> Typed:
+        if call.name == "@":  # `value@d`: the grammar's time alignment, not a callable name
+            value = coerce(self.compile(call.args[0], mode), T.TIMESTAMP, call.pos, "@")
+            unit = call.args[1]
+            assert isinstance(unit, ast.Literal)  # noqa: S101 - the builder makes it so
+            return Typed(align_sql(value, str(unit.value)), T.TIMESTAMP)
         function: Function | None = SCALARS.get(call.name)
         aggregate = function is None and call.name in AGGREGATES
         if aggregate:
@@ -224,6 +230,10 @@ class ExprCompiler:
             kind = T.DURATION if T.DURATION in (lt, rt) and lt is not rt else T.NUMBER
             return Typed(f"({a} * {b})", kind)
         kind = T.DURATION if lt is T.DURATION and rt is T.NUMBER else T.NUMBER
+        if op == "%":  # the sign follows the dividend, as in DQL (and Java); x % 0 is null
+            kind = lt if lt is rt else T.NUMBER
+            rest = f"mod(({a})::numeric, nullif(({b})::numeric, 0))"
+            return Typed(f"({rest})::{SQL_TYPE[kind]}", kind)
         return Typed(f"(({a})::double precision / nullif(({b})::double precision, 0))", kind)
 
 

@@ -12,10 +12,16 @@ from flowscope.query.errors import QueryError
 from flowscope.query.text_functions import (
     duration,
     format_timestamp,
+    index_of,
+    like,
+    matches_phrase,
+    matches_value,
+    string_length,
     substring,
     text_map,
     text_test,
 )
+from flowscope.query.time_functions import PARTS, time_part, unix_from_timestamp
 from flowscope.query.values import (
     SQL_TYPE,
     T,
@@ -138,6 +144,15 @@ def _array_size(c: CallContext, a: list[Typed]) -> Typed:
     return Typed(f"coalesce(cardinality({a[0].sql}), 0)", T.NUMBER)
 
 
+def _truth(sql_test: str) -> Impl:
+    """isTrue/isFalse/isTrueOrNull/isFalseOrNull: `sql_test` is `is true`, `is not false`, …"""
+
+    def impl(c: CallContext, a: list[Typed]) -> Typed:
+        return Typed(f"(({c.arg(a, 0, T.BOOLEAN)}) {sql_test})", T.BOOLEAN)
+
+    return impl
+
+
 def _bin(c: CallContext, a: list[Typed]) -> Typed:
     """The start of the bin of width `a[1]` that holds `a[0]` (time bins start at the epoch)."""
     if a[0].type is T.TIMESTAMP:
@@ -204,6 +219,38 @@ SCALARS: dict[str, Function] = {
     "arrayMax": Function(_array("max"), 1, 1, "arrayMax(array)"),
     "arraySize": Function(_array_size, 1, 1, "arraySize(array)"),
     "bin": Function(_bin, 2, 2, "bin(timestamp or number, width)"),
+    "matchesPhrase": Function(
+        matches_phrase,
+        2,
+        3,
+        'matchesPhrase(text, "phrase"[, caseSensitive: true])',
+        ("expression", "phrase", "caseSensitive"),
+    ),
+    "matchesValue": Function(
+        matches_value,
+        2,
+        3,
+        'matchesValue(value, "value*"[, caseSensitive: true])',
+        ("expression", "value", "caseSensitive"),
+    ),
+    "like": Function(like, 2, 2, 'like(text, "pattern%")', ("expression", "pattern")),
+    "indexOf": Function(
+        index_of, 2, 3, "indexOf(text, part[, from: 0])", ("expression", "substring", "from")
+    ),
+    "stringLength": Function(string_length, 1, 1, "stringLength(text)"),
+    "isTrue": Function(_truth("is true"), 1, 1, "isTrue(condition)"),
+    "isFalse": Function(_truth("is false"), 1, 1, "isFalse(condition)"),
+    "isTrueOrNull": Function(_truth("is not false"), 1, 1, "isTrueOrNull(condition)"),
+    "isFalseOrNull": Function(_truth("is not true"), 1, 1, "isFalseOrNull(condition)"),
+}
+SCALARS |= {
+    name: Function(time_part(field), 1, 1, f"{name}(timestamp)") for name, field in PARTS.items()
+}
+SCALARS |= {
+    f"unix{unit}FromTimestamp": Function(
+        unix_from_timestamp(per_second), 1, 1, f"unix{unit}FromTimestamp(timestamp)"
+    )
+    for unit, per_second in (("Seconds", 1), ("Millis", 1000))
 }
 
 
@@ -298,6 +345,19 @@ def _take(descending: bool) -> Impl:
     return impl
 
 
+def _collect(distinct: bool) -> Impl:
+    """A JSON array of the non-null values: distinct ones sorted, or all in record order."""
+
+    def impl(c: CallContext, a: list[Typed]) -> Typed:
+        value = a[0].sql if a[0].type is T.JSON else f"to_jsonb({a[0].sql})"
+        order = ", ".join(f"{sql} {'desc' if desc else 'asc'}" for sql, desc in c.record_order)
+        inner = f"distinct {value}" if distinct else value + (f" order by {order}" if order else "")
+        present = f"where {_is_not_null(c, a).sql}"
+        return Typed(f"coalesce(jsonb_agg({inner}) filter ({present}), '[]'::jsonb)", T.JSON)
+
+    return impl
+
+
 def _take_any(c: CallContext, a: list[Typed]) -> Typed:
     present = f"where {_is_not_null(c, a).sql}"
     return Typed(f"(array_agg({a[0].sql}) filter ({present}))[1]", a[0].type)
@@ -307,6 +367,7 @@ AGGREGATES: dict[str, Function] = {
     "count": Function(_count, 0, 1, "count()"),
     "countIf": Function(_count_if, 1, 1, "countIf(condition)"),
     "countDistinct": Function(_count_distinct, 1, 1, "countDistinct(value)"),
+    "countDistinctExact": Function(_count_distinct, 1, 1, "countDistinctExact(value)"),
     "sum": Function(_sum, 1, 1, "sum(number)"),
     "avg": Function(_avg, 1, 1, "avg(number)"),
     "min": Function(_extreme("min"), 1, 1, "min(value)"),
@@ -318,6 +379,8 @@ AGGREGATES: dict[str, Function] = {
     "takeFirst": Function(_take(False), 1, 1, "takeFirst(value)"),
     "takeLast": Function(_take(True), 1, 1, "takeLast(value)"),
     "takeAny": Function(_take_any, 1, 1, "takeAny(value)"),
+    "collectDistinct": Function(_collect(True), 1, 1, "collectDistinct(value)"),
+    "collectArray": Function(_collect(False), 1, 1, "collectArray(value)"),
 }
 
 # Aggregations that count: an empty time-series bin is 0 for them, null for the others.

@@ -56,7 +56,7 @@ def _parser() -> Lark:
     return Lark(
         _GRAMMAR.read_text(encoding="utf-8"),
         parser="lalr",
-        propagate_positions=False,  # positions come from tokens: see ast_builder._pos
+        propagate_positions=False,  # positions come from tokens: see expr_builder.node_pos
         maybe_placeholders=True,
     )
 
@@ -107,6 +107,9 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> QueryError:
                 exc.line,
                 exc.column,
             )
+        operator = dql.unsupported_operator(char, ast.Pos(exc.line, exc.column))
+        if operator is not None:
+            return operator
         if char == "`":
             return QueryError(
                 "unterminated name: this backquote has no closing backquote on the same line",
@@ -126,6 +129,9 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> QueryError:
                 "the query ends too early" + _expected(exc.accepts or exc.expected), line, column
             )
         shown = str(token.value)
+        operator = dql.unsupported_operator(shown, ast.Pos(token.line or 1, token.column or 1))
+        if operator is not None:
+            return operator
         return QueryError(
             f"unexpected {shown!r}" + _expected(exc.accepts or exc.expected),
             token.line,

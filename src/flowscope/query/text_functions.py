@@ -92,3 +92,61 @@ def format_timestamp(c: CallContext, a: list[Typed]) -> Typed:
         raise QueryError.at(pattern.pos, 'formatTimestamp(): format: must be a "string"')
     fmt = c.params.bind(java_to_char(str(pattern.value), pattern.pos), "text")
     return Typed(f"to_char(({c.arg(a, 0, T.TIMESTAMP)}) at time zone 'UTC', {fmt})", T.STRING)
+
+
+def _literal_text(c: CallContext, i: int, name: str) -> str:
+    arg = c.call.args[i]
+    if not (isinstance(arg, ast.Literal) and arg.kind == "string"):
+        raise QueryError.at(arg.pos, f'{c.name}(): {name} must be a "string"')
+    return str(arg.value)
+
+
+def _case_sensitive(c: CallContext, a: list[Typed]) -> bool:
+    return len(a) == 3 and _literal_flag(c, 2, "caseSensitive")
+
+
+def matches_phrase(c: CallContext, a: list[Typed]) -> Typed:
+    """The phrase between word boundaries, ignoring case; `*` at either end drops that
+    boundary (DQL's matchesPhrase)."""
+    phrase = _literal_text(c, 1, "the phrase")
+    start = "" if phrase.startswith("*") else "(^|[^[:alnum:]_])"
+    end = "" if phrase.endswith("*") else "($|[^[:alnum:]_])"
+    pattern = c.params.bind(start + re.escape(phrase.strip("*")) + end, "text")
+    op = "~" if _case_sensitive(c, a) else "~*"
+    return Typed(f"coalesce({c.arg(a, 0, T.STRING)} {op} {pattern}, false)", T.BOOLEAN)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def matches_value(c: CallContext, a: list[Typed]) -> Typed:
+    """The whole value, ignoring case; `*` at either end matches anything (DQL's
+    matchesValue has no wildcards in the middle: a `*` there is the character)."""
+    value = _literal_text(c, 1, "the value")
+    lead, trail = value.startswith("*"), value.endswith("*") and len(value) > 1
+    core = value[1 if lead else 0 : -1 if trail else None]
+    pattern = ("%" if lead else "") + _like_escape(core) + ("%" if trail else "")
+    op = "like" if _case_sensitive(c, a) else "ilike"
+    bound = c.params.bind(pattern, "text")
+    return Typed(f"coalesce({c.arg(a, 0, T.STRING)} {op} {bound}, false)", T.BOOLEAN)
+
+
+def like(c: CallContext, a: list[Typed]) -> Typed:
+    """SQL's LIKE: `%` any text, `_` one character, `\\` escapes."""
+    text, pattern = c.arg(a, 0, T.STRING), c.arg(a, 1, T.STRING)
+    return Typed(f"coalesce({text} like {pattern}, false)", T.BOOLEAN)
+
+
+def index_of(c: CallContext, a: list[Typed]) -> Typed:
+    """0-based, -1 when absent; `from:` starts the search at that index."""
+    text, part = c.arg(a, 0, T.STRING), c.arg(a, 1, T.STRING)
+    if len(a) == 2:
+        return Typed(f"(strpos({text}, {part}) - 1)", T.NUMBER)
+    start = f"greatest(({c.arg(a, 2, T.NUMBER)})::int, 0)"
+    found = f"strpos(substr({text}, {start} + 1), {part})"
+    return Typed(f"(case when {found} = 0 then -1 else {found} + {start} - 1 end)", T.NUMBER)
+
+
+def string_length(c: CallContext, a: list[Typed]) -> Typed:
+    return Typed(f"char_length({c.arg(a, 0, T.STRING)})", T.NUMBER)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from flowscope.query import ast
 from flowscope.query.errors import QueryError
+from flowscope.query.time_functions import align
 from flowscope.timeframes import (
     BOUNDS,
     DEFAULT_FROM,
@@ -66,6 +67,11 @@ def _constant(expr: ast.Expr, now: datetime, what: str) -> datetime | timedelta:
         return now
     if isinstance(expr, ast.Call) and expr.name == "now" and not expr.args:
         return now
+    if isinstance(expr, ast.Call) and expr.name == "@":  # from: now()@d
+        moment = _constant(expr.args[0], now, what)
+        unit = expr.args[1]
+        if isinstance(moment, datetime) and isinstance(unit, ast.Literal):
+            return align(moment, str(unit.value))
     if isinstance(expr, ast.Unary) and expr.op == "-":
         inner = _constant(expr.operand, now, what)
         if isinstance(inner, timedelta):
