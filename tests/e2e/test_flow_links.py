@@ -59,6 +59,7 @@ def test_open_in_notebook_from_the_flow_and_a_filter_counts_the_same(
     page.goto("/flows/orders?range=24h")
     started = sum(_badge_count(page, s) for s in ("completed", "in_progress", "stalled", "dropped"))
     assert started > 0
+    screenshot(page, f"flow-open-in-notebook-{width}")
     page.locator(".timeframe-label a.open-notebook").click()
     page.wait_for_url(re.compile(r"/query\?"))
     expect(page.locator("#query-text")).to_have_value(re.compile(r'filter flow == "orders"'))
@@ -69,6 +70,7 @@ def test_open_in_notebook_from_the_flow_and_a_filter_counts_the_same(
     page.goto("/flows/orders?range=24h&step=paid&status=dropped")
     shown = page.locator("#drilldown table.data tbody tr").count()
     assert shown >= 1
+    screenshot(page, f"drilldown-open-in-notebook-{width}")
     page.locator("#drilldown a.open-notebook").click()
     page.wait_for_url(re.compile(r"/query\?"))
     expect(page.locator("#query-text")).to_have_value(re.compile(r'state == "dropped"'))
