@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
+from babel import Locale, UnknownLocaleError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -94,6 +95,17 @@ class Settings(BaseSettings):
         description="Timeframe start when neither the query nor the caller sets one (-24h).",
     )
 
+    locale: str = Field(
+        default="en_US",
+        description="Number and money format of the pages (separators, currency symbols), "
+        "e.g. en_US, de_DE, fr_CH.",
+    )
+    trace_url: str | None = Field(
+        default=None,
+        description="Trace UI link for trace ids in a timeline's IT context, with {trace_id} "
+        "where the id goes, e.g. https://jaeger.example/trace/{trace_id}.",
+    )
+
     metrics_token: str | None = Field(
         default=None,
         description="When set, /metrics answers only requests with 'Authorization: Bearer "
@@ -162,6 +174,25 @@ class Settings(BaseSettings):
             parse_time(value, datetime.now(UTC), "FLOWSCOPE_QUERY_DEFAULT_FROM")
         except TimeframeError as exc:
             raise ValueError(exc.message) from None
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        try:
+            Locale.parse(value)
+        except (ValueError, UnknownLocaleError):
+            raise ValueError(f"FLOWSCOPE_LOCALE: unknown locale {value!r}") from None
+        return value
+
+    @field_validator("trace_url")
+    @classmethod
+    def _trace_template(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        # Only web links with exactly the one placeholder: the id is the one thing filled in.
+        if not value.startswith(("https://", "http://")) or "{trace_id}" not in value:
+            raise ValueError("FLOWSCOPE_TRACE_URL must be an http(s) URL containing {trace_id}")
         return value
 
     @model_validator(mode="after")

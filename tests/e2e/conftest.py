@@ -55,6 +55,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# The live server's settings object, which its pages read (one per session).
+LIVE_SETTINGS: list[Settings] = []
+
+
 @pytest.fixture(scope="session")
 def live_server(database: Database, database_url: str) -> Iterator[str]:
     settings = Settings(
@@ -66,6 +70,7 @@ def live_server(database: Database, database_url: str) -> Iterator[str]:
         log_level="WARNING",
     )
     app = create_app(settings, database=database)
+    LIVE_SETTINGS.append(settings)  # a test may switch a page option, e.g. trace_url
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

@@ -10,8 +10,11 @@ from fastapi.testclient import TestClient
 
 from flowscope.auth.models import Role
 from flowscope.db import Database
+from flowscope.flows.definitions.schemas import FlowDefinition
+from flowscope.flows.definitions.service import save_flow
 from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
+from tests.flows.views_support import SHOP
 
 NOW = datetime.now(UTC)
 
@@ -35,7 +38,8 @@ def test_explorer_shows_counts_and_latest_events(
     page = sign_in(Role.viewer).get("/events")
     assert page.status_code == 200
     assert "<caption>shop</caption>" in page.text
-    assert "<caption>crm</caption>" in page.text  # a type older than the window still shows
+    assert "<caption>crm</caption>" not in page.text  # nothing in the window: hidden
+    assert "1 event type without events in it is not shown" in page.text
     assert page.text.count('<li class="event">') == 2  # ticket.opened is older than 24 h
     assert '<span class="key">amount</span>: <span class="val num">12.5</span>' in page.text
 
@@ -65,3 +69,37 @@ def test_latest_events_json(
     body = client.get(f"/api/v1/events?since={since}", headers=headers).json()
     assert {e["event_id"] for e in body["events"]} == {"e1", "e2"}
     assert client.get("/api/v1/events").status_code == 401
+
+
+def test_providers_come_busiest_first_and_show_again_in_a_wider_window(
+    stored: None, clean_db: Database, sign_in: Callable[..., TestClient]
+) -> None:
+    with clean_db.sessions.begin() as s:
+        store_events(
+            s,
+            [
+                NewEvent("crm", f"c{n}", "ticket.closed", NOW - timedelta(minutes=n), {})
+                for n in range(3)
+            ],
+        )
+    page = sign_in(Role.viewer).get("/events?window=7d")
+    assert page.text.index("<caption>crm</caption>") < page.text.index("<caption>shop</caption>")
+
+
+def test_latest_events_by_correlation_id_under_any_flows_field(
+    stored: None, clean_db: Database, sign_in: Callable[..., TestClient]
+) -> None:
+    with clean_db.sessions.begin() as s:
+        save_flow(s, FlowDefinition.model_validate(SHOP), "test")
+        store_events(
+            s,
+            [NewEvent("shop", "flat", "x", NOW - timedelta(minutes=1), {"order.id": "A-1"}),
+             NewEvent("shop", "num", "x", NOW - timedelta(minutes=1), {"order": {"id": 1}})],
+        )  # fmt: skip
+    client = sign_in(Role.viewer)
+    page = client.get("/events", params={"cid": "A-1"})
+    assert page.text.count('<li class="event">') == 2  # nested and flat-keyed
+    assert "e2</code>" not in page.text
+    assert client.get("/events", params={"cid": "1"}).text.count('<li class="event">') == 1
+    assert client.get("/events", params={"cid": "A-9"}).text.count('<li class="event">') == 0
+    assert client.get("/events", params={"cid": "x" * 300}).status_code in (400, 422)

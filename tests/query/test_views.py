@@ -222,3 +222,23 @@ def test_long_results_show_the_first_thousand_rows(viewer: TestClient, session: 
     assert 'id="row-count">1,005 rows<' in response.text
     assert response.text.count("<tr>") == 1 + 1000
     assert "first 1,000 of 1,005 rows" in response.text
+
+
+def test_a_timeframe_column_reads_as_text(viewer: TestClient, session: Session) -> None:
+    ingest(session, [NewEvent("shop", "tf1", "t", datetime.now(UTC) - timedelta(minutes=3), {})])
+    page = viewer.post(
+        "/query/run",
+        data={"query": "fetch bizevents | makeTimeseries n = count(), interval: 5m", "from": "-1h"},
+        headers=htmx(viewer),
+    )
+    cells = unescape(page.text)
+    assert '{"start"' not in cells
+    assert re.search(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC – \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", cells
+    )
+
+
+def test_a_link_with_a_query_opens_the_notebook_prefilled_and_running(viewer: TestClient) -> None:
+    page = viewer.get("/query", params={"q": 'fetch flows | filter flow == "x"', "from": "-2h"})
+    assert 'fetch flows | filter flow == "x"</textarea>' in unescape(page.text)
+    assert 'hx-trigger="submit, load"' in page.text

@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from flowscope.attributes import correlation_sql, sql_parameters, value_sql
 from flowscope.db import Database
 from flowscope.ingest.schemas import NewEvent
 
@@ -237,6 +238,8 @@ def latest_events(
     type_: str | None = None,
     since: datetime | None = None,
     limit: int = 50,
+    correlation_id: str | None = None,
+    correlation_paths: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """The latest stored events (newest received first), with their attributes: what a
     developer checks to see that their app's events arrive as intended.
@@ -255,6 +258,16 @@ def latest_events(
     if since is not None:
         where.append('"timestamp" >= :since')
         params["since"] = since
+    if correlation_id:
+        # The id under any flow's correlation field, read by the correlator's own path rule.
+        # No index serves this: the walk stops at `limit` matches, or at the window's start.
+        matches = []
+        for n, path in enumerate(dict.fromkeys(correlation_paths)):
+            params[f"ck{n}"], params[f"cj{n}"] = sql_parameters(path)
+            value = value_sql("attributes", f"cast(:ck{n} as text)", f":cj{n}")
+            matches.append(f"{correlation_sql(value)} = :cid")
+        where.append(f"({' or '.join(matches)})" if matches else "false")
+        params["cid"] = correlation_id
     rows = session.execute(
         text(
             'select seq, provider, type, event_id, "timestamp", received_at, attributes '  # noqa: S608

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from flowscope.deps import CurrentUser, SessionDep
 from flowscope.errors import FlowscopeError
 from flowscope.flows.analysis.formatting import register
+from flowscope.flows.definitions.service import definition_of, list_flows
 from flowscope.ingest import service
 from flowscope.timeframes import DEFAULT_RANGE, RANGE_LABELS, RANGES
 from flowscope.web import render, templates
@@ -26,6 +28,27 @@ WINDOWS: dict[str, tuple[str, timedelta | None]] = {
 LIMITS = (20, 50, 100, 200)
 
 
+def by_volume(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Providers with events in the window, busiest first, each with its event types busiest
+    first; a type without events in the window is left out (an empty row answers nothing)."""
+    providers: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=lambda r: (-int(r["recent"]), str(r["type"]))):
+        if row["recent"]:
+            providers.setdefault(str(row["provider"]), []).append(row)
+    volume = {p: sum(int(r["recent"]) for r in types) for p, types in providers.items()}
+    return dict(sorted(providers.items(), key=lambda item: (-volume[item[0]], item[0])))
+
+
+def correlation_paths(session: Session) -> list[str]:
+    """Every field some flow correlates on (its own, and its steps' overrides)."""
+    paths: list[str] = []
+    for flow in list_flows(session):
+        definition = definition_of(flow)
+        paths.append(definition.correlation)
+        paths.extend(s.correlation for s in definition.steps if s.correlation)
+    return list(dict.fromkeys(paths))
+
+
 @router.get("/events", name="events_overview")
 def events_overview(
     request: Request,
@@ -35,6 +58,7 @@ def events_overview(
     type: Annotated[str, Query(max_length=256)] = "",  # noqa: A002 - the query names the field
     window: str = DEFAULT_RANGE,
     limit: int = 50,
+    cid: Annotated[str, Query(max_length=256)] = "",
 ) -> Response:
     if window not in WINDOWS:
         raise FlowscopeError(f"window: must be one of {', '.join(WINDOWS)}")
@@ -48,11 +72,16 @@ def events_overview(
         for r in everything
         if (not provider or r["provider"] == provider) and (not type or r["type"] == type)
     ]
-    providers: dict[str, list[dict[str, object]]] = {}
-    for row in rows:
-        providers.setdefault(str(row["provider"]), []).append(row)
+    providers = by_volume(rows)
+    cid = cid.strip()
     latest = service.latest_events(
-        session, provider=provider or None, type_=type or None, since=since, limit=limit
+        session,
+        provider=provider or None,
+        type_=type or None,
+        since=since,
+        limit=limit,
+        correlation_id=cid or None,
+        correlation_paths=correlation_paths(session) if cid else (),
     )
     context = {
         "providers": providers,
@@ -62,7 +91,14 @@ def events_overview(
         ),
         "any_events": bool(everything),
         "latest": latest,
-        "filters": {"provider": provider, "type": type, "window": window, "limit": limit},
+        "hidden_types": sum(1 for r in rows if not r["recent"]),
+        "filters": {
+            "provider": provider,
+            "type": type,
+            "window": window,
+            "limit": limit,
+            "cid": cid,
+        },
         "windows": {k: v[0] for k, v in WINDOWS.items()},
         "default_window": DEFAULT_RANGE,
         "limits": LIMITS,

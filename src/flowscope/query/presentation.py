@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from flowscope.flows.analysis.formatting import number
 from flowscope.query.service import QueryResult
 
 MAX_CATEGORY_ROWS = 60
@@ -104,6 +105,17 @@ def duration_text(ns: float) -> str:
     return sign + " ".join(parts)
 
 
+def _is_timeframe(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"start", "end"}
+
+
+def _stamp(value: Any) -> str:
+    try:
+        return datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return str(value)
+
+
 def cell_text(value: Any, kind: str) -> str:
     """A cell as text (the template escapes it)."""
     if value is None:
@@ -115,12 +127,10 @@ def cell_text(value: Any, kind: str) -> str:
             return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
         except ValueError:
             return value
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return f"{int(value):,}"
-        return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4g}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return number(value)  # the pages' one rounding and separator rule
+    if kind == "json" and _is_timeframe(value):
+        return f"{_stamp(value['start'])} – {_stamp(value['end'])}"
     if isinstance(value, list) and len(value) > 12:
         head = ", ".join(_text(v) for v in value[:12])
         return f"[{head}, … {len(value) - 12} more]"

@@ -7,12 +7,18 @@ show numbers the same way everywhere and the tests can check them without a brow
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+from urllib.parse import quote
 
-from jinja2 import Environment
+from babel.numbers import format_currency, format_decimal
+from jinja2 import Environment, pass_context
+from jinja2.runtime import Context
 
 from flowscope.attributes import lookup
+from flowscope.flows.analysis import notebook
 from flowscope.flows.analysis.schemas import MIN_BASELINE
+from flowscope.settings import get_settings
 
 # For each KPI: is a rise good news? Exceptions and durations going up are bad.
 UP_IS_GOOD = {
@@ -44,22 +50,25 @@ def duration(seconds: float | None) -> str:
 
 
 def percent(ratio: float | None, digits: int = 1) -> str:
-    return "—" if ratio is None else f"{ratio * 100:.{digits}f} %"
+    if ratio is None:
+        return "—"
+    pattern = "#,##0." + "0" * digits if digits else "#,##0"
+    return f"{format_decimal(ratio * 100, format=pattern, locale=_locale())} %"
 
 
 def _flat(text: str) -> dict[str, str]:
     return {"text": text, "tone": "flat", "arrow": ""}
 
 
-def shown(kpi: str, value: float | None) -> str:
+def shown(kpi: str, value: float | None, currency: str | None = None) -> str:
     """A KPI's value as its card shows it."""
     if kpi == "revenue":
-        return money(value)
+        return money(value, currency)
     if kpi in ("conversion", "exception_rate"):
         return percent(value)
     if kpi.endswith("duration_s"):
         return duration(value)
-    return "—" if value is None else f"{value:,.0f}"
+    return number(None if value is None else round(value))
 
 
 def change(
@@ -71,6 +80,7 @@ def change(
     flows: int | None = None,
     baseline: int | None = None,
     empty: str = "no flows in this timeframe",
+    currency: str | None = None,
 ) -> dict[str, str]:
     """The text and tone of a change: `tone` is good/bad/flat, knowing which way is good.
 
@@ -82,7 +92,7 @@ def change(
     if baseline == 0:
         return _flat("no flows in the timeframe before")
     if baseline is not None and baseline < MIN_BASELINE and previous is not None:
-        return _flat(f"prev. {shown(kpi, previous)}")
+        return _flat(f"prev. {shown(kpi, previous, currency)}")
     if pct is None:
         if previous == 0 and current:
             good = UP_IS_GOOD.get(kpi, True)
@@ -95,16 +105,39 @@ def change(
     up = pct > 0
     good = up == UP_IS_GOOD.get(kpi, True)
     return {
-        "text": f"{'+' if up else '−'}{abs(pct):.1f} %",
+        "text": f"{'+' if up else '−'}{format_decimal(abs(pct), '#,##0.0', locale=_locale())} %",
         "tone": "good" if good else "bad",
         "arrow": "▲" if up else "▼",
     }
 
 
-def money(value: float | None) -> str:
+def _locale() -> str:
+    # One deployment-wide format, like the process's other settings read at start-up.
+    return get_settings().locale
+
+
+def number(value: float | None) -> str:
+    """The one rule for a plain number on every page, dashboard tile and query result.
+
+    Whole numbers show whole; others show two decimals (four significant digits below 1, so a
+    rate like 0.0042 does not read as 0.00). Separators follow FLOWSCOPE_LOCALE."""
     if value is None:
         return "—"
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.2f}"
+    if isinstance(value, int) or (value.is_integer() and abs(value) < 1e15):
+        return format_decimal(int(value), locale=_locale())
+    if abs(value) < 1:
+        return format_decimal(value, format="0.####", locale=_locale())
+    return format_decimal(value, format="#,##0.00", locale=_locale())
+
+
+def money(value: float | None, currency: str | None = None) -> str:
+    """An amount always to the currency's minor unit (cents: 593,724.29, never 593,724 on one
+    page and 593,724.29 on another), with its symbol when the flow names a currency."""
+    if value is None:
+        return "—"
+    if currency:
+        return format_currency(value, currency, locale=_locale())
+    return format_decimal(value, format="#,##0.00", locale=_locale())
 
 
 def sparkline(series: list[int], width: int = 160, height: int = 36) -> str:
@@ -154,13 +187,42 @@ def it_context(attributes: Any) -> list[tuple[str, str]]:
     return found
 
 
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def trace_link(template: str | None, trace_id: str) -> str | None:
+    """The trace UI's page for a trace id (FLOWSCOPE_TRACE_URL), or None when none is set.
+
+    The id is percent-encoded: it comes from event data and must not reshape the URL."""
+    if not template:
+        return None
+    parent = _TRACEPARENT.fullmatch(trace_id)  # W3C traceparent: version-traceid-spanid-flags
+    if parent:
+        trace_id = parent.group(1)
+    return template.replace("{trace_id}", quote(trace_id, safe=""))
+
+
+@pass_context
+def _page_trace_link(context: Context, trace_id: str) -> str | None:
+    # The serving app's settings (tests and several apps per process each have their own).
+    request = context.get("request")
+    settings = request.app.state.settings if request is not None else get_settings()
+    return trace_link(settings.trace_url, trace_id)
+
+
 def register(env: Environment) -> None:
     env.filters["duration"] = duration
     env.filters["percent"] = percent
     env.filters["money"] = money
+    env.filters["number"] = number
+    # Replaces web.py's plain `{:,}` so counts follow the same locale as every other number.
+    env.filters["thousands"] = number
     env.filters["pretty_json"] = pretty_json
     env.tests["mapping_value"] = is_mapping
     env.tests["list_value"] = is_list
     env.globals["kpi_change"] = change
     env.globals["sparkline"] = sparkline
     env.globals["it_context"] = it_context
+    env.globals["trace_link"] = _page_trace_link
+    env.globals["notebook_flow"] = notebook.flow_query
+    env.globals["notebook_timeline"] = notebook.timeline_query

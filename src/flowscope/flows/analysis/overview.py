@@ -66,6 +66,7 @@ def flows_overview(
             description=definition.description,
             steps=len(definition.steps),
             revenue_label=definition.revenue.label if definition.revenue else None,
+            revenue_currency=definition.revenue.currency if definition.revenue else None,
             build=context.status,
             kpis=None,
             trend=None,

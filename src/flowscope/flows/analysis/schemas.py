@@ -202,6 +202,7 @@ class FlowOverview(_Out):
     description: str
     steps: int
     revenue_label: str | None
+    revenue_currency: str | None = Field(default=None, description="ISO 4217 code, if set")
     build: BuildStatus | None
     kpis: KpiComparison | None
     trend: Trend | None

@@ -165,7 +165,7 @@ def draft_from_form(
     _put(draft, "correlation", _text(form, "correlation"))
     _put(draft, "timeouts", _timeouts(form, "timeouts"))
     revenue: dict[str, Any] = {}
-    for f in ("field", "step", "aggregate", "label"):
+    for f in ("field", "step", "aggregate", "label", "currency"):
         _put(revenue, f, _text(form, f"revenue-{f}"))
     if revenue.get("field"):  # a label or aggregate alone means no revenue
         draft["revenue"] = revenue

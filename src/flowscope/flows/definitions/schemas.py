@@ -34,6 +34,7 @@ from collections import defaultdict, deque
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
+from babel.numbers import list_currencies
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -159,10 +160,29 @@ class Edge(_Model):
 
 
 class Revenue(_Model):
+    """What a flow earns: `{field: order.value, step: placed, currency: USD}`."""
+
     field: str = Field(min_length=1, max_length=256)
     step: str
     aggregate: Literal["sum", "max", "first", "last"] = "sum"
     label: str = "Revenue"
+    # ISO 4217 code; None (the default, so old YAML round-trips unchanged) shows a plain amount.
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _upper_currency(cls, value: Any) -> Any:
+        # The form's "usd" means USD; blank means none.
+        if isinstance(value, str):
+            return value.strip().upper() or None
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str | None) -> str | None:
+        if value is not None and value not in list_currencies():
+            raise ValueError(f"unknown ISO 4217 currency code {value!r}")
+        return value
 
 
 class FlowDefinition(_Model):
