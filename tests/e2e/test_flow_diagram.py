@@ -1,10 +1,13 @@
 """The flow diagram as drawn by the browser (issue 13, point 4): no edge label covers a node
 or another label, every node's text stays inside its box, and the whole diagram fits its
 scroll box, with fit, zoom and pan. Geometry is read from the real layout (bounding boxes),
-at a desktop and a phone width; screenshots land in artifacts/screenshots/."""
+at a desktop and a phone width; screenshots land in artifacts/screenshots/. Also the
+drill-down list (point 6): the total count, the list kept in view when paging, correlation
+ids never wrapped."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -60,7 +63,7 @@ def busy_events(now: datetime) -> list[NewEvent]:
     events = []
     for count, steps, ago in PATTERNS:
         for _ in range(count):
-            cid = uuid.uuid4().hex[:12]
+            cid = f"ORDER-2026-12-07-{uuid.uuid4().hex[:16]}"  # long: it must never wrap
             for n, step in enumerate(steps):
                 # Steps 2 h 5 min apart: labels as long as "1,608 flows · 2 h 5 min".
                 at = now - timedelta(minutes=ago) + timedelta(minutes=125 * n)
@@ -212,3 +215,35 @@ def test_zoom_and_pan_move_the_diagram_and_fit_brings_it_back(
     # A step is still a link that loads its flows.
     page.locator('a[data-step="d"]').click()
     expect(page.locator("#drill-title")).to_contain_text("Packed in the warehouse", timeout=20_000)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_drilldown_counts_all_pages_keeps_in_view_and_never_wraps_an_id(
+    page: Page, busy: None, browser_login: Login, width: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": 800})
+    browser_login(page, Role.viewer)
+    page.goto("/flows/busy?step=d")
+    count = page.locator("#drill-count")
+    expect(count).to_have_text(re.compile(r"^\s*1,749\s+unique flows match, 50 per page\s*$"))
+    ids = page.locator("table.instances a.cid")
+    expect(ids).to_have_count(50)
+    # One line box per id: an id broken across lines has two or more client rects.
+    lines = ids.evaluate_all("(links) => links.map((a) => a.getClientRects().length)")
+    assert set(lines) == {1}
+    table = page.locator("table.instances").bounding_box()
+    assert table is not None
+    assert table["x"] + table["width"] <= width + 0.5  # a wide table scrolls in its own box
+
+    first = ids.first.inner_text()
+    page.get_by_role("link", name="Next page »").scroll_into_view_if_needed()
+    page.get_by_role("link", name="Next page »").click()
+    expect(page).to_have_url(re.compile(r"cursor="), timeout=20_000)
+    expect(ids.first).not_to_have_text(first)
+    title = page.locator("#drill-title")
+    expect(title).to_be_in_viewport()
+    expect(title).to_be_focused()
+    expect(count).to_be_in_viewport()
+    expect(count).to_contain_text("1,749")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"drilldown-next-page-{width}.png"))
