@@ -23,6 +23,102 @@
     step.classList.add("selected");
   });
 
+  // Flow diagram: fit, zoom and pan. The server lays the diagram out at its natural size
+  // (data-width/height); here it is only scaled. "Fit" shows the whole diagram in its box
+  // (the box is at most 85 % of the window high) unless that would shrink the text below
+  // half size; then the box scrolls, and dragging the background pans it.
+  var MIN_FIT = 0.5, MIN_ZOOM = 0.25, MAX_ZOOM = 2.5, ZOOM_STEP = 1.25;
+  function diagramParts(tools) {
+    var wrap = tools.closest(".diagram-wrap") || tools.parentElement;
+    return { wrap: wrap, svg: wrap.querySelector("svg.flow-diagram"), tools: tools };
+  }
+  function setScale(parts, scale) {
+    var svg = parts.svg;
+    var w = Number(svg.dataset.width), h = Number(svg.dataset.height);
+    var wrap = parts.wrap;
+    // Keep the point at the middle of the box where it is.
+    var cx = (wrap.scrollLeft + wrap.clientWidth / 2) / (svg.getBoundingClientRect().width || w);
+    var cy = (wrap.scrollTop + wrap.clientHeight / 2) / (svg.getBoundingClientRect().height || h);
+    svg.dataset.scale = String(scale);
+    svg.style.width = Math.round(w * scale) + "px";
+    svg.style.height = Math.round(h * scale) + "px";
+    wrap.scrollLeft = cx * w * scale - wrap.clientWidth / 2;
+    wrap.scrollTop = cy * h * scale - wrap.clientHeight / 2;
+    wrap.classList.toggle("pannable", wrap.scrollWidth > wrap.clientWidth + 1 ||
+      wrap.scrollHeight > wrap.clientHeight + 1);
+    var label = parts.tools.querySelector(".diagram-scale");
+    if (label) label.textContent = Math.round(scale * 100) + " %";
+  }
+  function fitScale(parts) {
+    var svg = parts.svg, wrap = parts.wrap;
+    // Measure the box with the diagram at its natural size: a fitted (smaller) diagram
+    // would make a max-content column, and so the box, no wider than itself.
+    svg.style.width = svg.dataset.width + "px";
+    svg.style.height = svg.dataset.height + "px";
+    var maxHeight = parseFloat(getComputedStyle(wrap).maxHeight);
+    if (!(maxHeight > 0)) maxHeight = window.innerHeight * 0.85;
+    var availW = wrap.clientWidth - 2;
+    var availH = maxHeight - parts.tools.offsetHeight - 4;
+    var scale = Math.min(1, availW / Number(svg.dataset.width), availH / Number(svg.dataset.height));
+    return Math.max(MIN_FIT, scale);
+  }
+  function fit(parts) {
+    parts.svg.dataset.mode = "fit";
+    setScale(parts, fitScale(parts));
+    parts.wrap.scrollLeft = 0;
+    parts.wrap.scrollTop = 0;
+  }
+  function setUpDiagrams(root) {
+    var scope = root && root.querySelectorAll ? root : document;
+    scope.querySelectorAll(".diagram-tools[hidden]").forEach(function (tools) {
+      var parts = diagramParts(tools);
+      if (!parts.svg) return;
+      tools.hidden = false;
+      fit(parts);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { setUpDiagrams(document); });
+  document.addEventListener("htmx:load", function (e) { setUpDiagrams(e.target); });
+  window.addEventListener("resize", function () {
+    document.querySelectorAll(".diagram-tools:not([hidden])").forEach(function (tools) {
+      var parts = diagramParts(tools);
+      if (parts.svg && parts.svg.dataset.mode === "fit") fit(parts);
+    });
+  });
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest ? e.target.closest(".diagram-tools button[data-zoom]") : null;
+    if (!button) return;
+    var parts = diagramParts(button.closest(".diagram-tools"));
+    if (!parts.svg) return;
+    var action = button.dataset.zoom;
+    if (action === "fit") return fit(parts);
+    var scale = Number(parts.svg.dataset.scale) || 1;
+    if (action === "in") scale = Math.min(MAX_ZOOM, scale * ZOOM_STEP);
+    if (action === "out") scale = Math.max(MIN_ZOOM, scale / ZOOM_STEP);
+    if (action === "actual") scale = 1;
+    parts.svg.dataset.mode = "zoom";
+    setScale(parts, scale);
+  });
+  // Pan by dragging the diagram's background (a step stays a link, a button a button).
+  var pan = null;
+  document.addEventListener("pointerdown", function (e) {
+    var wrap = e.target.closest ? e.target.closest(".diagram-wrap.pannable") : null;
+    if (!wrap || e.button !== 0 || e.target.closest("a, button")) return;
+    pan = { wrap: wrap, x: e.clientX, y: e.clientY, left: wrap.scrollLeft, top: wrap.scrollTop };
+    wrap.classList.add("panning");
+  });
+  document.addEventListener("pointermove", function (e) {
+    if (!pan) return;
+    pan.wrap.scrollLeft = pan.left - (e.clientX - pan.x);
+    pan.wrap.scrollTop = pan.top - (e.clientY - pan.y);
+  });
+  function endPan() {
+    if (pan) pan.wrap.classList.remove("panning");
+    pan = null;
+  }
+  document.addEventListener("pointerup", endPan);
+  document.addEventListener("pointercancel", endPan);
+
   // One source of truth for the URL: of the requests that change it (a boosted link or form,
   // an element with hx-push-url or hx-replace-url), only the latest may swap. Without this,
   // two quick clicks ("last 7 d" then "last 1 h", step 3 then step 2, "Flows" then a flow

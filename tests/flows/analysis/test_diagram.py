@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from flowscope.flows.analysis.diagram import layout
+from flowscope.flows.analysis.diagram import Box, layout
 from flowscope.flows.definitions.schemas import FlowDefinition
 
 
@@ -70,3 +71,42 @@ def test_a_self_edge_label_fits_inside_the_drawing() -> None:
     result = layout(flow(["a", "b"], [("a", "b"), ("b", "b")]))
     self_edge = next(e for e in result.edges if e.kind == "self")
     assert self_edge.label_x + 140 <= result.width
+
+
+def busy_flow() -> FlowDefinition:
+    """Branches three wide, joins, skips around optional steps, loops back and onto itself:
+    every kind of edge, several of each, competing for the same space."""
+    keys = ["a", "b", "c", "d", "e", "f", "g"]
+    edges = [
+        ("a", "b"), ("a", "c"), ("a", "d"), ("b", "e"), ("c", "e"), ("d", "e"),
+        ("a", "e"), ("e", "f"), ("f", "g"), ("e", "g"), ("b", "g"),
+        ("f", "e"), ("g", "a"), ("e", "b"), ("c", "c"), ("f", "f"), ("g", "g"),
+    ]  # fmt: skip
+    return flow(keys, edges)
+
+
+def test_no_label_covers_a_node_or_another_label() -> None:
+    result = layout(busy_flow())
+    nodes = [Box(n.x, n.y, n.x + result.node_w, n.y + result.node_h) for n in result.nodes]
+    labels = [e.label_box() for e in result.edges]
+    assert {e.kind for e in result.edges} == {"forward", "skip", "loop", "self"}
+    for n, label in enumerate(labels):
+        name = (result.edges[n].source, result.edges[n].target)
+        assert not any(label.overlaps(node) for node in nodes), name
+        assert not any(label.overlaps(other) for other in labels[n + 1 :]), name
+        assert label.left >= 0
+        assert label.right <= result.width
+        assert label.top >= 0
+        assert label.bottom <= result.height
+
+
+def test_loop_labels_sit_outside_every_loop_lane() -> None:
+    """A loop's arrowhead ends at its target's right side; a label right of every lane can
+    never be under one (the old layout put "59 dropped" under a loop's arrowhead)."""
+    result = layout(busy_flow())
+    lanes = [e for e in result.edges if e.kind == "loop"]
+    xs = [float(x) for e in lanes for x in re.findall(r"[MLC ](-?[\d.]+),", e.path)]
+    outermost = max(xs)
+    for edge in result.edges:
+        if edge.kind in ("loop", "self"):
+            assert edge.label_box().left > outermost

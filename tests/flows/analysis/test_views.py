@@ -168,6 +168,25 @@ def test_sort_by_revenue_and_keyset_pages(
     assert "First page" in second.text
 
 
+def test_the_drilldown_counts_every_matching_flow_not_only_the_page(
+    viewer: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowscope.flows.analysis import views
+
+    monkeypatch.setattr(views, "PAGE_SIZE", 3)
+
+    def count_line(path: str) -> str:
+        html = viewer.get(path).text
+        found = re.search(r'<p class="drill-count"[^>]*>(.*?)</p>', html, re.S)
+        assert found is not None
+        return " ".join(re.sub(r"<[^>]+>", "", found.group(1)).split())
+
+    assert count_line("/flows/orders?step=paid") == "5 unique flows match, 3 per page"
+    assert "3 flows on this page of 5" in viewer.get("/flows/orders?step=paid").text
+    assert count_line("/flows/orders?step=paid&status=dropped") == "1 unique flow matches"
+    assert count_line("/flows/orders?q=nothing-like-this") == "0 unique flows match"
+
+
 def test_custom_timeframe_and_bad_input(viewer: TestClient) -> None:
     ok = viewer.get("/flows/orders?range=custom&from=2020-01-01T00:00&to=2020-01-02T00:00")
     assert ok.status_code == 200

@@ -121,45 +121,17 @@ def list_instances(
     """Instances of the flow matching `filters`, newest activity (or longest, or highest
     revenue) first, one keyset page at a time."""
     now = now or datetime.now(UTC)
-    step, status, sort = filters.step, filters.status, filters.sort
+    sort = filters.sort
     if not 1 <= limit <= MAX_LIMIT:
         raise FlowscopeError(f"limit: must be between 1 and {MAX_LIMIT}")
     if sort not in _SORT_SQL:
         raise FlowscopeError(f"sort: must be one of {', '.join(_SORT_SQL)}")
-    keys = {s.key for s in flow.definition.steps}
-    if step is not None and step not in keys:
-        raise FlowscopeError(f"step: the flow has no step {step!r}")
+    _check_step(flow, filters.step)
     build = flow.build
     if build is None:
         return InstancePage(items=[], next_cursor=None, build=None)
-    where = ["i.build_id = :b"]
-    params: dict[str, Any] = {"b": build.id, "now": now, "limit": limit + 1}
-    if status in ("in_progress", "stalled", "dropped", "completed"):
-        where.append(state_where(status, "i"))
-    if status == "exception":
-        where.append("i.has_exception")
-    if step is not None:
-        params["step"] = step
-        if status in ("in_progress", "stalled", "dropped"):
-            where.append("i.current_step = :step")
-        else:
-            extra = " and s.exception is not null" if status == "exception" else ""
-            where.append(
-                "exists (select 1 from flow_instance_steps s where s.build_id = i.build_id "  # noqa: S608
-                f"and s.correlation_id = i.correlation_id and s.step = :step{extra})"
-            )
-    if filters.q:
-        where.append("strpos(lower(i.correlation_id), lower(:q)) > 0")
-        params["q"] = filters.q
-    for n, (name, value) in enumerate(filters.properties):
-        where.append(f"i.properties ->> :pn{n} = :pv{n}")
-        params[f"pn{n}"], params[f"pv{n}"] = name, value
-    if filters.start is not None:
-        where.append("i.started_at >= :start")
-        params["start"] = filters.start
-    if filters.end is not None:
-        where.append("i.started_at < :end")
-        params["end"] = filters.end
+    where, params = _matching(build.id, filters, now)
+    params["limit"] = limit + 1
     key_sql, key_type = _SORT_SQL[sort]
     if cursor:
         params["ck"], params["cc"] = decode_cursor(cursor, sort)
@@ -186,6 +158,62 @@ def list_instances(
         next_cursor=next_cursor,
         build=BuildStatus.of(build),
     )
+
+
+def count_instances(
+    session: Session, flow: FlowContext, filters: InstanceFilter, *, now: datetime | None = None
+) -> int | None:
+    """How many instances match `filters` across all pages (the sort does not matter), or
+    None before the flow's first build. The drill-down shows it above the first page."""
+    _check_step(flow, filters.step)
+    if flow.build is None:
+        return None
+    where, params = _matching(flow.build.id, filters, now or datetime.now(UTC))
+    # The fragments are constants; values are bound parameters.
+    sql = f"select count(*) from flow_instances i where {' and '.join(where)}"  # noqa: S608
+    return int(session.execute(text(sql), params).scalar_one())
+
+
+def _check_step(flow: FlowContext, step: str | None) -> None:
+    if step is not None and step not in {s.key for s in flow.definition.steps}:
+        raise FlowscopeError(f"step: the flow has no step {step!r}")
+
+
+def _matching(
+    build_id: int, filters: InstanceFilter, now: datetime
+) -> tuple[list[str], dict[str, Any]]:
+    """The WHERE conditions (and their bound values) of the instances `filters` selects in
+    a build: one definition for a page and for the total count."""
+    step, status = filters.step, filters.status
+    where = ["i.build_id = :b"]
+    params: dict[str, Any] = {"b": build_id, "now": now}
+    if status in ("in_progress", "stalled", "dropped", "completed"):
+        where.append(state_where(status, "i"))
+    if status == "exception":
+        where.append("i.has_exception")
+    if step is not None:
+        params["step"] = step
+        if status in ("in_progress", "stalled", "dropped"):
+            where.append("i.current_step = :step")
+        else:
+            extra = " and s.exception is not null" if status == "exception" else ""
+            where.append(
+                "exists (select 1 from flow_instance_steps s where s.build_id = i.build_id "  # noqa: S608
+                f"and s.correlation_id = i.correlation_id and s.step = :step{extra})"
+            )
+    if filters.q:
+        where.append("strpos(lower(i.correlation_id), lower(:q)) > 0")
+        params["q"] = filters.q
+    for n, (name, value) in enumerate(filters.properties):
+        where.append(f"i.properties ->> :pn{n} = :pv{n}")
+        params[f"pn{n}"], params[f"pv{n}"] = name, value
+    if filters.start is not None:
+        where.append("i.started_at >= :start")
+        params["start"] = filters.start
+    if filters.end is not None:
+        where.append("i.started_at < :end")
+        params["end"] = filters.end
+    return where, params
 
 
 _INSTANCE = f"""

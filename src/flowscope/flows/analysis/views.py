@@ -172,12 +172,14 @@ def _property_names(definition: FlowDefinition) -> list[str]:
 @dataclass(frozen=True)
 class Drilldown:
     """What the drill-down under the diagram shows: one page of instances (and the cursor it
-    was asked for, to offer "First page"), or the variants for the variants and conformance
-    tabs."""
+    was asked for, to offer "First page", and how many match over all pages), or the
+    variants for the variants and conformance tabs."""
 
     instances: InstancePage | None = None
     cursor: str | None = None
     variants: Variants | None = None
+    total: int | None = None
+    page_size: int = PAGE_SIZE
 
 
 def _drilldown(
@@ -204,7 +206,8 @@ def _drilldown(
         end=tf.end,
     )
     page = drilldown.list_instances(session, flow, query, limit=PAGE_SIZE, cursor=cursor, now=now)
-    return Drilldown(instances=page, cursor=cursor)
+    total = drilldown.count_instances(session, flow, query, now=now)
+    return Drilldown(instances=page, cursor=cursor, total=total, page_size=PAGE_SIZE)
 
 
 @router.get("/flows/{slug}/instances.csv", name="flow_instances_csv")
