@@ -261,3 +261,31 @@ def test_the_flow_diagram_scrolls_in_its_box_with_a_hint(
         expect(wrap).to_have_attribute("data-scrolls", "x")
         expect(page.locator(".scroll-hint + .diagram-wrap")).to_have_count(1)
     screenshot(page, "narrow-flow-diagram")
+
+
+CHECKBOXES_JS = """
+() => [...document.querySelectorAll("main input[type=checkbox]")]
+  .filter(c => c.getClientRects().length)
+  .map(c => {
+    const r = c.getBoundingClientRect();
+    return {name: c.name, width: Math.round(r.width), height: Math.round(r.height)};
+  })
+"""
+
+
+def test_checkboxes_keep_their_size_on_a_phone(
+    page: Page, world: None, browser_login: Login, screenshot: Shot
+) -> None:
+    """Issue 13, point 10: the first checkbox of a form was drawn oversized at 390 px."""
+    page.set_viewport_size(PHONE)
+    browser_login(page, Role.admin)
+    board = _dashboard_slug(page)
+    seen = 0
+    for _name, path in PAGES:
+        page.goto(path.replace("/dashboards/retail-orders", board))
+        boxes: list[dict[str, Any]] = page.evaluate(CHECKBOXES_JS)
+        seen += len(boxes)
+        for box in boxes:
+            assert 10 <= box["width"] <= 24, (path, box)
+            assert 10 <= box["height"] <= 24, (path, box)
+    assert seen >= 6
