@@ -17,6 +17,8 @@ from flowscope.auth.models import Role
 from flowscope.db import Database
 from flowscope.generator.run import run_generator
 from flowscope.generator.service import create_generator, get_template
+from flowscope.ingest.schemas import NewEvent
+from flowscope.ingest.service import store_events
 from flowscope.wiring import FLOW_CREATED_HOOKS
 from tests.flows.correlation_support import drain
 from tests.flows.views_support import make_shop
@@ -263,6 +265,7 @@ def test_the_flow_diagram_scrolls_in_its_box_with_a_hint(
     screenshot(page, "narrow-flow-diagram")
 
 
+LONG_PROVIDER = "warehouse.fulfillment.service-eu-west-1.production"
 CHECKBOXES_JS = """
 () => [...document.querySelectorAll("main input[type=checkbox]")]
   .filter(c => c.getClientRects().length)
@@ -274,9 +277,12 @@ CHECKBOXES_JS = """
 
 
 def test_checkboxes_keep_their_size_on_a_phone(
-    page: Page, world: None, browser_login: Login, screenshot: Shot
+    page: Page, world: None, clean_db: Database, browser_login: Login, screenshot: Shot
 ) -> None:
-    """Issue 13, point 10: the first checkbox of a form was drawn oversized at 390 px."""
+    """Issue 13, point 10: a checkbox whose label wraps (a long provider name in the flow
+    editor) was drawn oversized at 390 px."""
+    with clean_db.sessions.begin() as s:
+        store_events(s, [NewEvent(LONG_PROVIDER, "long-1", "a.b", datetime.now(UTC), {})])
     page.set_viewport_size(PHONE)
     browser_login(page, Role.admin)
     board = _dashboard_slug(page)
