@@ -295,3 +295,28 @@ def test_checkboxes_keep_their_size_on_a_phone(
             assert 10 <= box["width"] <= 24, (path, box)
             assert 10 <= box["height"] <= 24, (path, box)
     assert seen >= 6
+
+
+def test_next_page_keeps_the_list_in_view_on_a_phone(
+    page: Page, world: None, browser_login: Login, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13, point 10: after "Next page" at the foot of a long list the reader must see the
+    top of the new page, not the foot of the page below the diagram."""
+    from flowscope.flows.analysis import views
+
+    monkeypatch.setattr(views, "PAGE_SIZE", 3)  # the live server runs in this process
+    page.set_viewport_size(PHONE)
+    browser_login(page, Role.viewer)
+    page.goto("/flows/orders")
+    following = page.get_by_role("link", name="Next page »")
+    following.scroll_into_view_if_needed()
+    first_rows = page.locator("#drilldown tbody tr").all_inner_texts()
+    following.click()
+    expect(page.get_by_role("link", name="« First page")).to_be_attached()
+    assert page.locator("#drilldown tbody tr").all_inner_texts() != first_rows
+    assert "cursor=" in page.url
+    top = page.locator("#drill-title").evaluate("t => t.getBoundingClientRect().top")
+    assert 0 <= top < PHONE["height"] / 2, top
+    focused = page.evaluate("document.activeElement && document.activeElement.id")
+    assert focused == "drill-title"
+    _fits(page)
