@@ -30,7 +30,7 @@
         if (!hint) {
           hint = document.createElement("p");
           hint.className = "scroll-hint";
-          hint.textContent = "Wider than the screen: scroll sideways";
+          hint.textContent = "Scroll sideways for more";
           box.parentNode.insertBefore(hint, box);
         }
       } else if (box.dataset.scrolls) {

@@ -160,10 +160,11 @@ def _dashboard_slug(page: Page) -> str:
     return href
 
 
-def test_every_page_fits_a_phone_without_broken_words(
-    page: Page, world: None, browser_login: Login, screenshot: Shot
+@pytest.mark.parametrize("width", [390, 1280])
+def test_every_page_fits_the_screen_without_broken_words(
+    page: Page, world: None, browser_login: Login, screenshot: Shot, width: int
 ) -> None:
-    page.set_viewport_size(PHONE)
+    page.set_viewport_size({"width": width, "height": 844})
     browser_login(page, Role.admin)
     board = _dashboard_slug(page)
     problems: list[str] = []
@@ -173,7 +174,7 @@ def test_every_page_fits_a_phone_without_broken_words(
         assert response is not None
         assert response.status < 400, f"{path}: {response.status}"
         _settle(page)
-        screenshot(page, f"narrow-{name}")
+        screenshot(page, f"narrow-{name}" if width == PHONE["width"] else f"wide-{name}")
         for check in (_fits, _whole_words):
             try:
                 check(page)
@@ -242,7 +243,7 @@ def test_a_wide_query_result_scrolls_in_its_box_with_a_hint(
     assert all(b["hint"] for b in boxes), boxes
     hint = page.locator(".scroll-hint").first
     expect(hint).to_be_visible()
-    expect(hint).to_contain_text("scroll")
+    expect(hint).to_contain_text("Scroll sideways")
     screenshot(page, "narrow-query-wide")
     # on a wide screen the same table fits, and no hint is shown
     page.set_viewport_size({"width": 1280, "height": 900})
