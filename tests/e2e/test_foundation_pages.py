@@ -77,6 +77,7 @@ def test_admin_creates_and_revokes_a_token(
     secret = page.locator("#new-token")
     expect(secret).to_contain_text("fs_")
     screenshot(page, "tokens-created")
+    page.once("dialog", lambda dialog: dialog.accept())  # revoking asks first
     page.get_by_role("button", name="Revoke").click()
     expect(page.get_by_role("cell", name="revoked", exact=False)).to_be_visible()
 
