@@ -230,6 +230,20 @@ def test_csv_export_streams_the_current_filter(viewer: TestClient) -> None:
     assert float(rows[0]["revenue"]) == 120.0
 
 
+def test_csv_export_holds_the_flows_the_page_lists_for_a_name_without_value(
+    viewer: TestClient,
+) -> None:
+    # The form sends the property name with an empty value: the page ignores that filter, so
+    # the export must too (it used to filter on loyalty == "" and export nothing).
+    query = "prop_name=loyalty&prop_value="
+    rows = list(
+        csv.DictReader(io.StringIO(viewer.get(f"/flows/orders/instances.csv?{query}").text))
+    )
+    everything = list(csv.DictReader(io.StringIO(viewer.get("/flows/orders/instances.csv").text)))
+    assert rows
+    assert rows == everything
+
+
 def test_csv_export_refuses_an_unknown_status(viewer: TestClient) -> None:
     response = viewer.get("/flows/orders/instances.csv?status=lost")
     assert response.status_code == 400

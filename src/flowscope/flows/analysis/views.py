@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -57,6 +57,68 @@ FromQ = Annotated[str | None, Query(alias="from", max_length=40)]
 ToQ = Annotated[str | None, Query(alias="to", max_length=40)]
 
 
+@dataclass(frozen=True)
+class DrilldownQuery:
+    """The drill-down filter as the URL carries it: one definition for the flow page and its
+    CSV export, so the file holds exactly the flows the page lists."""
+
+    range_: str | None
+    start: str | None
+    end: str | None
+    step: str | None
+    status: str
+    q: str
+    prop_name: str
+    prop_value: str
+    sort: str
+
+    def timeframe(self, now: datetime) -> Timeframe:
+        return timeframe(self.range_, self.start, self.end, now)
+
+    def instance_filter(self, tf: Timeframe) -> drilldown.InstanceFilter:
+        """The service's filter; a property filter needs both a name and a value."""
+        properties = (
+            ((self.prop_name, self.prop_value),) if self.prop_name and self.prop_value else ()
+        )
+        return drilldown.InstanceFilter(
+            step=self.step or None,
+            status=drilldown.parse_status(self.status),
+            q=self.q or None,
+            properties=properties,
+            sort=drilldown.parse_sort(self.sort),
+            start=tf.start,
+            end=tf.end,
+        )
+
+    def params(self) -> dict[str, str | None]:
+        """The filter's query parameters for links, defaults left out."""
+        return {
+            "step": self.step or None,
+            "status": self.status or None,
+            "q": self.q or None,
+            "prop_name": self.prop_name or None,
+            "prop_value": self.prop_value or None,
+            "sort": self.sort if self.sort != "last_activity" else None,
+        }
+
+
+def drilldown_query(
+    range_: RangeQ = None,
+    start: FromQ = None,
+    end: ToQ = None,
+    step: Annotated[str | None, Query(max_length=64)] = None,
+    status: str = "",
+    q: Annotated[str, Query(max_length=256)] = "",
+    prop_name: Annotated[str, Query(max_length=128)] = "",
+    prop_value: Annotated[str, Query(max_length=256)] = "",
+    sort: str = "last_activity",
+) -> DrilldownQuery:
+    return DrilldownQuery(range_, start, end, step, status, q, prop_name, prop_value, sort)
+
+
+DrilldownQueryDep = Annotated[DrilldownQuery, Depends(drilldown_query)]
+
+
 def _partial(request: Request) -> str | None:
     """The block an HTMX request asks for, or None for a full page (boosted navigation and
     history restores swap the whole body)."""
@@ -87,34 +149,18 @@ def flow_page(
     session: SessionDep,
     user: CurrentUser,
     flow: FlowContextDep,
-    range_: RangeQ = None,
-    start: FromQ = None,
-    end: ToQ = None,
+    query: DrilldownQueryDep,
     refresh: bool = False,
-    step: Annotated[str | None, Query(max_length=64)] = None,
-    status: str = "",
-    q: Annotated[str, Query(max_length=256)] = "",
-    prop_name: Annotated[str, Query(max_length=128)] = "",
-    prop_value: Annotated[str, Query(max_length=256)] = "",
-    sort: str = "last_activity",
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     tab: str = "flows",
 ) -> Response:
     now = datetime.now(UTC)
-    tf = timeframe(range_, start, end, now)
+    tf = query.timeframe(now)
     if tab not in TABS:
         raise FlowscopeError(f"tab: must be one of {', '.join(TABS)}")
-    drilldown.parse_status(status)  # a bad one is refused before anything is computed
+    instances = query.instance_filter(tf)  # a bad filter is refused before anything is computed
     slug, definition = flow.slug, flow.definition
-    filters = {
-        "step": step or None,
-        "status": status or None,
-        "q": q or None,
-        "prop_name": prop_name or None,
-        "prop_value": prop_value or None,
-        "sort": sort if sort != "last_activity" else None,
-        "tab": tab if tab != "flows" else None,
-    }
+    filters: dict[str, Any] = {**query.params(), "tab": tab if tab != "flows" else None}
     base = {**tf.params(), "refresh": "1" if refresh else None}
     page_path = request.url_for("flow", slug=slug).path
 
@@ -157,7 +203,7 @@ def flow_page(
         context["layout"] = layout(definition)
         context["diagram"] = figures(result)
     if block != "overview":
-        context["drill"] = _drilldown(session, flow, tf, filters, cursor, tab, now)
+        context["drill"] = _drilldown(session, flow, tf, instances, cursor, tab, now)
         context["partial"] = block == "drilldown"
     return render(request, "flows/flow.html", context, block=block)
 
@@ -186,25 +232,13 @@ def _drilldown(
     session: Session,
     flow: FlowContext,
     tf: Timeframe,
-    filters: dict[str, Any],
+    query: drilldown.InstanceFilter,
     cursor: str | None,
     tab: str,
     now: datetime,
 ) -> Drilldown:
     if tab in ("variants", "conformance"):
         return Drilldown(variants=drilldown.variants(session, flow, start=tf.start, end=tf.end))
-    props = []
-    if filters["prop_name"] and filters["prop_value"] is not None:
-        props.append((filters["prop_name"], filters["prop_value"]))
-    query = drilldown.InstanceFilter(
-        step=filters["step"],
-        status=drilldown.parse_status(filters["status"] or ""),
-        q=filters["q"],
-        properties=tuple(props),
-        sort=drilldown.parse_sort(filters["sort"] or "last_activity"),
-        start=tf.start,
-        end=tf.end,
-    )
     page = drilldown.list_instances(session, flow, query, limit=PAGE_SIZE, cursor=cursor, now=now)
     total = drilldown.count_instances(session, flow, query, now=now)
     return Drilldown(instances=page, cursor=cursor, total=total, page_size=PAGE_SIZE)
@@ -212,40 +246,22 @@ def _drilldown(
 
 @router.get("/flows/{slug}/instances.csv", name="flow_instances_csv")
 def flow_instances_csv(
-    request: Request,
     db: DatabaseDep,
     session: SessionDep,
     user: CurrentUser,
     flow: FlowContextDep,
-    range_: RangeQ = None,
-    start: FromQ = None,
-    end: ToQ = None,
-    step: Annotated[str | None, Query(max_length=64)] = None,
-    status: str = "",
-    q: Annotated[str, Query(max_length=256)] = "",
-    prop_name: Annotated[str, Query(max_length=128)] = "",
-    prop_value: Annotated[str, Query(max_length=256)] = "",
-    sort: str = "last_activity",
+    query: DrilldownQueryDep,
 ) -> Response:
     """The unique flows of the current filter as CSV, streamed page by page (keyset), so an
     export of a million rows never sits in memory."""
     now = datetime.now(UTC)
-    tf = timeframe(range_, start, end, now)
-    query = drilldown.InstanceFilter(
-        step=step or None,
-        status=drilldown.parse_status(status),
-        q=q or None,
-        properties=((prop_name, prop_value),) if prop_name else (),
-        sort=drilldown.parse_sort(sort),
-        start=tf.start,
-        end=tf.end,
-    )
+    instances = query.instance_filter(query.timeframe(now))
     # Validate before streaming starts: a bad filter answers 400, not a truncated file.
-    drilldown.list_instances(session, flow, query, limit=1, now=now)
+    drilldown.list_instances(session, flow, instances, limit=1, now=now)
     columns = _property_names(flow.definition)
     filename = f"{flow.slug}-flows-{now:%Y%m%dT%H%M}.csv"
     return StreamingResponse(
-        csv_rows(db, flow, query, columns, now),
+        csv_rows(db, flow, instances, columns, now),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
