@@ -6,10 +6,12 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
+from flowscope.query.service import run_query
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 PROVIDER = "shop.checkout.v001"
@@ -64,3 +66,21 @@ def ingest(session: Session, events: list[NewEvent]) -> None:
 
 def in_window(events: list[NewEvent], start: datetime, end: datetime) -> list[NewEvent]:
     return [e for e in events if start <= e.timestamp < end]
+
+
+# Comparing FQL with hand-written SQL over the lab's last 24 h.
+WINDOW = {"start": NOW - timedelta(hours=24), "end": NOW, "provider": PROVIDER}
+IN_WINDOW = "timestamp >= :start and timestamp < :end and provider = :provider"
+SHOP = f'fetch bizevents | filter event.provider == "{PROVIDER}"'
+
+
+def fql(session: Session, query: str) -> list[dict[str, Any]]:
+    """The rows of an FQL query over the last 24 h before NOW, as dicts by column name."""
+    result = run_query(session, query, time_from="-24h", now=NOW)
+    names = [c["name"] for c in result.columns]
+    return [dict(zip(names, row, strict=True)) for row in result.rows]
+
+
+def sql(session: Session, query: str) -> list[dict[str, Any]]:
+    """The rows of hand-written SQL, with WINDOW's parameters bound."""
+    return [dict(r._mapping) for r in session.execute(text(query), WINDOW)]

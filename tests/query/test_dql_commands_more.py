@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
-
 import pytest
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from flowscope.query.errors import QueryError
-from flowscope.query.service import run_query
-from tests.query.data import NOW, PROVIDER, ingest, make_events
-
-WINDOW = {"start": NOW - timedelta(hours=24), "end": NOW, "provider": PROVIDER}
-IN_WINDOW = "timestamp >= :start and timestamp < :end and provider = :provider"
-SHOP = f'fetch bizevents | filter event.provider == "{PROVIDER}"'
+from tests.query.data import IN_WINDOW, SHOP, fql, ingest, make_events, sql
 
 
 @pytest.fixture
 def lab(session: Session) -> Session:
     ingest(session, make_events())
     return session
-
-
-def fql(session: Session, query: str) -> list[dict[str, Any]]:
-    result = run_query(session, query, time_from="-24h", now=NOW)
-    names = [c["name"] for c in result.columns]
-    return [dict(zip(names, row, strict=True)) for row in result.rows]
-
-
-def sql(session: Session, query: str) -> list[dict[str, Any]]:
-    return [dict(r._mapping) for r in session.execute(text(query), WINDOW)]
 
 
 def test_fields_rename_renames_source_and_computed_fields(lab: Session) -> None:

@@ -4,19 +4,22 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from flowscope.ingest.schemas import NewEvent
-from flowscope.query.service import run_query
-from tests.query.data import NOW, PROVIDER, in_window, ingest, make_events
-
-WINDOW = {"start": NOW - timedelta(hours=24), "end": NOW, "provider": PROVIDER}
-IN_WINDOW = "timestamp >= :start and timestamp < :end and provider = :provider"
-SHOP = f'fetch bizevents | filter event.provider == "{PROVIDER}"'
+from tests.query.data import (
+    IN_WINDOW,
+    NOW,
+    PROVIDER,
+    SHOP,
+    fql,
+    in_window,
+    ingest,
+    make_events,
+    sql,
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,16 +31,6 @@ def events() -> list[NewEvent]:
 def lab(session: Session, events: list[NewEvent]) -> Session:
     ingest(session, events)
     return session
-
-
-def fql(session: Session, query: str) -> list[dict[str, Any]]:
-    result = run_query(session, query, time_from="-24h", now=NOW)
-    names = [c["name"] for c in result.columns]
-    return [dict(zip(names, row, strict=True)) for row in result.rows]
-
-
-def sql(session: Session, query: str) -> list[dict[str, Any]]:
-    return [dict(r._mapping) for r in session.execute(text(query), WINDOW)]
 
 
 def test_text_matchers_match_like_dql(lab: Session) -> None:
