@@ -38,6 +38,19 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens for applications and scripts.", no_args_is_help=True)
 users_app = typer.Typer(help="People who sign in to the web UI.", no_args_is_help=True)
+
+# A new password: asked for twice with hidden input unless given (or in the environment).
+NewPassword = Annotated[
+    str,
+    typer.Option(
+        prompt=True,
+        confirmation_prompt=True,
+        hide_input=True,
+        envvar="FLOWSCOPE_NEW_PASSWORD",
+        help="Asked for when not given.",
+    ),
+]
+
 app.add_typer(db_app, name="db")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(users_app, name="users")
@@ -231,16 +244,7 @@ def tokens_revoke(
 def users_create(
     username: Annotated[str, typer.Argument()],
     role: Annotated[Role, typer.Option(help="viewer < editor < admin")] = Role.viewer,
-    password: Annotated[
-        str,
-        typer.Option(
-            prompt=True,
-            confirmation_prompt=True,
-            hide_input=True,
-            envvar="FLOWSCOPE_NEW_PASSWORD",
-            help="Asked for when not given.",
-        ),
-    ] = "",
+    password: NewPassword = "",
 ) -> None:
     """Create a user who signs in to the web UI."""
 
@@ -315,16 +319,7 @@ def users_enable(username: Annotated[str, typer.Argument()]) -> None:
 @users_app.command("set-password")
 def users_set_password(
     username: Annotated[str, typer.Argument()],
-    password: Annotated[
-        str,
-        typer.Option(
-            prompt=True,
-            confirmation_prompt=True,
-            hide_input=True,
-            envvar="FLOWSCOPE_NEW_PASSWORD",
-            help="Asked for when not given.",
-        ),
-    ] = "",
+    password: NewPassword = "",
 ) -> None:
     """Set a user's password; all their sessions end."""
     from flowscope.auth import users
