@@ -38,7 +38,9 @@ def _change(current: float | None, previous: float | None) -> float | None:
     return round((current - previous) / abs(previous) * 100, 2)
 
 
-_KPIS = """
+# One scan of a window's instances gives its KPIs and, over the instances that started before
+# `:before` (old enough to have finished, see `settle_age`), the like-for-like outcomes.
+_WINDOW = """
 select count(*) as started,
        count(*) filter (where i.completed_at is not null) as completed,
        coalesce(sum(i.revenue), 0)::float8 as revenue,
@@ -47,21 +49,42 @@ select count(*) as started,
        percentile_cont(0.5) within group (order by i.duration_s)
          filter (where i.completed_at is not null) as median_duration_s,
        percentile_cont(0.9) within group (order by i.duration_s)
-         filter (where i.completed_at is not null) as p90_duration_s
+         filter (where i.completed_at is not null) as p90_duration_s,
+       count(*) filter (where i.started_at < :before) as settled_flows,
+       count(*) filter (where i.started_at < :before and i.completed_at is not null)
+         as settled_completed,
+       avg(i.duration_s) filter (where i.started_at < :before and i.completed_at is not null)
+         as settled_avg_duration_s,
+       percentile_cont(0.5) within group (order by i.duration_s)
+         filter (where i.started_at < :before and i.completed_at is not null)
+         as settled_median_duration_s,
+       percentile_cont(0.9) within group (order by i.duration_s)
+         filter (where i.started_at < :before and i.completed_at is not null)
+         as settled_p90_duration_s
 from flow_instances i
 where i.build_id = :b and i.started_at >= :start and i.started_at < :end
 """
 
 
-def kpis(session: Session, build_id: int, start: datetime, end: datetime) -> Kpis:
-    """Revenue, conversion (completed / started), business exceptions and flow durations."""
-    row = session.execute(text(_KPIS), {"b": build_id, "start": start, "end": end}).mappings().one()
-    started = int(row["started"])
-    return Kpis(
+def _window(
+    session: Session, build_id: int, start: datetime, end: datetime, before: datetime
+) -> tuple[Kpis, Outcomes]:
+    """Revenue, conversion (completed / started), business exceptions and flow durations of
+    the instances that started in `[start, end)`; and conversion and durations of those of
+    them that started before `before`."""
+    params = {"b": build_id, "start": start, "end": end, "before": before}
+    row = dict(session.execute(text(_WINDOW), params).mappings().one())
+    settled = {
+        k.removeprefix("settled_"): row.pop(k) for k in list(row) if k.startswith("settled_")
+    }
+    started, flows = int(row["started"]), int(settled["flows"])
+    figures = Kpis(
         **row,
         conversion=row["completed"] / started if started else None,
         exception_rate=row["exceptions"] / started if started else None,
     )
+    outcomes = Outcomes(**settled, conversion=settled["completed"] / flows if flows else None)
+    return figures, outcomes
 
 
 def compare(current: Kpis, previous: Kpis, settled: Settled | None = None) -> KpiComparison:
@@ -83,55 +106,27 @@ def settle_age(definition: FlowDefinition) -> timedelta | None:
     return max(found) if found else None
 
 
-_OUTCOMES = """
-select count(*) as flows,
-       count(*) filter (where i.completed_at is not null) as completed,
-       avg(i.duration_s) filter (where i.completed_at is not null) as avg_duration_s,
-       percentile_cont(0.5) within group (order by i.duration_s)
-         filter (where i.completed_at is not null) as median_duration_s,
-       percentile_cont(0.9) within group (order by i.duration_s)
-         filter (where i.completed_at is not null) as p90_duration_s
-from flow_instances i
-where i.build_id = :b and i.started_at >= :start and i.started_at < least(:end, :before)
-"""
-
-
-def outcomes(
-    session: Session, build_id: int, start: datetime, end: datetime, before: datetime
-) -> Outcomes:
-    """Conversion and durations of the instances of `[start, end)` that started before
-    `before` (the ones old enough to have finished)."""
-    params = {"b": build_id, "start": start, "end": end, "before": before}
-    row = session.execute(text(_OUTCOMES), params).mappings().one()
-    flows = int(row["flows"])
-    return Outcomes(**row, conversion=row["completed"] / flows if flows else None)
-
-
-def settled(
-    session: Session,
-    build_id: int,
-    definition: FlowDefinition,
-    frame: Timeframe,
-    now: datetime,
-) -> Settled:
-    """Conversion and duration of the timeframe and the one before, over the flows of each
-    that are old enough to have finished (see `settle_age`)."""
+def comparison(
+    session: Session, build_id: int, definition: FlowDefinition, frame: Timeframe, now: datetime
+) -> KpiComparison:
+    """The KPIs of the timeframe against the one before, and conversion and duration compared
+    like with like: only flows old enough to have finished count, in both timeframes."""
     age = settle_age(definition)
     before = now - age if age is not None else now
     previous = frame.previous()
-    current_out = outcomes(session, build_id, frame.start, frame.end, before)
-    previous_out = outcomes(session, build_id, previous.start, previous.end, before)
-    change = OutcomeChange(
-        conversion=_change(current_out.conversion, previous_out.conversion),
-        avg_duration_s=_change(current_out.avg_duration_s, previous_out.avg_duration_s),
-    )
-    return Settled(
+    current, current_out = _window(session, build_id, frame.start, frame.end, before)
+    earlier, previous_out = _window(session, build_id, previous.start, previous.end, before)
+    fair = Settled(
         age_s=age.total_seconds() if age is not None else None,
         started_before=before,
         current=current_out,
         previous=previous_out,
-        change_pct=change,
+        change_pct=OutcomeChange(
+            conversion=_change(current_out.conversion, previous_out.conversion),
+            avg_duration_s=_change(current_out.avg_duration_s, previous_out.avg_duration_s),
+        ),
     )
+    return compare(current, earlier, fair)
 
 
 def _states(
@@ -245,9 +240,7 @@ def flow_analysis(
     )
     if build is None:
         return result
-    before = kpis(session, build.id, previous.start, previous.end)
-    fair = settled(session, build.id, flow.definition, frame, now)
-    result.kpis = compare(kpis(session, build.id, start, end), before, fair)
+    result.kpis = comparison(session, build.id, flow.definition, frame, now)
     result.states = _states(session, build.id, start, end, now)
     result.steps = steps(session, build.id, flow.definition, start, end, now)
     result.edges = edges(session, build.id, flow.definition, start, end)

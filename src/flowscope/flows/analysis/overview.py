@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from flowscope.flows.analysis.context import load_flow_context
-from flowscope.flows.analysis.kpis import compare, kpis, settled
+from flowscope.flows.analysis.kpis import comparison
 from flowscope.flows.analysis.schemas import FlowOverview, FlowsOverview, Trend, Window
 from flowscope.flows.definitions.service import list_flows
 from flowscope.timeframes import window
@@ -72,11 +72,8 @@ def flows_overview(
             trend=None,
         )
         if build is not None:
-            # The flow page's own comparison (`kpis.compare`): the two must never differ.
-            current = kpis(session, build.id, start, end)
-            before = kpis(session, build.id, previous.start, previous.end)
-            fair = settled(session, build.id, definition, frame, now)
-            item.kpis = compare(current, before, fair)
+            # The flow page's own comparison: the two must never differ.
+            item.kpis = comparison(session, build.id, definition, frame, now)
             item.trend = trend(session, build.id, start, end)
         items.append(item)
     return FlowsOverview(
