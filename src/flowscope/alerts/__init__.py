@@ -1,0 +1,1 @@
+"""Alert rules on flow KPIs and FQL queries, their analyzers, and the alerts they open."""
