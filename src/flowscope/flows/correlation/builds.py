@@ -105,6 +105,7 @@ def sync_builds(session: Session, snapshot: str) -> list[FlowBuild]:
             events_total=int(total or 0),
             events_done=0,
             purged=False,
+            materialized=False,  # the backfill stores memberships; instances come after
         )
         session.add(build)
         created.append(build)

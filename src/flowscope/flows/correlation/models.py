@@ -41,6 +41,11 @@ class FlowBuild(Base):
     purged). Position: the backfill reads the events visible in the `horizon` snapshot in
     `seq` order up to `backfill_seq`; after that `snapshot` is the transaction snapshot whose
     visible events the results include (see `flowscope.flows.correlator`).
+
+    A rebuild's backfill stores memberships only; instance rows are then computed once per
+    correlation id, in `correlation_id` order from `materialize_from` on, until `materialized`
+    (see `flowscope.flows.correlation.backfill`). `snapshot_at` is when `snapshot` was taken:
+    every event committed before it is in the results ("results as of").
     """
 
     __tablename__ = "flow_builds"
@@ -59,6 +64,9 @@ class FlowBuild(Base):
     ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     purged: Mapped[bool] = mapped_column(Boolean, default=False)
+    materialized: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    materialize_from: Mapped[str | None] = mapped_column(Text, default=None)
+    snapshot_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
     __table_args__ = (Index("ix_flow_builds_flow_id_state", "flow_id", "state"),)
 

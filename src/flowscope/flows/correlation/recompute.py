@@ -125,13 +125,27 @@ steps as (
                         excluded.started_at)
   returning 1
 ),
-restamped as (
-  -- the other step rows carry a copy of the instance's start (read indexes, migration 0007):
-  -- an older event arriving late moves it; these rows are disjoint from the ones above
-  update flow_instance_steps s set started_at = a.started_at
+moved as (
+  -- instances whose start this batch moved (an older event arriving late): the statement's
+  -- snapshot still shows their rows as they were before it
+  select a.cid, a.started_at
   from agg a
-  where s.build_id = %(b)s and s.correlation_id = a.cid
-    and s.started_at is distinct from a.started_at
+  cross join lateral (
+    select i.started_at from flow_instances i
+    where i.build_id = %(b)s and i.correlation_id = a.cid
+    offset 0  -- by key per instance, as in `m`
+  ) as i
+  where i.started_at is distinct from a.started_at
+),
+restamped as (
+  -- the other step rows carry a copy of the instance's start (read indexes, migration 0007);
+  -- these rows are disjoint from the ones above. Only instances whose start moved, found by
+  -- key (`= any(array(…))`): a join let the planner scan all the build's step rows per batch
+  update flow_instance_steps s set started_at = mv.started_at
+  from moved mv
+  where s.build_id = %(b)s and s.correlation_id = any(array(select cid from moved))
+    and s.correlation_id = mv.cid
+    and s.started_at is distinct from mv.started_at
     and (s.correlation_id, s.step) not in (select n.cid, n.step from new n)
   returning 1
 ),

@@ -1,0 +1,101 @@
+"""The correlator's reads of new events, in batches bounded by rows and by bytes.
+
+The provider and type filters are written `x || ''` so that they cannot use an index: the
+reads must walk the (txid, seq) or seq order with a limit. Right after a bulk load, stale
+statistics made PostgreSQL pick the (provider, type) index and sort every row of the range
+for each batch instead.
+
+A batch is at most `n` rows and, past its first row, at most `max_bytes` of stored attributes
+(`pg_column_size`: the size on disk, which a compressed large document can exceed in memory
+by its compression ratio): a burst of large events cannot make one batch hold gigabytes.
+The cut is made in PostgreSQL over the rows the limit picked, so nothing past it is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.types.json import set_json_loads
+
+# Events of the given transactions (finished since the build's snapshot).
+FINISHED = """
+select seq, provider, type, "timestamp", attributes, txid::text::bigint as tx
+from events
+where txid = any(%(txids)s::text[]::xid8[]) and (txid, seq) > (%(ct)s::text::xid8, %(cs)s)
+  and provider || '' = any(%(providers)s) and type || '' = any(%(types)s)
+order by txid, seq
+limit %(n)s
+"""
+
+# Events of transactions that started after the build's snapshot and are visible now.
+NEWER = """
+select seq, provider, type, "timestamp", attributes, txid::text::bigint as tx
+from events
+where txid >= %(lo)s::text::xid8 and txid < %(hi)s::text::xid8
+  and pg_visible_in_snapshot(txid, %(snapshot)s::pg_snapshot)
+  and (txid, seq) > (%(ct)s::text::xid8, %(cs)s)
+  and provider || '' = any(%(providers)s) and type || '' = any(%(types)s)
+order by txid, seq
+limit %(n)s
+"""
+
+# A new build's backfill: the events visible in its horizon snapshot, in seq order.
+BACKFILL = """
+select seq, provider, type, "timestamp", attributes, txid::text::bigint as tx
+from events
+where seq > %(after)s and pg_visible_in_snapshot(txid, %(horizon)s::pg_snapshot)
+  and provider || '' = any(%(providers)s) and type || '' = any(%(types)s)
+order by seq
+limit %(n)s
+"""
+
+MAX_BATCH_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Batch:
+    rows: list[tuple[Any, ...]]  # (seq, provider, type, timestamp, attributes, txid)
+    exhausted: bool  # the statement had fewer than `n` rows left: nothing follows this batch
+
+
+def _bounded(sql: str, order: str) -> str:
+    # `fetched` counts what the limit picked, so a cut by bytes is not taken for the end.
+    return f"""
+select seq, provider, type, "timestamp", attributes, tx, fetched
+from (
+  select q.*, count(*) over () as fetched,
+         sum(pg_column_size(q.attributes)) over (order by {order} rows unbounded preceding)
+           - pg_column_size(q.attributes) as before
+  from ({sql}) as q
+) as b
+where before < %(max_bytes)s
+order by {order}
+"""  # noqa: S608 - fixed statements of this module
+
+
+_BOUNDED = {
+    FINISHED: _bounded(FINISHED, "tx, seq"),
+    NEWER: _bounded(NEWER, "tx, seq"),
+    BACKFILL: _bounded(BACKFILL, "seq"),
+}
+
+
+def read_batch(
+    conn: psycopg.Connection[Any],
+    sql: str,
+    params: dict[str, Any],
+    *,
+    n: int,
+    max_bytes: int = MAX_BATCH_BYTES,
+) -> Batch:
+    """One batch of `sql` (one of this module's statements): at most `n` rows, and rows past
+    the first only while the attributes before them stay under `max_bytes`."""
+    with conn.cursor() as cur:
+        set_json_loads(orjson.loads, cur)
+        cur.execute(_BOUNDED[sql], {**params, "n": n, "max_bytes": max_bytes})
+        rows = cur.fetchall()
+    fetched = rows[0][-1] if rows else 0
+    return Batch([row[:-1] for row in rows], exhausted=fetched < n)
