@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 EVENTS_ACCEPTED = Counter("flowscope_events_accepted_total", "Events stored by ingest")
@@ -17,6 +17,19 @@ REQUEST_SECONDS = Histogram(
     "HTTP request latency by route template",
     ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+# Correlation lag (defined in flowscope.flows.correlation.lag, which sets them).
+CORRELATION_DELAY = Histogram(
+    "flowscope_correlation_delay_seconds",
+    "Per correlator run: from the previous run's snapshot to this run's commit (the longest an "
+    "event it correlated can have waited since its commit)",
+    buckets=(0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60, 300),
+)
+CORRELATION_LAG = Gauge(
+    "flowscope_correlation_lag_seconds",
+    "Seconds since the snapshot of the last committed correlator run: events committed before "
+    "it are in the results (NaN until this process has run the correlator)",
 )
 
 

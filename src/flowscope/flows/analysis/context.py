@@ -10,6 +10,7 @@ parameter); the services take it and never look the flow up again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends
@@ -35,6 +36,11 @@ class FlowContext:
     @property
     def slug(self) -> str:
         return self.flow.slug
+
+    @property
+    def results_as_of(self) -> datetime | None:
+        """Every event committed before this time is in the results shown."""
+        return self.build.snapshot_at if self.build else None
 
     @property
     def status(self) -> BuildStatus | None:

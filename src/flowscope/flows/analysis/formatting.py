@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -47,6 +48,14 @@ def duration(seconds: float | None) -> str:
             rest = (s % size) // next_size
             return f"{text} {rest} {next_unit}" if rest else text
     return f"{s} s"
+
+
+def results_age(as_of: datetime | None, now: datetime) -> str | None:
+    """How old the results are ("1.2 s", "3 min 5 s"); None when there are none yet."""
+    if as_of is None:
+        return None
+    seconds = max(0.0, (now - as_of).total_seconds())
+    return f"{seconds:.1f} s" if seconds < 10 else duration(seconds)
 
 
 def percent(ratio: float | None, digits: int = 1) -> str:
@@ -222,6 +231,7 @@ def register(env: Environment) -> None:
     env.tests["list_value"] = is_list
     env.globals["kpi_change"] = change
     env.globals["sparkline"] = sparkline
+    env.globals["results_age"] = results_age
     env.globals["it_context"] = it_context
     env.globals["trace_link"] = _page_trace_link
     env.globals["notebook_flow"] = notebook.flow_query

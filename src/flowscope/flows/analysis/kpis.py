@@ -230,6 +230,7 @@ def flow_analysis(
         flow=FlowRef(slug=flow.flow.slug, name=flow.flow.name),
         version=build.version if build else None,
         build=flow.status,
+        results_as_of=flow.results_as_of,
         window=Window(from_=start, to=end),
         previous_window=Window(from_=previous.start, to=previous.end),
         now=now,

@@ -68,6 +68,7 @@ def flows_overview(
             revenue_label=definition.revenue.label if definition.revenue else None,
             revenue_currency=definition.revenue.currency if definition.revenue else None,
             build=context.status,
+            results_as_of=context.results_as_of,
             kpis=None,
             trend=None,
         )

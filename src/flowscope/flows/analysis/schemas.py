@@ -179,6 +179,11 @@ class FlowAnalysis(_Out):
     flow: FlowRef
     version: int | None = Field(description="the definition version of the results shown")
     build: BuildStatus | None = Field(description="the newest build, of any state")
+    results_as_of: datetime | None = Field(
+        default=None,
+        description="every event committed before this time is in the figures (the snapshot "
+        "of the correlator's last run for the build shown)",
+    )
     window: Window
     previous_window: Window
     now: datetime
@@ -206,6 +211,11 @@ class FlowOverview(_Out):
     build: BuildStatus | None
     kpis: KpiComparison | None
     trend: Trend | None
+    results_as_of: datetime | None = Field(
+        default=None,
+        description="every event committed before this time is in the figures (the snapshot "
+        "of the correlator's last run for the build shown)",
+    )
 
 
 class FlowsOverview(_Out):
