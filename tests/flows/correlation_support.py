@@ -152,3 +152,11 @@ def instances(db: Database, slug: str = "orders") -> dict[str, dict[str, Any]]:
         r.pop("build_id")
         r["skipped_steps"], r["out_of_order"] = flow.deviations(r["variant"])
     return result
+
+
+def comparable(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`instances(...)` without the build ids in the step rows: two builds' rows compare."""
+    for row in rows.values():
+        for step in row.get("steps", {}).values():
+            step.pop("build_id", None)
+    return rows

@@ -24,53 +24,65 @@ batches, so a run stays short and its progress is committed run by run.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
+from sqlalchemy.orm import Session
 
 from flowscope.flows.correlation.matching import CompiledFlow
 from flowscope.flows.correlation.memberships import (
     MEMBERSHIP_COLUMNS,
     memberships,
+    raw,
     recompute_staged,
 )
 from flowscope.flows.correlation.models import FlowBuild
-from flowscope.flows.correlation.reads import BACKFILL, read_batch
+from flowscope.flows.correlation.prefetch import batches
+from flowscope.flows.correlation.reads import BACKFILL, Batch, read_batch
 from flowscope.flows.correlation.staging import clear, copy_rows, stage
 
 
 def backfill(
-    conn: psycopg.Connection[Any],
+    session: Session,
     build: FlowBuild,
     flow: CompiledFlow,
     *,
     batch_size: int,
     max_batches: int,
     deadline: float,
+    prefetch: bool = True,
 ) -> int:
     """Store the memberships of the next batches of the build's horizon; returns events read."""
+    conn = raw(session)
+    params = {
+        "horizon": build.horizon,
+        "providers": flow.providers,
+        "types": sorted({t for _, t in flow.by_event}),
+    }
+
+    def reader(rconn: psycopg.Connection[Any]) -> Iterator[tuple[Batch, list[tuple[Any, ...]]]]:
+        after = build.backfill_seq
+        while True:
+            batch = read_batch(rconn, BACKFILL, {**params, "after": after}, n=batch_size)
+            yield batch, memberships([flow], batch.rows)
+            if batch.exhausted:
+                return
+            after = batch.rows[-1][0]
+
     read = 0
-    for _ in range(max_batches):
-        batch = read_batch(
-            conn,
-            BACKFILL,
-            {
-                "after": build.backfill_seq,
-                "horizon": build.horizon,
-                "providers": flow.providers,
-                "types": sorted({t for _, t in flow.by_event}),
-            },
-            n=batch_size,
-        )
+    for number, (batch, found) in enumerate(
+        batches(session, conn, reader, parallel=prefetch), start=1
+    ):
         if batch.rows:
-            copy_rows(conn, "flow_events", MEMBERSHIP_COLUMNS, memberships([flow], batch.rows))
+            copy_rows(conn, "flow_events", MEMBERSHIP_COLUMNS, found)
             build.backfill_seq = batch.rows[-1][0]
             build.events_done += len(batch.rows)
             read += len(batch.rows)
         if batch.exhausted:
             build.backfill_done = True
             break
-        if time.monotonic() >= deadline:
+        if number >= max_batches or time.monotonic() >= deadline:
             break
     return read
 

@@ -45,10 +45,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy.orm import Session
 
 from flowscope.flows.correlation import builds
@@ -62,7 +64,8 @@ from flowscope.flows.correlation.memberships import (
     raw,
 )
 from flowscope.flows.correlation.models import FlowBuild
-from flowscope.flows.correlation.reads import FINISHED, NEWER, read_batch
+from flowscope.flows.correlation.prefetch import batches
+from flowscope.flows.correlation.reads import FINISHED, NEWER, Batch, read_batch
 
 __all__ = ["LOCK_ID", "MEMBERSHIP_COLUMNS", "Run", "Snapshot", "apply_events", "correlate", "run"]
 
@@ -106,6 +109,7 @@ def correlate(
     batch_size: int = 5000,
     backfill_batches: int = 1000,
     budget_seconds: float = 0.5,
+    prefetch: bool = True,
 ) -> int:
     """Correlate the events that became visible since the last run; returns events read."""
     return run(
@@ -113,6 +117,7 @@ def correlate(
         batch_size=batch_size,
         backfill_batches=backfill_batches,
         budget_seconds=budget_seconds,
+        prefetch=prefetch,
     ).read
 
 
@@ -122,13 +127,15 @@ def run(
     batch_size: int = 5000,
     backfill_batches: int = 1000,
     budget_seconds: float = 0.5,
+    prefetch: bool = True,
 ) -> Run:
     """One correlator run in the caller's transaction (a job commits it).
 
     Live builds are followed to the run's snapshot first; then rebuilds (backfill, then
     materialization) work until `budget_seconds` have passed since the run began, at most
     `backfill_batches` batches per phase, so a run stays short and its progress is
-    committed run by run.
+    committed run by run. `prefetch`: read and match the next batch on a second connection
+    while this one applies the last (`flowscope.flows.correlation.prefetch`).
     """
     started = time.monotonic()
     conn = raw(session)
@@ -151,19 +158,20 @@ def run(
         if build.backfill_done:
             groups[build.snapshot].append((build, flow))
     for since, members in groups.items():
-        read += _follow(session, members, Snapshot.parse(since), snapshot, batch_size)
+        read += _follow(session, members, Snapshot.parse(since), snapshot, batch_size, prefetch)
         for build, _ in members:
             build.snapshot_at = snapshot_at
     deadline = started + budget_seconds
     for build, flow in active:
         if not build.backfill_done:
             read += backfill(
-                conn,
+                session,
                 build,
                 flow,
                 batch_size=batch_size,
                 max_batches=backfill_batches,
                 deadline=deadline,
+                prefetch=prefetch,
             )
         if build.backfill_done and not build.materialized:
             materialize(
@@ -189,6 +197,7 @@ def _follow(
     since: Snapshot,
     until: Snapshot,
     batch_size: int,
+    prefetch: bool,
 ) -> int:
     """Read the events visible in `until` but not in `since` for the builds in `members`."""
     conn = raw(session)
@@ -205,19 +214,23 @@ def _follow(
         phases.append(
             (NEWER, {"lo": str(since.xmax), "hi": str(until.xmax), "snapshot": str(until)})
         )
-    read = 0
-    for sql, params in phases:
-        ct, cs = 0, 0
-        while True:
-            batch = read_batch(
-                conn, sql, {**common, **params, "ct": str(ct), "cs": cs}, n=batch_size
-            )
-            if batch.rows:
-                apply_memberships(conn, flows, memberships(flows, batch.rows))
+
+    def reader(rconn: psycopg.Connection[Any]) -> Iterator[tuple[Batch, list[tuple[Any, ...]]]]:
+        for sql, params in phases:
+            ct, cs = 0, 0
+            while True:
+                batch = read_batch(
+                    rconn, sql, {**common, **params, "ct": str(ct), "cs": cs}, n=batch_size
+                )
+                yield batch, memberships(flows, batch.rows)
+                if batch.exhausted:
+                    break
                 ct, cs = batch.rows[-1][5], batch.rows[-1][0]
-                read += len(batch.rows)
-            if batch.exhausted:
-                break
+
+    read = 0
+    for batch, found in batches(session, conn, reader, parallel=prefetch):
+        apply_memberships(conn, flows, found)
+        read += len(batch.rows)
     for build, _ in members:
         build.snapshot = str(until)
         if build.state == "building":
