@@ -22,7 +22,7 @@ from psycopg.types.json import set_json_loads
 
 # Events of the given transactions (finished since the build's snapshot).
 FINISHED = """
-select seq, provider, type, "timestamp", attributes, txid::text::bigint as tx
+select seq, provider, type, "timestamp", attributes, txid::text::bigint as tx, txid
 from events
 where txid = any(%(txids)s::text[]::xid8[]) and (txid, seq) > (%(ct)s::text::xid8, %(cs)s)
   and provider || '' = any(%(providers)s) and type || '' = any(%(types)s)
@@ -32,7 +32,7 @@ limit %(n)s
 
 # Events of transactions that started after the build's snapshot and are visible now.
 NEWER = """
-select seq, provider, type, "timestamp", attributes, txid::text::bigint as tx
+select seq, provider, type, "timestamp", attributes, txid::text::bigint as tx, txid
 from events
 where txid >= %(lo)s::text::xid8 and txid < %(hi)s::text::xid8
   and pg_visible_in_snapshot(txid, %(snapshot)s::pg_snapshot)
@@ -77,8 +77,9 @@ order by {order}
 
 
 _BOUNDED = {
-    FINISHED: _bounded(FINISHED, "tx, seq"),
-    NEWER: _bounded(NEWER, "tx, seq"),
+    # In the statements' own order (txid, not its bigint copy): no sort besides theirs.
+    FINISHED: _bounded(FINISHED, "txid, seq"),
+    NEWER: _bounded(NEWER, "txid, seq"),
     BACKFILL: _bounded(BACKFILL, "seq"),
 }
 
