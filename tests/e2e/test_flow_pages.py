@@ -45,10 +45,16 @@ def test_analyst_path_drop_at_a_step_then_its_timeline(
     browser_login(page, Role.viewer)
     page.goto("/")
     expect(page.get_by_role("link", name="Online orders")).to_be_visible()
+    expect(page.locator(".flow-card .results-age")).to_contain_text(
+        re.compile(r"results as of .+ ago")
+    )
     screenshot(page, "flows-list")
     page.get_by_role("link", name="Online orders").click()
     expect(page.get_by_role("heading", name="Online orders", exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name="Order revenue")).to_be_visible()
+    expect(page.locator("#overview .results-age")).to_contain_text(
+        re.compile(r"Results as of .+ ago")
+    )
     screenshot(page, "flow-page")
 
     page.evaluate("window.__sameDocument = true")
