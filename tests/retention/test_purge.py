@@ -4,6 +4,7 @@ their memberships and the flow rows derived from them."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -207,3 +208,51 @@ def test_a_batch_waits_for_a_correlator_run(clean_db: Database) -> None:
             with pytest.raises(OperationalError, match="lock timeout"):
                 purge_batch(s, "shop", "order.placed", cut_at(10), 10)
             s.rollback()
+
+
+def test_deletion_waits_for_statements_older_than_the_new_horizon(clean_db: Database) -> None:
+    """A statement that began before the horizon moved may have read the old one: the run
+    deletes nothing until it has finished (here, a 1.5 s statement)."""
+    ingest(clean_db, [event("o1", "order.placed", 0, event_id="old")])
+    started = threading.Event()
+
+    def slow() -> None:
+        with clean_db.engine.connect() as conn:
+            started.set()
+            conn.execute(text("select pg_sleep(1.5)"))
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    started.wait(5)
+    time.sleep(0.2)  # the statement is running
+    began = time.monotonic()
+    try:
+        result = run_at(clean_db, cut_at(10))
+    finally:
+        thread.join(10)
+    assert result.complete
+    assert result.events == 1
+    assert result.waited_s >= 0.8
+    assert time.monotonic() - began >= 0.8
+
+
+def test_a_run_gives_up_when_old_statements_outlast_its_budget(clean_db: Database) -> None:
+    ingest(clean_db, [event("o1", "order.placed", 0, event_id="old")])
+    started = threading.Event()
+
+    def slow() -> None:
+        with clean_db.engine.connect() as conn:
+            started.set()
+            conn.execute(text("select pg_sleep(2)"))
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    started.wait(5)
+    time.sleep(0.2)
+    try:
+        result = run_at(clean_db, cut_at(10), budget_seconds=0.5)
+    finally:
+        thread.join(10)
+    assert not result.complete
+    assert event_ids(clean_db) == {"old"}  # the horizon moved; the next run deletes it
+    assert run_at(clean_db, cut_at(10)).events == 1
