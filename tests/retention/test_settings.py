@@ -115,6 +115,7 @@ def test_viewers_cannot_see_or_change_retention(
 
 def test_cli_sets_lists_and_runs(clean_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOWSCOPE_DATABASE_URL", clean_db.url)
+    monkeypatch.setenv("FLOWSCOPE_RETENTION_DAYS", "35")
     runner = CliRunner()
     result = runner.invoke(cli_app, ["retention", "set", "shop", "90"])
     assert result.exit_code == 0, result.output
