@@ -28,10 +28,10 @@ from tests.fixtures.database import create_test_database, drop_test_database, se
 
 PASSWORD = "correct horse battery"
 
-# The suite sends events stamped with fixed dates (2023 on) and runs the CLI in subprocesses:
-# retention keeps them all here (the longest it allows), except where tests/retention sets
-# its own. Explicit Settings(...) arguments still win over this.
-os.environ.setdefault("FLOWSCOPE_RETENTION_DAYS", "36500")
+# The suite sends events stamped with fixed dates (2023 on, and year 1) and runs the CLI in
+# subprocesses: events are kept forever here, except where tests/retention sets its own.
+# Explicit Settings(...) arguments still win over this.
+os.environ.setdefault("FLOWSCOPE_RETENTION_DAYS", "0")
 
 
 @pytest.fixture(scope="session")

@@ -78,10 +78,11 @@ class Settings(BaseSettings):
 
     retention_days: int = Field(
         default=35,
-        ge=1,
+        ge=0,
         le=36_500,
-        description="Days events are kept (per provider: `flowscope retention set`); older "
-        "events, and what was derived from them, are deleted, and refused at ingest.",
+        description="Days events are kept (per provider: `flowscope retention set`; 0: "
+        "forever); older events, and what was derived from them, are deleted, and refused at "
+        "ingest.",
     )
     retention_batch_size: int = Field(
         default=1000, gt=0, le=100_000, description="Events deleted per retention transaction."

@@ -66,6 +66,26 @@ def test_a_longer_override_accepts_older_events(
     assert response.status_code == 202, response.text
 
 
+def test_kept_forever_accepts_any_age_until_retention_deletes(
+    client: TestClient, write_headers: dict[str, str], clean_db: Database
+) -> None:
+    with transaction(clean_db.sessions) as s:
+        service.set_retention(s, "shop.checkout", 0, default_days=35)
+    rules_cache(client.app).load()
+    ancient = make_event(**{"event.id": "a", "timestamp": "0001-01-01T05:00:00+01:00"})
+    assert client.post(INGEST_URL, json=ancient, headers=write_headers).status_code == 202
+    with transaction(clean_db.sessions) as s:
+        service.set_retention(s, "shop.checkout", 35, default_days=35)
+    run_at(clean_db, NOW, days=35)
+    with transaction(clean_db.sessions) as s:  # forever again: the deletion's horizon stays
+        service.set_retention(s, "shop.checkout", 0, default_days=35)
+    rules_cache(client.app).load()
+    again = client.post(INGEST_URL, json=ancient, headers=write_headers)
+    assert again.status_code == 400
+    assert "kept forever, after older ones were deleted" in again.text
+    assert event_ids(clean_db) == set()
+
+
 def test_a_deleted_event_is_never_stored_again(
     client: TestClient, write_headers: dict[str, str], clean_db: Database
 ) -> None:

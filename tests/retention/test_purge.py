@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from flowscope.db import Database, transaction
 from flowscope.metrics import RETENTION_DELETED
 from flowscope.retention import service
-from flowscope.retention.purge import purge_batch
+from flowscope.retention.purge import _NEXT_KIND, purge_batch
 from tests.flows.correlation_support import T0, drain, event, ingest, instances, make_flow
 from tests.retention.support import counts, cut_at, event_ids, run_at
 
@@ -101,6 +101,17 @@ def test_the_provider_override_keeps_its_events_longer(clean_db: Database) -> No
     assert event_ids(clean_db) == set()  # s-new is 8 days old: past the default of 2
 
 
+def test_zero_days_keeps_a_providers_events_until_it_is_changed(clean_db: Database) -> None:
+    ingest(clean_db, [event(None, "t", 0, provider="archive", event_id="a-old")])
+    with transaction(clean_db.sessions) as s:
+        service.set_retention(s, "archive", 0, default_days=2)
+    assert run_at(clean_db, T0 + timedelta(days=400), days=2).events == 0
+    assert event_ids(clean_db) == {"a-old"}
+    with transaction(clean_db.sessions) as s:
+        service.set_retention(s, "archive", None, default_days=2)
+    assert run_at(clean_db, T0 + timedelta(days=400), days=2).events == 1
+
+
 def test_batches_hold_at_most_batch_size_events_and_continue_next_run(
     clean_db: Database,
 ) -> None:
@@ -156,6 +167,8 @@ def test_the_batch_query_is_an_index_range_scan(clean_db: Database) -> None:
             ).all()
         )
         assert "ix_flow_events_seq" in plan, plan
+        plan = "\n".join(s.scalars(text("explain " + str(_NEXT_KIND)), {"p": "a", "t": "b"}).all())
+        assert "ix_events_provider_type_timestamp" in plan, plan  # one probe per pair
 
 
 def test_ingest_keeps_running_during_a_run(clean_db: Database) -> None:

@@ -27,11 +27,12 @@ def retention_list() -> None:
     default = get_settings().retention_days
     with command_database() as db, transaction(db.sessions) as session:
         rows = service.list_retention(session, default)
-    typer.echo(f"default: {default} days (FLOWSCOPE_RETENTION_DAYS)")
+    typer.echo(f"default: {_days(default)} (FLOWSCOPE_RETENTION_DAYS)")
     for r in rows:
         kind = "set" if r.override else "default"
         horizon = r.purged_before.isoformat(timespec="seconds") if r.purged_before else "-"
-        typer.echo(f"{r.provider}\t{r.days} days ({kind})\tdeleted before {horizon}")
+        days = f"{r.days} days" if r.days else "forever"
+        typer.echo(f"{r.provider}\t{days} ({kind})\tdeleted before {horizon}")
 
 
 @retention_app.command("set")
@@ -39,7 +40,7 @@ def retention_set(
     provider: Annotated[str, typer.Argument(help="The event provider, e.g. shop.checkout.")],
     days: Annotated[
         int | None,
-        typer.Argument(help="Days to keep its events; leave out with --default.", min=1),
+        typer.Argument(help="Days to keep its events (0: forever); or --default.", min=0),
     ] = None,
     default: Annotated[
         bool, typer.Option("--default", help="Use the default retention again.")
@@ -55,7 +56,11 @@ def retention_set(
         return service.set_retention(session, provider, days, default_days)
 
     result = in_command_transaction(change)
-    typer.echo(f"{result.provider}: events kept {result.days} days")
+    typer.echo(f"{result.provider}: events kept {_days(result.days)}")
+
+
+def _days(days: int) -> str:
+    return f"{days} days" if days else "forever"
 
 
 @retention_app.command("run")

@@ -107,11 +107,13 @@ def list_kinds(session: Session) -> list[tuple[str, str]]:
 def advance_horizons(
     session: Session, providers: Sequence[str], rules: Rules, now: datetime
 ) -> dict[str, datetime]:
-    """Move each provider's horizon forward to its cutoff (never back); returns them."""
-    if not providers:
+    """Move each provider's horizon forward to its cutoff (never back); returns them, for
+    the providers whose events are not kept forever."""
+    due = [(p, rules.cutoff(p, now)) for p in providers if rules.days_for(p)]
+    if not due:
         return {}
-    cutoffs = [rules.cutoff(p, now) for p in providers]
-    rows = session.execute(_ADVANCE, {"providers": list(providers), "cutoffs": cutoffs}).all()
+    params = {"providers": [p for p, _ in due], "cutoffs": [c for _, c in due]}
+    rows = session.execute(_ADVANCE, params).all()
     return dict(rows)
 
 
@@ -179,7 +181,7 @@ def run_retention(
         return result
     result.waited_s = clock() - waited
     for provider, type_ in kinds:
-        while True:
+        while provider in horizons:  # else kept forever
             if clock() - started >= budget_seconds:
                 return result
             began = time.monotonic()

@@ -1,7 +1,8 @@
 """What each provider keeps: the retention rules, and the copy of them ingest checks against.
 
-A provider's *cutoff* is the later of `now - days` (its override, else the default) and its
-horizon (`purged_before`, the latest cutoff a retention run applied). Ingest refuses events
+A provider's *cutoff* is the later of `now - days` (its override, else the default; 0 keeps
+its events forever) and its horizon (`purged_before`, the latest cutoff a retention run
+applied). Ingest refuses events
 older than the cutoff, so an event is refused exactly when retention would delete it, and one
 that retention deleted is never stored again (the horizon never moves back).
 """
@@ -24,7 +25,7 @@ from flowscope.retention.models import RetentionProvider
 
 log = logging.getLogger(__name__)
 
-MAX_DAYS = 36_500  # a hundred years: "keep" for history imports, still a date PostgreSQL stores
+MAX_DAYS = 36_500  # a hundred years; 0 keeps events forever
 
 
 @dataclass(frozen=True)
@@ -36,23 +37,27 @@ class Rules:
     def days_for(self, provider: str) -> int:
         return self.days.get(provider, self.default_days)
 
-    def cutoff(self, provider: str, now: datetime) -> datetime:
-        """Events of `provider` strictly older than this are deleted, and refused at ingest."""
-        cutoff = now - timedelta(days=self.days_for(provider))
-        horizon = self.horizons.get(provider)
-        return max(cutoff, horizon) if horizon is not None else cutoff
+    def cutoff(self, provider: str, now: datetime) -> datetime | None:
+        """Events of `provider` strictly older than this are deleted, and refused at ingest
+        (None: none are)."""
+        days = self.days_for(provider)
+        cutoffs = [c for c in (self.horizons.get(provider),) if c is not None]
+        if days:
+            cutoffs.append(now - timedelta(days=days))
+        return max(cutoffs, default=None)
 
     def refusal(self, now: datetime) -> Callable[[str, datetime], str | None]:
         """For validation: why an event of (provider, timestamp) is refused, or None."""
 
         def check(provider: str, ts: datetime) -> str | None:
             cutoff = self.cutoff(provider, now)
-            if ts >= cutoff:
+            if cutoff is None or ts >= cutoff:
                 return None
+            days = self.days_for(provider)
+            kept = f"{days} days" if days else "kept forever, after older ones were deleted"
             return (
-                f"is older than the retention of provider {provider!r} "
-                f"({self.days_for(provider)} days): events before "
-                f"{cutoff.isoformat(timespec='seconds')} are not accepted"
+                f"is older than the retention of provider {provider!r} ({kept}): events "
+                f"before {cutoff.isoformat(timespec='seconds')} are not accepted"
             )
 
         return check

@@ -21,14 +21,14 @@ MAX_LISTED = 500
 @dataclass(frozen=True)
 class ProviderRetention:
     provider: str
-    days: int  # effective
+    days: int  # effective; 0: kept forever
     override: bool
     purged_before: datetime | None
 
 
 def check_days(days: int | None) -> int | None:
-    if days is not None and not 1 <= days <= MAX_DAYS:
-        raise FlowscopeError(f"days: must be between 1 and {MAX_DAYS}, not {days}")
+    if days is not None and not 0 <= days <= MAX_DAYS:
+        raise FlowscopeError(f"days: must be between 1 and {MAX_DAYS} (0: forever), not {days}")
     return days
 
 

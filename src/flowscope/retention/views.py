@@ -76,5 +76,6 @@ def retention_set(
         return _page(request, session, admin, error=exc.message, values=values, status_code=status)
     background.add_task(rules_cache(request.app).invalidate)
     kind = "" if result.override else " (the default)"
-    request.session["flash"] = f"{result.provider}: events kept {result.days} days{kind}."
+    days = f"{result.days} days" if result.days else "forever"
+    request.session["flash"] = f"{result.provider}: events kept {days}{kind}."
     return redirect(request, str(request.url_for("retention").path))
