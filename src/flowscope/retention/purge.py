@@ -10,13 +10,15 @@ Order of a run, and why:
 3. Wait until no statement that started before that commit is still running: one of them may
    have read the old horizon, and must have finished before its event is deleted, or a
    re-sent event could be stored again just after its deletion.
-4. Per pair, delete the oldest events before the cutoff, `batch_size` per transaction: select
-   their `seq` by an index range scan (provider, type, timestamp < cutoff), delete them by
-   primary key, delete their memberships (`ix_flow_events_seq`) and re-derive the touched
-   flow instances (`flowscope.retention.derived`). Each batch holds the correlator's lock,
-   so a correlator run never works from memberships a batch is deleting; after each batch
-   the run pauses as long as the batch took, which leaves the correlator (and the database)
-   room. Ingest never waits: it takes no lock retention holds.
+4. Per provider, delete its oldest events before the cutoff, `batch_size` per transaction:
+   the oldest `batch_size` of each of its types by an index range scan (provider, type,
+   timestamp < cutoff), merged by time (so the events of one flow instance, whatever their
+   types, mostly go in one batch and the instance is deleted, not recomputed once per type).
+   Delete them by primary key, delete their memberships (`ix_flow_events_seq`) and re-derive
+   the touched flow instances (`flowscope.retention.derived`). Each batch holds the
+   correlator's lock, so a correlator run never works from memberships a batch is deleting;
+   after each batch the run pauses as long as the batch took, which leaves the correlator
+   (and the database) room. Ingest never waits: it takes no lock retention holds.
 5. Stop when the time budget is used up; the next run continues where this one stopped.
 
 Only statements Citus runs on distributed tables are used: single-table deletes by key
@@ -66,7 +68,7 @@ _OLDER_STATEMENTS = text(
 )
 _DUE = text(
     """
-    select seq from events
+    select seq, "timestamp" from events
     where provider = :p and type = :t and "timestamp" < :cutoff
     order by "timestamp"
     limit :n
@@ -81,6 +83,7 @@ class RunResult:
     removed: Removed = field(default_factory=Removed)
     batches: int = 0
     largest_batch: int = 0
+    slowest_batch_s: float = 0.0  # the longest transaction (locks held, the correlator waits)
     complete: bool = False  # every event due was deleted (else the budget ran out first)
     waited_s: float = 0.0
 
@@ -131,16 +134,24 @@ def wait_for_older_statements(db: Database, since: datetime, timeout: float) -> 
 
 
 def purge_batch(
-    session: Session, provider: str, type_: str, cutoff: datetime, batch_size: int
+    session: Session, provider: str, types: set[str], cutoff: datetime, batch_size: int
 ) -> tuple[int, Removed]:
-    """Delete up to `batch_size` of the oldest events of (provider, type) before `cutoff`,
-    with their memberships and derived rows, in the caller's transaction."""
+    """Delete up to `batch_size` of the oldest events of `provider` (of `types`) before
+    `cutoff`, with their memberships and derived rows, in the caller's transaction.
+
+    Removes from `types` the types that have no events before `cutoff` left."""
     session.execute(text("select pg_advisory_xact_lock(:k)"), {"k": LOCK_ID})
-    seqs = list(
-        session.execute(_DUE, {"p": provider, "t": type_, "cutoff": cutoff, "n": batch_size})
-        .scalars()
-        .all()
-    )
+    due: list[tuple[datetime, int, str]] = []
+    for type_ in sorted(types):
+        params = {"p": provider, "t": type_, "cutoff": cutoff, "n": batch_size}
+        rows = session.execute(_DUE, params).all()
+        due += [(ts, seq, type_) for seq, ts in rows]
+        if len(rows) < batch_size:
+            types.discard(type_)  # all of its due events are in this batch's candidates
+    due.sort()
+    taken, rest = due[:batch_size], due[batch_size:]
+    types.update(type_ for _, _, type_ in rest)  # a type with some left over is not done
+    seqs = [seq for _, seq, _ in taken]
     if not seqs:
         return 0, Removed()
     deleted = len(session.execute(_DELETE_EVENTS, {"p": provider, "seqs": seqs}).all())
@@ -180,21 +191,26 @@ def run_retention(
         log.warning("retention: statements older than the new horizons still run; next run")
         return result
     result.waited_s = clock() - waited
+    types_of: dict[str, set[str]] = {}
     for provider, type_ in kinds:
-        while provider in horizons:  # else kept forever
+        types_of.setdefault(provider, set()).add(type_)
+    for provider, types in types_of.items():
+        while provider in horizons and types:  # else kept forever, or done
             if clock() - started >= budget_seconds:
                 return result
             began = time.monotonic()
             with transaction(db.sessions) as session:
                 deleted, removed = purge_batch(
-                    session, provider, type_, horizons[provider], batch_size
+                    session, provider, types, horizons[provider], batch_size
                 )
+            took = time.monotonic() - began
+            result.slowest_batch_s = max(result.slowest_batch_s, took)
             _count(result, deleted, removed)
             if on_batch is not None:
                 on_batch(deleted)
             if deleted < batch_size:
                 break
-            time.sleep(time.monotonic() - began)  # as long again for everybody else
+            time.sleep(took)  # as long again for everybody else
     result.complete = True
     return result
 
