@@ -72,6 +72,29 @@ def test_old_events_go_with_their_memberships_and_fully_expired_instances(
     assert result.removed.recomputed == 1  # o1 went whole, in one batch
 
 
+def test_an_instance_past_retention_is_not_recomputed_batch_by_batch(
+    clean_db: Database,
+) -> None:
+    make_flow(clean_db)
+    ingest(
+        clean_db,
+        [
+            event("o1", "order.placed", 0),
+            event("o1", "payment.captured", 1),
+            event("o1", "parcel.shipped", 2),
+            event("o2", "order.placed", 3),
+            event("o2", "payment.captured", 30),
+        ],
+    )
+    drain(clean_db)
+    result = run_at(clean_db, cut_at(10), batch_size=1)
+    assert result.complete
+    assert result.batches == 4
+    assert result.removed.recomputed == 1  # o2 only: o1 went at its first batch
+    assert set(instances(clean_db)) == {"o2"}
+    assert counts(clean_db)["flow_events"] == 1
+
+
 def test_a_second_run_finds_nothing_more(clean_db: Database) -> None:
     _orders(clean_db)
     run_at(clean_db, cut_at(10))

@@ -2,7 +2,10 @@
 
 The rule: a flow instance whose every event is gone is deleted with its step and transition
 rows; an instance that lost only some events is recomputed from the memberships left, with
-the correlator's own recompute (`flowscope.flows.correlation.recompute`). Matching an event
+the correlator's own recompute (`flowscope.flows.correlation.recompute`), unless every event
+it has left is past retention too (older than `doomed_before`, the earliest cutoff of all
+providers): its rows are then deleted at once and its remaining events follow in later
+batches of the same run, instead of a recompute per batch it straddles. Matching an event
 depends on that event alone, so the rows are then exactly what a rebuild from the remaining
 events gives: an instance's start, duration, variant, steps and revenue follow its oldest
 remaining event. Instances of builds that are no longer read (retired) lose their rows only;
@@ -14,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -84,6 +88,7 @@ def rederive(
     conn: psycopg.Connection[Any],
     touched: Mapping[int, set[str]],
     flows: Mapping[int, CompiledFlow],
+    doomed_before: datetime | None = None,
 ) -> Removed:
     """Delete the flow rows of the `touched` instances and recompute those with memberships
     left (for the builds in `flows`: the building and ready ones). Every statement is a
@@ -104,6 +109,9 @@ def rederive(
         with conn.cursor() as cur:
             cur.execute(_MEMBERSHIPS, (build_id, cids))
             left = cur.fetchall()
+        if doomed_before is not None:
+            alive = {row[1] for row in left if row[3] >= doomed_before}
+            left = [row for row in left if row[1] in alive]
         if not left:
             continue
         staged = stage(conn, "flow_events")

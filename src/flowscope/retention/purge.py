@@ -134,7 +134,12 @@ def wait_for_older_statements(db: Database, since: datetime, timeout: float) -> 
 
 
 def purge_batch(
-    session: Session, provider: str, types: set[str], cutoff: datetime, batch_size: int
+    session: Session,
+    provider: str,
+    types: set[str],
+    cutoff: datetime,
+    batch_size: int,
+    doomed_before: datetime | None = None,
 ) -> tuple[int, Removed]:
     """Delete up to `batch_size` of the oldest events of `provider` (of `types`) before
     `cutoff`, with their memberships and derived rows, in the caller's transaction.
@@ -160,7 +165,7 @@ def purge_batch(
     removed = Removed()
     if touched:
         flows = {build.id: flow for build, flow in builds.load_active(session)}
-        removed = rederive(conn, touched, flows)
+        removed = rederive(conn, touched, flows, doomed_before)
     removed.rows["flow_events"] += memberships
     return deleted, removed
 
@@ -194,6 +199,9 @@ def run_retention(
     types_of: dict[str, set[str]] = {}
     for provider, type_ in kinds:
         types_of.setdefault(provider, set()).add(type_)
+    # Memberships older than this are past every provider's retention: this run deletes them.
+    kept_forever = any(p not in horizons for p in types_of)
+    doomed_before = None if kept_forever else min(horizons.values(), default=None)
     for provider, types in types_of.items():
         while provider in horizons and types:  # else kept forever, or done
             if clock() - started >= budget_seconds:
@@ -201,7 +209,7 @@ def run_retention(
             began = time.monotonic()
             with transaction(db.sessions) as session:
                 deleted, removed = purge_batch(
-                    session, provider, types, horizons[provider], batch_size
+                    session, provider, types, horizons[provider], batch_size, doomed_before
                 )
             took = time.monotonic() - began
             result.slowest_batch_s = max(result.slowest_batch_s, took)
