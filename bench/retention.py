@@ -167,9 +167,15 @@ def main() -> None:
         beside: list[float] = []
         writer = threading.Thread(target=lambda: beside.extend(ingest_latencies(db, 3600, stop)))
         writer.start()
-        run_retention(db, default_days=DAYS, batch_size=args.batch, budget_seconds=3600, now=now)
+        beside_run = run_retention(
+            db, default_days=DAYS, batch_size=args.batch, budget_seconds=3600, now=now
+        )
         stop.set()
         writer.join()
+        print(
+            f"ingest beside a run of {beside_run.events:,} events in {beside_run.batches} "
+            f"batches: {len(beside)} inserts of 200 events"
+        )
         print(
             f"ingest of 200 events alone: p50 {pct(alone, 0.5):.1f} ms, p99 "
             f"{pct(alone, 0.99):.1f} ms; beside a run: p50 {pct(beside, 0.5):.1f} ms, p99 "
