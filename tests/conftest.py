@@ -7,6 +7,7 @@ that used the database.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,11 @@ from flowscope.settings import Settings
 from tests.fixtures.database import create_test_database, drop_test_database, server_url
 
 PASSWORD = "correct horse battery"
+
+# The suite sends events stamped with fixed dates (2023 on, and year 1) and runs the CLI in
+# subprocesses: events are kept forever here, except where tests/retention sets its own.
+# Explicit Settings(...) arguments still win over this.
+os.environ.setdefault("FLOWSCOPE_RETENTION_DAYS", "0")
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,9 @@ from flowscope.metrics import MetricsMiddleware
 from flowscope.paths import resource_dir
 from flowscope.query import api as query_api
 from flowscope.query import views as query_views
+from flowscope.retention import api as retention_api
+from flowscope.retention import views as retention_views
+from flowscope.retention.rules import rules_cache
 from flowscope.security_headers import SecurityHeadersMiddleware
 from flowscope.settings import Settings, get_settings
 from flowscope.web import is_htmx, redirect, render
@@ -77,6 +80,7 @@ def create_app(
         db = database or open_database(settings)
         app.state.db = db
         _load_secret_key(app, settings, db)
+        rules_cache(app).load()  # ingest refuses events past retention from the first request
         if settings.bootstrap_admin:
             _bootstrap_admin(db)
         for hook in on_startup or []:
@@ -133,6 +137,8 @@ def create_app(
     app.include_router(auth_users_views.router)
     app.include_router(audit_api.router)
     app.include_router(audit_views.router)
+    app.include_router(retention_api.router)
+    app.include_router(retention_views.router)
     app.include_router(flows_editor.router)  # before /flows/{slug}: /flows/manage is no slug
     app.include_router(ingest_views.router)
     app.include_router(generator_views.router)

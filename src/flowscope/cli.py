@@ -25,6 +25,7 @@ from flowscope.errors import FlowscopeError
 from flowscope.flows.definitions import cli as flows_cli
 from flowscope.ingest import cli as ingest_cli
 from flowscope.ingest.eventlog import MAPPING_HELP
+from flowscope.retention import cli as retention_cli
 from flowscope.settings import get_settings
 
 T = TypeVar("T")
@@ -55,6 +56,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(users_app, name="users")
 app.add_typer(flows_cli.flows_app, name="flows")
+app.add_typer(retention_cli.retention_app, name="retention")
 app.command("import-log", epilog=MAPPING_HELP)(ingest_cli.import_log_command)
 
 

@@ -12,6 +12,11 @@ EVENTS_DUPLICATE = Counter(
     "flowscope_events_duplicate_total", "Events skipped because their event.id was already stored"
 )
 EVENTS_REJECTED = Counter("flowscope_events_rejected_total", "Events refused as invalid")
+RETENTION_DELETED = Counter(
+    "flowscope_retention_deleted_rows_total",
+    "Rows deleted by retention: events, and memberships and flow rows derived from them",
+    ["table"],
+)
 REQUEST_SECONDS = Histogram(
     "flowscope_http_request_duration_seconds",
     "HTTP request latency by route template",

@@ -76,6 +76,21 @@ class Settings(BaseSettings):
     max_future_seconds: int = Field(default=600, ge=0)
     max_events_per_request: int = Field(default=50_000, gt=0)
 
+    retention_days: int = Field(
+        default=35,
+        ge=0,
+        le=36_500,
+        description="Days events are kept (per provider: `flowscope retention set`; 0: "
+        "forever); older events, and what was derived from them, are deleted, and refused at "
+        "ingest.",
+    )
+    retention_batch_size: int = Field(
+        default=1000, gt=0, le=100_000, description="Events deleted per retention transaction."
+    )
+    retention_run_seconds: float = Field(
+        default=60.0, gt=0, description="Time budget of one retention run; the next continues."
+    )
+
     query_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Statement timeout of FQL queries (notebook, API)."
     )

@@ -15,6 +15,7 @@ from flowscope.flows.correlation import jobs as correlation_jobs
 from flowscope.generator import jobs as generator_jobs
 from flowscope.generator.flowdef import FlowCreatedHook
 from flowscope.jobs import JobRegistry
+from flowscope.retention import jobs as retention_jobs
 
 # A flow the generator creates gets its template dashboard, however the generator runs
 # (scheduler, "Run now", `flowscope generate`, the demo).
@@ -26,6 +27,6 @@ def job_registry(
 ) -> JobRegistry:
     """Every domain's fixed jobs, plus one job per enabled generator (read from the database)."""
     return JobRegistry(
-        jobs=(*correlation_jobs.JOBS, *generator_jobs.JOBS),
+        jobs=(*correlation_jobs.JOBS, *generator_jobs.JOBS, *retention_jobs.JOBS),
         sources=(generator_jobs.job_source(on_flow_created),),
     )

@@ -32,6 +32,7 @@ from flowscope.ingest.writer import writer_for
 from flowscope.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, EVENTS_REJECTED
 from flowscope.offload import Full, ThreadSlots
 from flowscope.params import Text
+from flowscope.retention.rules import Rules, rules_cache
 from flowscope.settings import Settings
 
 router = APIRouter(tags=["ingest"])
@@ -128,7 +129,8 @@ async def ingest(
     body = await read_limited_body(request, settings)
     deadline = _deadline(settings, len(body))
     if len(body) <= SMALL_BODY and recent_tokens.recently_valid(token_hash, _SCOPE):
-        parsed = _parse(request.headers, body, settings)  # about 30 us for one event
+        rules = rules_cache(app).current()
+        parsed = _parse(request.headers, body, settings, rules)  # about 30 us for one event
         if parsed.events and not (parsed.problems and atomic):
             writer = writer_for(app, _WRITE_SCOPES)
             # A writer stuck on a hung database would only make requests queue up behind it;
@@ -145,7 +147,15 @@ async def ingest(
                     return Response(payload, status_code=status, media_type="application/json")
                 recent_tokens.forget(token_hash)  # no longer valid: the full path says why
     work = partial(
-        _ingest_sync, app.state.db, settings, token_hash, request.headers, body, atomic, checked
+        _ingest_sync,
+        app.state.db,
+        settings,
+        rules_cache(app).current(),
+        token_hash,
+        request.headers,
+        body,
+        atomic,
+        checked,
     )
     status, payload = await _off_loop(app, settings, work, deadline)
     return Response(payload, status_code=status, media_type="application/json")
@@ -188,7 +198,7 @@ def _check_token(db: Database, token_hash: str) -> None:
     recent_tokens.remember(token_hash, _SCOPE)
 
 
-def _parse(headers: Headers, body: bytes, settings: Settings) -> Parsed:
+def _parse(headers: Headers, body: bytes, settings: Settings, rules: Rules | None) -> Parsed:
     return parse_body(
         headers.get("content-type"),
         headers,
@@ -196,19 +206,21 @@ def _parse(headers: Headers, body: bytes, settings: Settings) -> Parsed:
         max_future_s=settings.max_future_seconds,
         max_depth=settings.max_json_depth,
         max_events=settings.max_events_per_request,
+        retention=rules,
     )
 
 
 def _ingest_sync(
     db: Database,
     settings: Settings,
+    rules: Rules | None,
     token_hash: str,
     headers: Headers,
     body: bytes,
     atomic: bool,
     checked: bool,
 ) -> tuple[int, bytes]:
-    parsed = _parse(headers, body, settings)  # before a connection is taken
+    parsed = _parse(headers, body, settings, rules)  # before a connection is taken
     if not parsed.events or (parsed.problems and atomic):
         if not checked:  # remembered, not checked for this request: revoked since?
             with service.autocommit_connection(db) as conn:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import orjson
@@ -19,6 +19,9 @@ import orjson
 from flowscope.errors import FlowscopeError, UnsupportedMediaType
 from flowscope.ingest.schemas import Parsed, Problem
 from flowscope.ingest.validation import Invalid, Limits, from_cloudevent, from_json_object
+
+if TYPE_CHECKING:
+    from flowscope.retention.rules import Rules
 
 JSON_TYPES = frozenset({"application/json", "text/json"})
 CLOUDEVENT_TYPES = frozenset({"application/cloudevents+json", "application/cloudevent+json"})
@@ -86,11 +89,17 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def make_limits(body: bytes, now: datetime, max_future_s: int, max_depth: int) -> Limits:
+def make_limits(
+    body: bytes,
+    now: datetime,
+    max_future_s: int,
+    max_depth: int,
+    too_old: Callable[[str, datetime], str | None] | None = None,
+) -> Limits:
     # NUL can only reach a decoded string through the escape \u0000, and lone surrogates
     # only through \ud800-\udfff escapes: without those bytes the per-string scan is skipped.
     check = b"\\u0000" in body or b"\\ud" in body or b"\\uD" in body
-    return Limits(now, timedelta(seconds=max_future_s), max_depth, check)
+    return Limits(now, timedelta(seconds=max_future_s), max_depth, check, too_old)
 
 
 def parse_body(
@@ -101,9 +110,12 @@ def parse_body(
     max_future_s: int,
     max_depth: int,
     max_events: int,
+    retention: Rules | None = None,
 ) -> Parsed:
     kind = media_type(content_type)
-    limits = make_limits(body, datetime.now(UTC), max_future_s, max_depth)
+    now = datetime.now(UTC)
+    too_old = retention.refusal(now) if retention is not None else None
+    limits = make_limits(body, now, max_future_s, max_depth, too_old)
     # Binary mode is recognised by ce-specversion, unless the content type says structured mode
     # (CloudEvents HTTP binding, 3.1).
     structured = kind in CLOUDEVENT_TYPES or kind in CLOUDEVENT_BATCH_TYPES

@@ -27,6 +27,11 @@ from flowscope.ingest.schemas import NewEvent
 # take the unique index's locks in the same order and cannot deadlock; the first of several
 # duplicates sent wins. Duplicates, within the request or with stored events, are skipped by the
 # unique (provider, event_id) and leave gaps in `seq`.
+# Events older than their provider's retention horizon are skipped too (counted as duplicates:
+# they were stored once and deleted by retention, or would be at its next run), so an event
+# deleted by retention is never stored again whatever a client re-sends (README, Retention).
+# Validation refuses them first with a 400 naming the field; this guard is what still holds
+# when that check worked from a copy of the rules a few seconds old.
 _NUMBERED = """
 numbered as (
     select nextval('events_seq_seq') as seq, p, i, t, ts, a, ord
@@ -35,6 +40,8 @@ numbered as (
                              %(ts)b::timestamptz[], %(a)b::jsonb[]{arrays})
                       with ordinality as u(p, i, t, ts, a{names}, ord)
         where {guard}
+          and not exists (select 1 from retention_providers r
+                          where r.provider = u.p and r.purged_before > u.ts)
         order by ord
     ) as sent
 )"""

@@ -2,12 +2,14 @@
 
 Rules: `event.provider` and `event.type` are required strings; `event.id` is optional (a UUID is
 generated); `timestamp` is RFC 3339 or epoch seconds/ms/µs/ns, missing means the receive time,
-and more than `max_future` ahead is refused. Every other key is an attribute, nesting kept.
+and more than `max_future` ahead, or older than the provider's retention, is refused. Every
+other key is an attribute, nesting kept.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +26,9 @@ class Limits:
     max_future: timedelta
     max_depth: int
     check_strings: bool  # False when the body cannot contain NUL or lone surrogates
+    # Why an event of (provider, timestamp) is past its provider's retention, or None
+    # (`flowscope.retention.rules.Rules.refusal`); None: no age limit.
+    too_old: Callable[[str, datetime], str | None] | None = None
 
 
 class Invalid(Exception):
@@ -158,6 +163,13 @@ def _check_string(text: str, where: str) -> None:
             raise Invalid(where, "contains an unpaired UTF-16 surrogate") from None
 
 
+def _check_age(provider: str, ts: datetime, field: str, limits: Limits) -> None:
+    if limits.too_old is not None:
+        reason = limits.too_old(provider, ts)
+        if reason is not None:
+            raise Invalid(field, reason)
+
+
 def _pop(attrs: dict[str, Any], flat: str, nested: str | None) -> Any:
     """Take `event.x` given flat (`"event.x": ...`) or nested (`"event": {"x": ...}`)."""
     value = attrs.pop(flat, None)
@@ -183,6 +195,7 @@ def from_json_object(obj: Any, limits: Limits) -> NewEvent:
     etype = _name(_pop(attrs, "event.type", "type"), "event.type")
     event_id = _optional_name(_pop(attrs, "event.id", "id"), "event.id")
     ts = parse_timestamp(attrs.pop("timestamp", None), "timestamp", limits)
+    _check_age(provider, ts, "timestamp", limits)
     _check_tree(attrs, "", limits)
     if limits.check_strings:
         for name, field in ((provider, "event.provider"), (etype, "event.type")):
@@ -215,6 +228,7 @@ def from_cloudevent(obj: Any, limits: Limits) -> NewEvent:
     etype = _name(obj.get("type"), "type")
     event_id = _optional_name(obj.get("id"), "id")
     ts = parse_timestamp(obj.get("time"), "time", limits)
+    _check_age(provider, ts, "time", limits)
     data = obj.get("data")
     attrs: dict[str, Any] = dict(data) if isinstance(data, dict) else {}
     if data is not None and not isinstance(data, dict):

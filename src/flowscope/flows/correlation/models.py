@@ -90,6 +90,9 @@ class FlowEvent(Base):
     properties: Mapped[dict[str, Any] | None] = mapped_column(JSONB, default=None)
     revenue: Mapped[Decimal | None] = mapped_column(Numeric, default=None)
 
+    # Retention deletes the memberships of the events it deletes (migration 0014).
+    __table_args__ = (Index("ix_flow_events_seq", "seq"),)
+
 
 class FlowInstance(Base):
     """One unique flow: everything the analysis pages filter, sort and count on.
