@@ -15,6 +15,7 @@ import argparse
 import gzip
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 HELPDESK = Path(__file__).resolve().parent.parent / "tests" / "data" / "helpdesk.xes.gz"
@@ -35,7 +36,7 @@ def synthetic_xes(out: Path, copies: int, source: Path = HELPDESK) -> tuple[int,
         for k in range(copies):
             suffix = f"/{k}".encode()
             for trace in traces:
-                f.write(_CASE.sub(lambda m: m[1] + m[2] + suffix + m[3], trace, count=1))
+                f.write(_CASE.sub(lambda m, s=suffix: m[1] + m[2] + s + m[3], trace, count=1))
                 f.write(b"\n\t")
         f.write(b"</log>\n")
     return len(traces) * copies, events * copies
@@ -43,7 +44,8 @@ def synthetic_xes(out: Path, copies: int, source: Path = HELPDESK) -> tuple[int,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("out", nargs="?", default="/tmp/flowscope-bench-helpdesk-x12.xes.gz")
+    default = Path(tempfile.gettempdir()) / "flowscope-bench-helpdesk-x12.xes.gz"
+    parser.add_argument("out", nargs="?", default=str(default))
     parser.add_argument("--copies", type=int, default=12)
     args = parser.parse_args()
     cases, events = synthetic_xes(Path(args.out), args.copies)
