@@ -180,6 +180,7 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=12, help="help desk log copies (12)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per figure (3)")
     parser.add_argument("--explorer-events", type=int, default=2_000_000)
+    parser.add_argument("--parts", default="discovery,explorer", help="discovery,explorer")
     args = parser.parse_args()
     admin = normalise_dsn(os.environ.get("FLOWSCOPE_BENCH_DATABASE_URL", LOCAL_SERVER))
     name = f"flowscope_bench_{secrets.token_hex(4)}"
