@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 
 from flowscope.db import Database
 from flowscope.flows.definitions import discovery
-from flowscope.flows.definitions.discovery import discover
-from flowscope.flows.definitions.discovery_cache import CACHE
+from flowscope.flows.definitions.discovery import CACHE, discover
 from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
 from tests.flows.factories import T0, store_cases

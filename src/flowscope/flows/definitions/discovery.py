@@ -22,7 +22,7 @@ from sqlalchemy.types import Integer, String
 
 from flowscope.attributes import SqlParameters, correlation_sql, sql_parameters
 from flowscope.errors import FlowscopeError
-from flowscope.flows.definitions.discovery_cache import CACHE, CacheKey, Seen, database_of
+from flowscope.flows.definitions.discovery_cache import CacheKey, DiscoveryCache, Seen, database_of
 from flowscope.flows.definitions.schemas import Edge, EventMatcher, FlowDefinition, Step, Timeouts
 from flowscope.flows.definitions.yaml_io import parse_definition
 
@@ -66,6 +66,10 @@ class Discovery(BaseModel):
     # Time between consecutive events of a case: 90th and 99th percentile (drafts' timeouts).
     gap_p90_s: float | None
     gap_p99_s: float | None
+
+
+# Results kept until the provider's events change (see discovery_cache.py).
+CACHE: DiscoveryCache[Discovery] = DiscoveryCache()
 
 
 def attribute_path(field: str) -> SqlParameters:

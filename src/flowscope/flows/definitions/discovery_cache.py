@@ -22,15 +22,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-if TYPE_CHECKING:
-    from flowscope.flows.definitions.discovery import Discovery
-
 SIZE = 32
+Result = TypeVar("Result")  # discovery.Discovery (not imported here: discovery imports this)
 
 
 class CacheKey(NamedTuple):
@@ -67,13 +65,13 @@ def database_of(session: Session) -> str:
     return session.get_bind().engine.url.render_as_string(hide_password=True)
 
 
-class DiscoveryCache:
+class DiscoveryCache(Generic[Result]):
     def __init__(self, size: int = SIZE) -> None:
         self.size = size
-        self._entries: OrderedDict[CacheKey, tuple[Seen, Discovery]] = OrderedDict()
+        self._entries: OrderedDict[CacheKey, tuple[Seen, Result]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, session: Session, key: CacheKey) -> Discovery | None:
+    def get(self, session: Session, key: CacheKey) -> Result | None:
         """The kept result, if no event of its provider was stored since it was computed."""
         with self._lock:
             entry = self._entries.get(key)
@@ -92,7 +90,7 @@ class DiscoveryCache:
                 self._entries.move_to_end(key)
         return found
 
-    def put(self, key: CacheKey, seen: Seen, found: Discovery) -> None:
+    def put(self, key: CacheKey, seen: Seen, found: Result) -> None:
         if seen.writing:
             return
         with self._lock:
@@ -104,6 +102,3 @@ class DiscoveryCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-
-
-CACHE = DiscoveryCache()
