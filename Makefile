@@ -28,13 +28,16 @@ format: install
 # minutes; `make bench BENCH=full` runs them at their own defaults (the sizes bench/README.md
 # quotes). A script without an entry below runs at its defaults. Run by hand, never by CI.
 BENCH ?= small
-BENCH_SCRIPTS := $(sort $(wildcard bench/*.py))
+BENCH_HELPERS := bench/eventlogs.py
+BENCH_SCRIPTS := $(filter-out $(BENCH_HELPERS),$(sort $(wildcard bench/*.py)))
 bench_small_ingest := --duration 5 --warmup 1
 bench_small_correlate := --events 20000 --rate 5000 --seconds 5
 bench_small_editor := --events 100000 --runs 3
 bench_small_flow_page := --replicas 3 --runs 5
 bench_small_query := --orders 50000 --runs 3
 bench_small_retention := --events 20000 --ingest-seconds 2
+bench_small_import := --copies 2 --duration 3
+bench_small_discover := --copies 2 --runs 3 --explorer-events 200000
 bench_args = $(if $(filter full,$(BENCH)),,$(bench_small_$(basename $(notdir $(1)))))
 
 bench: install

@@ -62,3 +62,33 @@ def test_filter_by_provider_and_read_the_latest_events(
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"page scrolls sideways on a phone ({width}px)"
     screenshot(page, "events-explorer-phone")
+
+
+def test_older_events_continue_below_the_last_one_shown(
+    page: Page,
+    clean_db: Database,
+    browser_login: Callable[[Page, Role], None],
+    screenshot: Callable[[Page, str], Path],
+) -> None:
+    now = datetime.now(UTC)
+    with clean_db.sessions.begin() as s:
+        store_events(
+            s,
+            [
+                NewEvent("shop", f"e{n}", "order.placed", now - timedelta(minutes=30 - n), {"n": n})
+                for n in range(25)
+            ],
+        )
+    browser_login(page, Role.viewer)
+    page.goto("/events?limit=20")
+    expect(page.locator("li.event")).to_have_count(20)
+    page.get_by_role("link", name="Older events").click()
+    expect(page.locator("li.event")).to_have_count(5)
+    expect(page.locator("li.event").first).to_contain_text("e4")
+    expect(page.get_by_role("link", name="Older events")).to_have_count(0)
+    screenshot(page, "events-explorer-older")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"page scrolls sideways on a phone ({width}px)"
+    screenshot(page, "events-explorer-older-phone")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from defusedxml.ElementTree import ParseError
+from lxml.etree import XMLSyntaxError
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -191,7 +191,10 @@ def test_invalid_rows_are_rejected_with_their_line_and_the_rest_stored(
     assert result.problems[4] == "line 6: time:timestamp: is required in an imported log"
 
 
-def test_batches_report_progress_and_keep_file_order(session: Session, tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_batches_report_progress_and_keep_file_order(
+    session: Session, tmp_path: Path, jobs: int
+) -> None:
     lines = [f"c{i % 3},step{i},2012-01-01T00:00:{i:02d}Z" for i in range(10)]
     path = write(
         tmp_path, "log.csv", "case:concept:name,concept:name,time:timestamp\n" + "\n".join(lines)
@@ -201,7 +204,7 @@ def test_batches_report_progress_and_keep_file_order(session: Session, tmp_path:
     def progress(position: int, result: ImportResult) -> None:
         calls.append((position, result.stored))
 
-    import_event_log(session, path, "p", batch_size=4, on_batch=progress)
+    import_event_log(session, path, "p", batch_size=4, jobs=jobs, on_batch=progress)
     assert [stored for _, stored in calls] == [4, 8, 10]
     assert calls[-1][0] == path.stat().st_size
     assert [r["type"] for r in stored(session)] == [f"step{i}" for i in range(10)]
@@ -268,7 +271,7 @@ def test_a_long_trace_streams_its_events_before_the_trace_ends() -> None:
     def read_all() -> None:
         seen.extend(row.fields["case:concept:name"] for row in read_xes(io.BytesIO(text.encode())))
 
-    with pytest.raises(ParseError):
+    with pytest.raises(XMLSyntaxError):
         read_all()
     assert seen == ["T"] * (2 * MAX_PENDING_EVENTS)  # given out before the file broke
 
@@ -282,3 +285,32 @@ def test_a_trace_attribute_after_a_few_events_still_applies_to_them(
     import_event_log(session, write(tmp_path, "late.xes", log), "p")
     first = stored(session)[0]
     assert first["attributes"]["case"]["priority"] == 2
+
+
+def test_a_failing_batch_in_the_background_writer_stops_the_import(
+    session: Session, tmp_path: Path
+) -> None:
+    lines = [f"c{i},step{i},2012-01-01T00:00:{i:02d}Z" for i in range(30)]
+    path = write(
+        tmp_path, "log.csv", "case:concept:name,concept:name,time:timestamp\n" + "\n".join(lines)
+    )
+    calls: list[int] = []
+
+    def progress(_position: int, result: ImportResult) -> None:
+        calls.append(result.stored)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_event_log(session, path, "p", batch_size=4, jobs=2, on_batch=progress)
+    assert calls[:2] == [4, 8]
+    assert len(calls) == 2  # nothing stored after the failed batch
+
+
+def test_a_document_type_is_refused_before_any_event_is_stored(
+    session: Session, tmp_path: Path
+) -> None:
+    log = XES.replace('<?xml version="1.0" encoding="utf-8" ?>', '<!DOCTYPE log [<!ENTITY x "y">]>')
+    with pytest.raises(LogError, match="document type"):
+        import_event_log(session, write(tmp_path, "dtd.xes", log), "p")
+    assert stored(session) == []

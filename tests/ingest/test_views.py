@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +14,7 @@ from flowscope.auth.models import Role
 from flowscope.db import Database
 from flowscope.flows.definitions.schemas import FlowDefinition
 from flowscope.flows.definitions.service import save_flow
+from flowscope.ingest.explorer import type_overview
 from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
 from tests.flows.views_support import SHOP
@@ -103,3 +106,46 @@ def test_latest_events_by_correlation_id_under_any_flows_field(
     assert client.get("/events", params={"cid": "1"}).text.count('<li class="event">') == 1
     assert client.get("/events", params={"cid": "A-9"}).text.count('<li class="event">') == 0
     assert client.get("/events", params={"cid": "x" * 300}).status_code in (400, 422)
+
+
+def shows(page: str, n: int) -> bool:
+    return f'<span class="key">n</span>: <span class="val num">{n}</span>' in page
+
+
+def test_older_events_page_by_keyset_and_counts_stop_at_the_cap(
+    clean_db: Database, sign_in: Callable[..., TestClient]
+) -> None:
+    with clean_db.sessions.begin() as s:
+        store_events(
+            s,
+            [NewEvent("shop", "old", "order.placed", NOW - timedelta(days=2), {"n": -1})]
+            + [
+                NewEvent("shop", f"o{n}", "order.placed", NOW - timedelta(minutes=60 - n), {"n": n})
+                for n in range(45)
+            ],
+        )
+    with clean_db.sessions() as s:
+        [row] = type_overview(s, NOW - timedelta(days=1), cap=44)
+        assert (row["recent"], row["recent_more"], row["total"], row["total_more"]) == (
+            44,
+            True,
+            44,
+            True,
+        )
+        [row] = type_overview(s, NOW - timedelta(days=1), cap=45)
+        assert (row["recent"], row["recent_more"], row["total_more"]) == (45, False, True)
+        assert row["latest"] == NOW - timedelta(minutes=16)
+    client = sign_in(Role.viewer)
+    page = client.get("/events?limit=20&window=7d")
+    assert page.text.count('<li class="event">') == 20
+    assert [n for n in range(-1, 45) if shows(page.text, n)] == list(range(25, 45))
+    older = re.search(r'<a class="older" href="([^"]+)"', page.text)
+    assert older is not None
+    page = client.get(html.unescape(older.group(1)))
+    assert [n for n in range(-1, 45) if shows(page.text, n)] == list(range(5, 25))
+    last = re.search(r'<a class="older" href="([^"]+)"', page.text)
+    assert last is not None
+    page = client.get(html.unescape(last.group(1)))
+    assert [n for n in range(-1, 45) if shows(page.text, n)] == list(range(-1, 5))
+    assert '<a class="older"' not in page.text
+    assert client.get("/events?before=0").status_code in (400, 422)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -26,6 +27,15 @@ def import_log_command(
     batch_size: Annotated[int, typer.Option(min=1, help="Events per batch (one commit each).")] = (
         eventlog.BATCH_SIZE
     ),
+    jobs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=2,
+            help="1: read and store in turn; 2: store each batch while the next one is read "
+            "(file order is kept either way).",
+        ),
+    ] = 2,
 ) -> None:
     """Import the history of a process from an event log; running it again stores nothing twice.
 
@@ -35,16 +45,30 @@ def import_log_command(
     settings = get_settings()
     eventlog.log_format(file)  # a wrong file is reported before anything starts
     size = file.stat().st_size
+    rate = ""  # shown after the bar, with its percentage and ETA
+
+    def show_rate(_item: int | None) -> str:
+        return rate
+
     with (
         command_database() as db,
         db.sessions() as session,
-        typer.progressbar(length=size, label=file.name, file=sys.stderr) as bar,
+        typer.progressbar(
+            length=size,
+            label=file.name,
+            file=sys.stderr,
+            show_eta=True,
+            item_show_func=show_rate,
+        ) as bar,
     ):
         done = 0
+        started = time.monotonic()
 
-        def batch_done(position: int, _result: eventlog.ImportResult) -> None:
-            nonlocal done
+        def batch_done(position: int, result: eventlog.ImportResult) -> None:
+            nonlocal done, rate
             session.commit()  # each batch is kept even if a later one fails
+            elapsed = max(time.monotonic() - started, 1e-6)
+            rate = f"{result.read / elapsed:,.0f} events/s"
             bar.update(position - done)
             done = position
 
@@ -56,6 +80,7 @@ def import_log_command(
             batch_size=batch_size,
             max_future=timedelta(seconds=settings.max_future_seconds),
             max_depth=settings.max_json_depth,
+            jobs=jobs,
             on_batch=batch_done,
         )
     for problem in result.problems:

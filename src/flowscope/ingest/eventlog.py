@@ -22,21 +22,25 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import io
-import math
-import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, cast
 
-from defusedxml.ElementTree import iterparse
+from lxml import etree
 from sqlalchemy.orm import Session
 
-from flowscope.errors import FlowscopeError
+from flowscope.ingest.logreaders import (
+    MAX_PENDING_EVENTS,
+    MAX_XES_DEPTH,
+    LogError,
+    Row,
+    read_csv,
+    read_xes,
+)
+from flowscope.ingest.logwriter import BatchWriter, ImportResult
 from flowscope.ingest.schemas import NewEvent
-from flowscope.ingest.service import store_events
 from flowscope.ingest.validation import MAX_NAME_LENGTH, Invalid, Limits, from_json_object
 
 # For `flowscope import-log --help`: the mapping above, in paragraphs the terminal can wrap.
@@ -57,12 +61,6 @@ BATCH_SIZE = 5_000
 MAX_PROBLEMS = 20
 CASE_KEY = "case"
 _RESERVED = frozenset({"timestamp", "event", CASE_KEY})
-_INT = re.compile(r"0|-?[1-9]\d{0,17}")  # written as Python would print it back
-_DECIMAL = re.compile(r"-?(?:0|[1-9]\d*)\.\d+")
-
-
-class LogError(FlowscopeError):
-    code = "invalid_log"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,149 +68,6 @@ class LogFields:
     case: str = "case:concept:name"
     activity: str = "concept:name"
     timestamp: str = "time:timestamp"
-
-
-@dataclass(slots=True)
-class ImportResult:
-    read: int = 0
-    stored: int = 0
-    present: int = 0
-    rejected: int = 0
-    problems: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Row:
-    """One event as read from the file: flat fields, `case:*` ones included, and where it was."""
-
-    fields: dict[str, Any]
-    where: str
-
-
-# ---------------------------------------------------------------------------------------------
-# readers
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _xes_value(elem: Any) -> Any:
-    kind = _local(elem.tag)
-    raw = elem.get("value")
-    children = [c for c in elem if c.get("key") is not None or _local(c.tag) == "values"]
-    if kind == "list":
-        values = next((c for c in elem if _local(c.tag) == "values"), None)
-        return [_xes_value(c) for c in values] if values is not None else []
-    if kind == "container":
-        return {c.get("key"): _xes_value(c) for c in children}
-    value: Any = raw
-    if kind == "int":
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            value = raw
-    elif kind == "float":
-        try:
-            number = float(raw)
-            value = number if math.isfinite(number) else raw
-        except (TypeError, ValueError):
-            value = raw
-    elif kind == "boolean":
-        value = str(raw).strip().lower() == "true"
-    if children:  # meta-attributes of an attribute
-        return {"value": value, **{c.get("key"): _xes_value(c) for c in children}}
-    return value
-
-
-def _xes_attributes(elem: Any) -> dict[str, Any]:
-    return {
-        c.get("key"): _xes_value(c)
-        for c in elem
-        if c.get("key") is not None and _local(c.tag) not in ("event", "trace")
-    }
-
-
-# XES nests log > trace > event > attribute; attributes nest lists and containers. Deeper
-# than this is no log (the recursive reading of values would end in a RecursionError).
-MAX_XES_DEPTH = 64
-# A trace's events wait for the trace's own attributes (case:*, which XES writes before the
-# events, but some tools after them) up to this many; a longer trace streams with the
-# attributes read so far, so memory stays flat however long a trace is.
-MAX_PENDING_EVENTS = 1_000
-
-
-def read_xes(stream: IO[bytes]) -> Iterator[_Row]:
-    """Stream a XES log event by event, dropping each element once read so memory stays flat.
-
-    A parsed element stays in its parent until removed: every event, trace attribute and
-    trace is taken out of the tree as soon as it has been turned into a row or a value.
-    """
-    path: list[Any] = []  # the open elements, root first
-    trace_no = loose = 0
-    case: dict[str, Any] = {}
-    pending: list[dict[str, Any]] = []
-    streamed = 0  # events of the current trace already given out
-
-    def flush() -> Iterator[_Row]:
-        nonlocal streamed
-        for attrs in pending:
-            streamed += 1
-            yield _Row({**case, **attrs}, f"trace {trace_no + 1} event {streamed}")
-        pending.clear()
-
-    for kind, elem in iterparse(stream, events=("start", "end")):
-        if kind == "start":
-            path.append(elem)
-            if len(path) > MAX_XES_DEPTH:
-                raise LogError(
-                    f"elements are nested deeper than {MAX_XES_DEPTH} levels "
-                    f"(in trace {trace_no + 1}); this is not an event log"
-                )
-            continue
-        path.pop()
-        parent = path[-1] if path else None
-        tag = _local(elem.tag)
-        in_trace = len(path) >= 2 and _local(path[1].tag) == "trace"
-        if tag == "event" and not in_trace:
-            # An event outside any trace: usable when --case-field names one of its attributes.
-            loose += 1
-            yield _Row(_xes_attributes(elem), f"event {loose} outside a trace")
-        elif tag == "event":
-            pending.append(_xes_attributes(elem))
-            if len(pending) >= MAX_PENDING_EVENTS:
-                yield from flush()
-        elif tag == "trace":
-            yield from flush()
-            trace_no += 1
-            case, streamed = {}, 0
-        elif len(path) == 2 and _local(path[1].tag) == "trace" and elem.get("key") is not None:
-            case[f"case:{elem.get('key')}"] = _xes_value(elem)  # a trace attribute
-        else:
-            continue  # inside an attribute or an event: read with its owner
-        if parent is not None:
-            parent.remove(elem)
-
-
-def _csv_value(text: str) -> Any:
-    if _INT.fullmatch(text):
-        return int(text)
-    if _DECIMAL.fullmatch(text):
-        return float(text)
-    return text
-
-
-def read_csv(stream: IO[bytes]) -> Iterator[_Row]:
-    decoded = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.DictReader(decoded)
-    try:
-        for row in reader:
-            fields = {
-                k: _csv_value(v) for k, v in row.items() if k is not None and v not in ("", None)
-            }
-            yield _Row(fields, f"line {reader.line_num}")
-    finally:
-        decoded.detach()  # the caller owns the file (and reads its position for progress)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,7 +82,7 @@ def event_id(case_id: str, n: int) -> str:
     return f"sha256:{hashlib.sha256(plain.encode()).hexdigest()}"
 
 
-def _to_object(row: _Row, provider: str, fields: LogFields, case_id: str, n: int) -> dict[str, Any]:
+def _to_object(row: Row, provider: str, fields: LogFields, case_id: str, n: int) -> dict[str, Any]:
     """The row as an ingest API JSON object, so the API's validation applies unchanged."""
     values = dict(row.fields)
     activity = values.pop(fields.activity, None)
@@ -280,30 +135,29 @@ def import_event_log(
     batch_size: int = BATCH_SIZE,
     max_future: timedelta = timedelta(minutes=10),
     max_depth: int = 32,
+    jobs: int = 1,
     on_batch: Callable[[int, ImportResult], None] | None = None,
 ) -> ImportResult:
     """Store the log's events for `provider`, in file order; returns what was stored.
 
     Never commits: `on_batch(bytes_read, result)` runs after each batch and may commit, so an
-    interrupted import keeps its batches and a re-run skips them.
+    interrupted import keeps its batches and a re-run skips them. With `jobs=2` the batches
+    are stored by a second thread while the next one is read (`on_batch` then runs there; the
+    session is only used by that thread until this returns).
     """
     kind = log_format(path)
+    # libxml2 refuses NUL and lone surrogates in XML, so only CSV text needs the string check.
     limits = Limits(
-        now=datetime.now(UTC), max_future=max_future, max_depth=max_depth, check_strings=True
+        now=datetime.now(UTC),
+        max_future=max_future,
+        max_depth=max_depth,
+        check_strings=kind == "csv",
     )
     result = ImportResult()
     seen: dict[str, int] = {}
     batch: list[NewEvent] = []
     stream, raw = _open(path)
-
-    def flush() -> None:
-        stored, present = store_events(session, batch)
-        result.stored += stored
-        result.present += present
-        batch.clear()
-        if on_batch is not None:
-            on_batch(raw.tell(), result)
-
+    writer = BatchWriter(session, result, on_batch, background=jobs > 1)
     try:
         rows = read_xes(stream) if kind == "xes" else read_csv(stream)
         for row in _guard(rows, path):
@@ -327,12 +181,29 @@ def import_event_log(
                 _reject(result, row.where, exc.field, exc.message)
                 continue
             if len(batch) >= batch_size:
-                flush()
-        flush()
+                writer.put(batch, raw.tell())
+                batch = []
+        writer.put(batch, raw.tell())
+        writer.close()
     finally:
+        writer.abandon()
         stream.close()
         raw.close()
     return result
+
+
+__all__ = [
+    "MAX_PENDING_EVENTS",
+    "MAX_XES_DEPTH",
+    "ImportResult",
+    "LogError",
+    "LogFields",
+    "event_id",
+    "import_event_log",
+    "log_format",
+    "read_csv",
+    "read_xes",
+]
 
 
 def _reject(result: ImportResult, where: str, field_name: str, message: str) -> None:
@@ -341,13 +212,11 @@ def _reject(result: ImportResult, where: str, field_name: str, message: str) -> 
         result.problems.append(f"{where}: {field_name}: {message}")
 
 
-def _guard(rows: Iterator[_Row], path: Path) -> Iterator[_Row]:
+def _guard(rows: Iterator[Row], path: Path) -> Iterator[Row]:
     """Parse errors become one clear `LogError` naming the file and the position."""
     try:
         yield from rows
     except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
         raise LogError(f"{path.name}: cannot read the log: {exc}") from None
-    except Exception as exc:  # defusedxml and expat raise their own classes
-        if type(exc).__module__.startswith(("xml.", "defusedxml")):
-            raise LogError(f"{path.name}: not a valid XES file: {exc}") from None
-        raise
+    except etree.XMLSyntaxError as exc:
+        raise LogError(f"{path.name}: not a valid XES file: {exc}") from None

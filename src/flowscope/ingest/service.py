@@ -215,29 +215,6 @@ def store_event_groups(
     return results
 
 
-def provider_overview(session: Session, since: datetime | None) -> list[dict[str, Any]]:
-    """Per provider and event type: events since `since` (all when None), all events, and the
-    latest event time.
-
-    Uses the (provider, type, timestamp) index; the all-time count is a plain count, which is
-    fine at the sizes the overview page is for and is replaced by pre-aggregates later.
-    """
-    recent = 'count(*) filter (where "timestamp" >= :since)' if since else "count(*)"
-    rows = session.execute(
-        text(
-            f"""
-            select provider, type, {recent} as recent, count(*) as total,
-                   max("timestamp") as latest
-            from events
-            group by provider, type
-            order by provider, type
-            """  # noqa: S608 - a constant fragment; values are bound parameters
-        ),
-        {"since": since},
-    ).mappings()
-    return [dict(row) for row in rows]
-
-
 def latest_events(
     session: Session,
     *,
@@ -247,12 +224,14 @@ def latest_events(
     limit: int = 50,
     correlation_id: str | None = None,
     correlation_paths: Sequence[str] = (),
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
     """The latest stored events (newest received first), with their attributes: what a
     developer checks to see that their app's events arrive as intended.
 
     Ordered by `seq` (ingest order), which the primary key serves without a sort; a filter on
-    provider/type/time is applied while walking that index backwards.
+    provider/type/time is applied while walking that index backwards. `before` (a `seq`) starts
+    the walk below it: the next page of a keyset pagination, with no offset to skip over.
     """
     where = ["true"]
     params: dict[str, Any] = {"limit": limit}
@@ -265,6 +244,9 @@ def latest_events(
     if since is not None:
         where.append('"timestamp" >= :since')
         params["since"] = since
+    if before is not None:
+        where.append("seq < :before")
+        params["before"] = before
     if correlation_id:
         # The id under any flow's correlation field, read by the correlator's own path rule.
         # No index serves this: the walk stops at `limit` matches, or at the window's start.

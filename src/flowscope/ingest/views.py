@@ -13,7 +13,7 @@ from flowscope.deps import CurrentUser, SessionDep
 from flowscope.errors import FlowscopeError
 from flowscope.flows.analysis.formatting import register
 from flowscope.flows.definitions.service import definition_of, list_flows
-from flowscope.ingest import service
+from flowscope.ingest import explorer, service
 from flowscope.timeframes import DEFAULT_RANGE, RANGE_LABELS, RANGES
 from flowscope.web import render, templates
 
@@ -59,6 +59,7 @@ def events_overview(
     window: str = DEFAULT_RANGE,
     limit: int = 50,
     cid: Annotated[str, Query(max_length=256)] = "",
+    before: Annotated[int | None, Query(ge=1, description="older than this seq")] = None,
 ) -> Response:
     if window not in WINDOWS:
         raise FlowscopeError(f"window: must be one of {', '.join(WINDOWS)}")
@@ -66,7 +67,7 @@ def events_overview(
         raise FlowscopeError(f"limit: must be one of {', '.join(map(str, LIMITS))}")
     span = WINDOWS[window][1]
     since = datetime.now(UTC) - span if span else None
-    everything = service.provider_overview(session, since)
+    everything = explorer.type_overview(session, since)
     rows = [
         r
         for r in everything
@@ -82,6 +83,7 @@ def events_overview(
         limit=limit,
         correlation_id=cid or None,
         correlation_paths=correlation_paths(session) if cid else (),
+        before=before,
     )
     context = {
         "providers": providers,
@@ -91,6 +93,9 @@ def events_overview(
         ),
         "any_events": bool(everything),
         "latest": latest,
+        # Keyset pagination: the next page starts below the last event shown.
+        "older": latest[-1]["seq"] if len(latest) == limit else None,
+        "paged": before is not None,
         "hidden_types": sum(1 for r in rows if not r["recent"]),
         "filters": {
             "provider": provider,

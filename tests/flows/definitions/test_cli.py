@@ -70,7 +70,7 @@ def test_import_log_twice_stores_nothing_the_second_time(run: Runner, tmp_path: 
     first = run("import-log", str(path), "--provider", "old.system")
     assert first.returncode == 0, first.stderr
     assert first.stdout == "3 events read: 3 stored, 0 already present, 0 rejected\n"
-    second = run("import-log", str(path), "--provider", "old.system")
+    second = run("import-log", str(path), "--provider", "old.system", "--jobs", "1")
     assert second.stdout == "3 events read: 0 stored, 3 already present, 0 rejected\n"
     suggested = run("flows", "suggest", "old.system", "--correlation", "case.id")
     assert suggested.returncode == 0, suggested.stderr

@@ -8,23 +8,26 @@ order). `suggest_flow` turns the result into a draft `FlowDefinition`.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, text
+from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.orm import Session
 from sqlalchemy.types import Integer, String
 
-from flowscope.attributes import SqlParameters, correlation_sql, sql_parameters, value_sql
+from flowscope.attributes import SqlParameters, correlation_sql, sql_parameters
 from flowscope.errors import FlowscopeError
+from flowscope.flows.definitions.discovery_cache import CacheKey, DiscoveryCache, Seen, database_of
 from flowscope.flows.definitions.schemas import Edge, EventMatcher, FlowDefinition, Step, Timeouts
 from flowscope.flows.definitions.yaml_io import parse_definition
 
 MAX_PATH_LENGTH = 256
+MAX_TOP_VARIANTS = 1000  # as many as the API lists
 
 
 class ActivityStats(BaseModel):
@@ -65,6 +68,10 @@ class Discovery(BaseModel):
     gap_p99_s: float | None
 
 
+# Results kept until the provider's events change (see discovery_cache.py).
+CACHE: DiscoveryCache[Discovery] = DiscoveryCache()
+
+
 def attribute_path(field: str) -> SqlParameters:
     """The bound values that read `field` by the one attribute-path rule; refuses empty parts."""
     if not field or len(field) > MAX_PATH_LENGTH:
@@ -80,16 +87,28 @@ def attribute_path(field: str) -> SqlParameters:
     return sql_parameters(field)
 
 
-# The case id is the correlator's correlation id of each event (flat key first, then nested).
-_CASE_ID = correlation_sql(value_sql("attributes", ":key", ":jsonpath"))
+def _case_id_sql(parts: int) -> str:
+    """The correlator's correlation id of each event (flat key first, then nested), read with
+    `->` per part instead of the attribute rule's `jsonb_path_query_first`: the same values
+    (`jsonb -> text` is NULL on anything but an object, as a strict JSON path member is), at
+    a third of the cost per event."""
+    flat = "attributes -> cast(:key as text)"
+    if parts == 1:
+        return correlation_sql(flat)
+    nested = "attributes" + "".join(f" -> cast(:p{i} as text)" for i in range(parts))
+    return correlation_sql(f"coalesce({flat}, {nested})")
 
-# One statement, one round trip: the ordered events are materialised once and every figure is
-# read from them. `lag` over the case partition gives the directly-follows pairs; the ordered
-# `array_agg` gives each case's variant (an array, so activity names may hold any character).
-_DISCOVER = text(
-    f"""
+
+# One statement, one round trip, and only one pass over the events: each case's activities and
+# times are gathered in order (`array_agg(... order by "timestamp", seq)`, one sort), and every
+# figure but durations and gaps is then read from the distinct variants with their number of
+# cases (a few hundred rows, where the events are hundreds of thousands): a variant's pairs of
+# neighbours are its directly-follows edges, its first and last activity the starts and ends.
+# The statement's snapshot comes back with the figures: discovery_cache.py keeps the result
+# until an event that snapshot did not see is stored.
+_DISCOVER = """
     with scoped as (
-        select {_CASE_ID} as case_id, type, "timestamp", seq
+        select {case_id} as case_id, type, "timestamp", seq
         from events
         where provider = :provider
           and (cast(:start as timestamptz) is null or "timestamp" >= :start)
@@ -97,45 +116,49 @@ _DISCOVER = text(
     ),
     ordered as materialized (
         select case_id, type, "timestamp", seq,
-               lag(type) over w as previous,
-               "timestamp" - lag("timestamp") over w as gap,
-               row_number() over w as position,
-               count(*) over (partition by case_id) as case_length
+               extract(epoch from "timestamp" - lag("timestamp") over w)::float8 as gap
         from scoped
         where case_id is not null
         window w as (partition by case_id order by "timestamp", seq)
     ),
     cases as materialized (
-        select case_id,
-               array_agg(type order by "timestamp", seq) as variant,
+        select array_agg(type order by "timestamp", seq) as variant,
                extract(epoch from max("timestamp") - min("timestamp")) as duration
         from ordered
         group by case_id
     ),
-    variants as (
-        select variant, count(*) as n from cases group by variant
+    variants as materialized (
+        select variant, cardinality(variant) as length, count(*) as n
+        from cases group by variant
+    ),
+    steps as materialized (
+        select v.variant, v.n, v.length, s.activity, s.position
+        from variants v, unnest(v.variant) with ordinality as s(activity, position)
     )
     select jsonb_build_object(
-        'cases', (select count(*) from cases),
-        'events', (select count(*) from ordered),
+        'cases', (select coalesce(sum(n), 0) from variants),
+        'events', (select coalesce(sum(n * length), 0) from variants),
         'activity_stats', (
             select coalesce(jsonb_agg(jsonb_build_object(
-                       'name', type, 'events', n, 'cases', c, 'position', p)
-                   order by n desc, type), '[]')
+                       'name', activity, 'events', events, 'cases', cases, 'position', p)
+                   order by events desc, activity), '[]')
             from (
-                select type, count(*) as n, count(distinct case_id) as c,
-                       avg(case when case_length = 1 then 0.0
-                                else (position - 1)::float8 / (case_length - 1) end) as p
-                from ordered group by type
+                select activity, sum(n) as events,
+                       sum(n * case when length = 1 then 0.0
+                                    else (position - 1)::float8 / (length - 1) end)
+                           / sum(n) as p,
+                       (select sum(n) from variants v2 where activity = any(v2.variant)) as cases
+                from steps group by activity
             ) t
         ),
         'edges', (
             select coalesce(jsonb_agg(jsonb_build_object(
-                       'source', previous, 'target', type, 'count', n)
-                   order by n desc, previous, type), '[]')
+                       'source', source, 'target', target, 'count', n)
+                   order by n desc, source, target), '[]')
             from (
-                select previous, type, count(*) as n
-                from ordered where previous is not null group by previous, type
+                select variant[i] as source, variant[i + 1] as target, sum(n) as n
+                from variants, generate_series(1, length - 1) as i
+                group by 1, 2
             ) e
         ),
         'variants', (select count(*) from variants),
@@ -146,35 +169,43 @@ _DISCOVER = text(
         ),
         'start_activities', (
             select coalesce(jsonb_object_agg(a, n), '{{}}')
-            from (select variant[1] as a, count(*) as n from cases group by 1) s
+            from (select variant[1] as a, sum(n) as n from variants group by 1) s
         ),
         'end_activities', (
             select coalesce(jsonb_object_agg(a, n), '{{}}')
-            from (select variant[cardinality(variant)] as a, count(*) as n
-                  from cases group by 1) s
+            from (select variant[length] as a, sum(n) as n from variants group by 1) s
         ),
-        'mean_case_duration_s', (select avg(duration)::float8 from cases),
-        'median_case_duration_s', (
-            select percentile_cont(0.5) within group (order by duration::float8) from cases
+        'durations', (
+            select jsonb_build_object(
+                'mean', avg(duration)::float8,
+                'median', percentile_cont(0.5) within group (order by duration::float8))
+            from cases
         ),
-        'gap_p90_s', (
-            select percentile_cont(0.9) within group (order by extract(epoch from gap)::float8)
+        'gaps', (
+            select jsonb_build_object(
+                'p90', percentile_cont(0.9) within group (order by gap),
+                'p99', percentile_cont(0.99) within group (order by gap))
             from ordered where gap is not null
         ),
-        'gap_p99_s', (
-            select percentile_cont(0.99) within group (order by extract(epoch from gap)::float8)
-            from ordered where gap is not null
-        )
+        'snapshot', jsonb_build_object(
+            'seen', pg_current_snapshot()::text,
+            'table', pg_relation_filenode('events')::bigint,
+            'writing', pg_current_xact_id_if_assigned() is not null)
     )
-    """  # noqa: S608 - the case id fragment is a constant; values are bound parameters
-).bindparams(
-    bindparam("key", type_=String),
-    bindparam("jsonpath", type_=String),
-    bindparam("provider", type_=String),
-    bindparam("start", type_=TIMESTAMP(timezone=True)),
-    bindparam("end", type_=TIMESTAMP(timezone=True)),
-    bindparam("top", type_=Integer),
-)
+    """
+
+
+@functools.lru_cache(maxsize=16)
+def _discover_sql(parts: int) -> TextClause:
+    """The statement for a correlation path of `parts` parts (their names are bound values)."""
+    return text(_DISCOVER.format(case_id=_case_id_sql(parts))).bindparams(  # noqa: S608 - constant
+        bindparam("key", type_=String),
+        *(bindparam(f"p{i}", type_=String) for i in range(parts if parts > 1 else 0)),
+        bindparam("provider", type_=String),
+        bindparam("start", type_=TIMESTAMP(timezone=True)),
+        bindparam("end", type_=TIMESTAMP(timezone=True)),
+        bindparam("top", type_=Integer),
+    )
 
 
 def discover(
@@ -189,24 +220,44 @@ def discover(
     """Cases, activities, directly-follows edges, variants and durations of `provider`'s events.
 
     `start`/`end` keep events with start <= timestamp < end (cases are cut at the window).
+    At most `MAX_TOP_VARIANTS` variants are listed. The result is computed once per provider,
+    correlation field and window, and kept until new events of the provider are stored (see
+    discovery_cache.py).
     """
-    key, jsonpath = attribute_path(correlation_field)
+    key, _ = attribute_path(correlation_field)
+    parts = correlation_field.split(".")
     if "\x00" in provider:  # PostgreSQL text cannot hold it: no provider has one
         raise FlowscopeError("provider: must not contain a NUL character (\\u0000)")
-    row = session.execute(
-        _DISCOVER,
-        {
-            "key": key,
-            "jsonpath": jsonpath,
-            "provider": provider,
-            "start": start,
-            "end": end,
-            "top": top_variants,
-        },
-    ).scalar_one()
-    data: dict[str, Any] = dict(row)
-    data["activities"] = len(data["activity_stats"])
-    return Discovery(provider=provider, correlation=correlation_field, **data)
+    top_variants = max(0, min(top_variants, MAX_TOP_VARIANTS))
+    cache_key = CacheKey(database_of(session), provider, correlation_field, start, end)
+    found = CACHE.get(session, cache_key)
+    if found is None:
+        row = session.execute(
+            _discover_sql(len(parts)),
+            {
+                **({f"p{i}": part for i, part in enumerate(parts)} if len(parts) > 1 else {}),
+                "key": key,
+                "provider": provider,
+                "start": start,
+                "end": end,
+                "top": MAX_TOP_VARIANTS,
+            },
+        ).scalar_one()
+        data: dict[str, Any] = dict(row)
+        snapshot = data.pop("snapshot")
+        durations, gaps = data.pop("durations"), data.pop("gaps")
+        found = Discovery(
+            provider=provider,
+            correlation=correlation_field,
+            activities=len(data["activity_stats"]),
+            mean_case_duration_s=durations["mean"],
+            median_case_duration_s=durations["median"],
+            gap_p90_s=gaps["p90"],
+            gap_p99_s=gaps["p99"],
+            **data,
+        )
+        CACHE.put(cache_key, Seen(snapshot["seen"], snapshot["table"], snapshot["writing"]), found)
+    return found.model_copy(update={"top_variants": found.top_variants[:top_variants]})
 
 
 # ---------------------------------------------------------------------------------------------
