@@ -89,3 +89,21 @@ def test_results_seen_by_a_writing_transaction_or_from_before_a_truncate_are_not
     session.commit()
     assert discover(session, "shop", "order.id").cases == 0
     assert len(computed) == 4
+
+
+def test_a_result_is_dropped_when_retention_deletes_the_providers_events(
+    clean_db: Database, computed: list[int]
+) -> None:
+    from datetime import timedelta
+
+    from flowscope.retention.purge import run_retention
+
+    with clean_db.sessions.begin() as s:
+        store_cases(s, {"A": ["placed", "paid"], "B": ["placed"]})
+    with clean_db.sessions() as s:
+        assert discover(s, "shop", "order.id").cases == 2
+    run_retention(clean_db, default_days=1, now=T0 + timedelta(days=3))
+    with clean_db.sessions() as s:
+        assert s.scalar(text("select count(*) from events")) == 0
+        assert discover(s, "shop", "order.id").cases == 0
+    assert len(computed) == 2

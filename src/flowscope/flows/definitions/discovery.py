@@ -190,7 +190,9 @@ _DISCOVER = """
         'snapshot', jsonb_build_object(
             'seen', pg_current_snapshot()::text,
             'table', pg_relation_filenode('events')::bigint,
-            'writing', pg_current_xact_id_if_assigned() is not null)
+            'writing', pg_current_xact_id_if_assigned() is not null,
+            'purged', (select purged_before::text from retention_providers
+                       where provider = :provider))
     )
     """
 
@@ -256,7 +258,11 @@ def discover(
             gap_p99_s=gaps["p99"],
             **data,
         )
-        CACHE.put(cache_key, Seen(snapshot["seen"], snapshot["table"], snapshot["writing"]), found)
+        CACHE.put(
+            cache_key,
+            Seen(snapshot["seen"], snapshot["table"], snapshot["writing"], snapshot["purged"]),
+            found,
+        )
     return found.model_copy(update={"top_variants": found.top_variants[:top_variants]})
 
 

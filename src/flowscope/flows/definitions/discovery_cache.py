@@ -1,7 +1,8 @@
 """Discovery results kept until the provider's events change.
 
-Discovery reads every event of a provider; the events only ever grow (Flowscope never deletes
-or updates one), so a result stays true until a new event of the provider is stored. Each
+Discovery reads every event of a provider. Events are never updated, and only retention deletes
+them, after moving the provider's horizon (`retention_providers.purged_before`) forward; so a
+result stays true until a new event of the provider is stored or that horizon moves. Each
 result is kept with the snapshot its statement ran in (`pg_current_snapshot()`), and is served
 again while no event of the provider exists whose inserting transaction that snapshot did not
 see: `txid >= xmin(snapshot) and not pg_visible_in_snapshot(txid, snapshot)`. That check walks
@@ -11,7 +12,8 @@ the result was computed and committed later, which a comparison of `seq` values 
 
 Also dropped: a result computed by a transaction that had written itself (its own uncommitted
 events count, and could still be rolled back), and any result once the events table has been
-rewritten (`truncate`, as tests and benches do: its file node changes).
+rewritten (`truncate`, as tests and benches do: its file node changes), and any result of a
+provider whose retention horizon moved since.
 
 The cache lives in the process (each worker has its own), holds at most `SIZE` results, least
 recently used first out, and is keyed by database, provider, correlation field and window.
@@ -40,17 +42,21 @@ class CacheKey(NamedTuple):
 
 
 class Seen(NamedTuple):
-    """What a result was computed from: the snapshot, the events table's file node, and
-    whether the computing transaction had written (then the result is not kept)."""
+    """What a result was computed from: the snapshot, the events table's file node,
+    whether the computing transaction had written (then the result is not kept), and the
+    provider's retention horizon as text (None: retention never deleted any of its events)."""
 
     snapshot: str
     table: int
     writing: bool
+    purged: str | None = None
 
 
 _CHANGED = text(
     """
     select pg_relation_filenode('events')::bigint is distinct from cast(:table as bigint)
+        or (select purged_before::text from retention_providers where provider = :provider)
+            is distinct from cast(:purged as text)
         or exists (
             select 1 from events
             where txid >= pg_snapshot_xmin(cast(:snapshot as pg_snapshot))
@@ -79,7 +85,13 @@ class DiscoveryCache(Generic[Result]):
             return None
         seen, found = entry
         changed = session.execute(
-            _CHANGED, {"table": seen.table, "snapshot": seen.snapshot, "provider": key.provider}
+            _CHANGED,
+            {
+                "table": seen.table,
+                "snapshot": seen.snapshot,
+                "provider": key.provider,
+                "purged": seen.purged,
+            },
         ).scalar_one()
         with self._lock:
             if changed:
