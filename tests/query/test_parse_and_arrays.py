@@ -155,3 +155,28 @@ def test_series_arithmetic_is_element_wise(lab: Session) -> None:
     assert row["first"] == row["total"][0]
     with pytest.raises(QueryError, match="by a number"):
         fql(lab, SHOP + ' | makeTimeseries c = count() | fields x = c["a"]')
+
+
+def test_default_fills_an_empty_aggregation_and_empty_bins(lab: Session) -> None:
+    got = fql(
+        lab,
+        SHOP + ' | filter event.type == "nope"'
+        " | summarize s = sum(revenue, default: 0), m = max(revenue, default: -1)",
+    )
+    assert got == [{"s": 0, "m": -1}]
+    (row,) = fql(
+        lab,
+        SHOP + ' | filter event.type == "order.placed" and revenue > 400'
+        " | makeTimeseries plain = sum(revenue), zero = sum(revenue, default: 0), interval: 1h",
+    )
+    assert None in row["plain"]  # hours without such an order
+    assert row["zero"] == [0 if v is None else v for v in row["plain"]]
+    per_hour = sql(
+        lab,
+        "select coalesce(sum((e.attributes->>'revenue')::float8), 0) as s"
+        " from generate_series(:start, :end - interval '1 hour', interval '1 hour') as h"
+        " left join events e on e.timestamp >= h and e.timestamp < h + interval '1 hour'"
+        " and e.provider = :provider and e.type = 'order.placed'"
+        " and (e.attributes->>'revenue')::float8 > 400 group by h order by h",
+    )
+    assert row["zero"] == pytest.approx([r["s"] for r in per_hour])

@@ -183,6 +183,8 @@ class ExprCompiler:
                 call.pos,
                 f"unknown function '{call.name}'{did_you_mean(call.name, ALL_FUNCTIONS)}",
             )
+        if aggregate and any(n.name == "default" for n in call.named):
+            return self._with_default(call, mode)
         call = _with_named(call, function)
         count = len(call.args)
         if count < function.min_args or (
@@ -195,6 +197,18 @@ class ExprCompiler:
         args = [self.compile(arg, arg_mode) for arg in call.args]
         context = CallContext(self.params, call, self.now_sql, self.record_order)
         return function.impl(context, args)
+
+    def _with_default(self, call: ast.Call, mode: Mode) -> Typed:
+        """DQL's `sum(x, default: 0)`: the value when the aggregation has none (no records,
+        or only nulls); in makeTimeseries also the value of an empty bin."""
+        default = next(n for n in call.named if n.name == "default")
+        rest = tuple(n for n in call.named if n.name != "default")
+        value = self._call(ast.Call(call.name, call.args, call.pos, rest), mode)
+        fallback = self.compile(default.expr, Mode.INNER)
+        kind = unify(value, fallback)
+        a = coerce(value, kind, call.pos, f"{call.name}()")
+        b = coerce(fallback, kind, default.pos, "default:")
+        return Typed(f"coalesce({a}, {b})", kind)
 
     def _record(self, call: ast.Call, mode: Mode) -> Typed:
         """record(a = 1, b = x) or record(x): a JSON object (a bare field keeps its name)."""

@@ -92,7 +92,14 @@ def make_timeseries(compiler: SeriesCompiler, layer: Layer, command: ast.MakeTim
     )
     arrays = []
     for i, assign in enumerate(command.aggregates):
-        if _counting(assign.expr):  # an empty bin counts 0
+        default = _default(assign.expr)
+        if default is not None:  # count(default: 5): the value of an empty bin
+            fill = coerce(exprs.compile(default.expr, Mode.INNER), T.NUMBER, default.pos)
+            value = f"t.a{i}" if values[i].type is not T.JSON else json_number(f"t.a{i}")
+            arrays.append(
+                f"array_agg(coalesce(({value})::double precision, {fill}) order by g.i) as a{i}"
+            )
+        elif _counting(assign.expr):  # an empty bin counts 0
             arrays.append(f"array_agg(coalesce(t.a{i}, 0)::bigint order by g.i) as a{i}")
         else:
             value = f"t.a{i}" if values[i].type is not T.JSON else json_number(f"t.a{i}")
@@ -155,6 +162,12 @@ def _bins(timeframe: Timeframe, command: ast.MakeTimeseries) -> tuple[int, int, 
 
 
 # --- result ------------------------------------------------------------------------
+
+
+def _default(expr: ast.Expr) -> ast.NamedArg | None:
+    if isinstance(expr, ast.Call):
+        return next((n for n in expr.named if n.name == "default"), None)
+    return None
 
 
 def _counting(expr: ast.Expr) -> bool:
