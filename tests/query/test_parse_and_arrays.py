@@ -180,3 +180,17 @@ def test_default_fills_an_empty_aggregation_and_empty_bins(lab: Session) -> None
         " and (e.attributes->>'revenue')::float8 > 400 group by h order by h",
     )
     assert row["zero"] == pytest.approx([r["s"] for r in per_hour])
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'data record(t = "{not json}") | parse t, "JSON:j"',
+        "data record(a = 1) | fieldsAdd r = range(now(), interval: 0s)",
+        "data record(a = 1) | fieldsAdd x = array(1)[99999999999]",
+        'data record(t = "2026-02-30T10:00:00Z") | parse t, "TIMESTAMP:at"',
+    ],
+)
+def test_values_the_database_refuses_are_query_errors(session: Session, query: str) -> None:
+    with pytest.raises(QueryError, match="could not be converted"):
+        fql(session, query)
