@@ -7,7 +7,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from flowscope.query.errors import QueryError
-from tests.query.data import IN_WINDOW, SHOP, fql, ingest, make_events, sql
+from flowscope.query.presentation import chart_for
+from flowscope.query.service import run_query
+from tests.query.data import IN_WINDOW, NOW, SHOP, fql, ingest, make_events, sql
 
 
 @pytest.fixture
@@ -194,3 +196,19 @@ def test_default_fills_an_empty_aggregation_and_empty_bins(lab: Session) -> None
 def test_values_the_database_refuses_are_query_errors(session: Session, query: str) -> None:
     with pytest.raises(QueryError, match="could not be converted"):
         fql(session, query)
+
+
+def test_series_maths_is_charted_as_a_time_series(lab: Session) -> None:
+    result = run_query(
+        lab,
+        SHOP + ' | makeTimeseries {failed = countIf(event.type == "payment.failed"),'
+        " total = count()}, interval: 1h | fieldsAdd rate = failed[] / total[] * 100"
+        " | fields rate",
+        time_from="-24h",
+        now=NOW,
+    )
+    chart = chart_for(result)
+    assert chart is not None
+    assert chart["kind"] == "timeseries"
+    assert [s["name"] for s in chart["series"]] == ["rate"]
+    assert len(chart["times"]) == len(chart["series"][0]["values"]) == 24
