@@ -13,7 +13,7 @@ from flowscope.query import ast
 from flowscope.query.errors import QueryError
 from flowscope.query.expressions import Base, Col, ExprCompiler
 from flowscope.query.layers import Layer
-from flowscope.query.values import SQL_TYPE, Params, T, Typed, coerce, type_name
+from flowscope.query.values import SQL_TYPE, Params, T, Typed, coerce, json_text, type_name
 
 
 class Combiner(Protocol):  # the compiler, seen from here (no import cycle)
@@ -44,8 +44,8 @@ def in_subquery(compiler: Combiner, query: ast.Query, pos: ast.Pos) -> Typed:
 
 def _key_pair(left: Typed, right: Typed, pos: ast.Pos) -> tuple[str, str]:
     """Both sides of a join condition in one SQL type: text when they differ."""
-    if left.type is right.type is T.JSON:  # a JSON null is no key, as a missing one
-        return f"nullif({left.sql}, 'null'::jsonb)", f"nullif({right.sql}, 'null'::jsonb)"
+    if left.type is right.type is T.JSON:  # their text: a JSON null is no key, as a missing one
+        return json_text(left.sql), json_text(right.sql)
     if left.type is right.type and left.type is not T.ARRAY:
         return left.sql, right.sql
     if T.ARRAY in (left.type, right.type):

@@ -20,7 +20,7 @@ from flowscope.query.expressions import Col, ExprCompiler
 from flowscope.query.layers import Layer
 from flowscope.query.values import Params, T, coerce
 
-_DIGITS = r"\d{1,255}"  # long enough for any number, short enough for double precision
+_DIGITS = r"\d+"  # (a bounded {1,n} would make PostgreSQL's regex automaton n times larger)
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1?\d?\d)"
 _HOUR, _MINUTE = r"(?:[01]\d|2[0-3])", r"[0-5]\d"
 _ISO = (
@@ -46,6 +46,7 @@ MATCHERS: dict[str, tuple[str, T]] = {
     "TIMESTAMP": (_ISO, T.TIMESTAMP),
     "JSON": (r"\{[\s\S]*\}", T.JSON),
 }
+_LAZY = frozenset({r"[^\n]*?", r"[\s\S]*?"})
 # A matcher at the end of the pattern that would otherwise match nothing takes the rest
 _GREEDY_AT_END = {"LD": r"[^\n]*", "DATA": r"[\s\S]*"}
 _TOKEN = re.compile(
@@ -89,8 +90,12 @@ def compile_pattern(text: str, pos: ast.Pos) -> Pattern:
     if len(set(names)) != len(names):
         raise QueryError.at(pos, "parse: a field is named twice in the pattern")
     body = "".join(f"({regex})" if name else regex for regex, name, _ in parts)
-    # {1,1}: the whole match is greedy whatever the first matcher is (PostgreSQL's rule)
-    return Pattern(f"^(?:{body}){{1,1}}", captures)
+    # PostgreSQL makes the whole match as greedy as its first quantified part: after a lazy
+    # LD/DATA, {1,1} makes it greedy again (only then: the wrapper costs the engine time)
+    quantified = [regex for regex, _, _ in parts if regex in _LAZY or regex[-1] in "+*?}"]
+    if quantified and quantified[0] in _LAZY:
+        return Pattern(f"^(?:{body}){{1,1}}", captures)
+    return Pattern(f"^{body}", captures)
 
 
 class Parser(Protocol):  # the compiler, seen from here (no import cycle)
