@@ -92,6 +92,19 @@ LAB: dict[str, str] = {
 | filter secondCount == 0 and timeSinceFirstStep > toDuration(7200000000000) //Time in nanoseconds
 | makeTimeseries `Lost flows` = count(), time: firstTime, bins:50
 | fieldsAdd totalLostFlows = arraySum(`Lost flows`)""",  # noqa: E501
+    # beyond the lab: a join, a subquery filter and a DPL parse (issue 12)
+    "join paid": f"""fetch bizevents
+| filter event.provider == "{PROVIDER}" and event.type == "order.placed"
+| join [fetch bizevents | filter event.provider == "{PROVIDER}" and event.type == "payment.succeeded" | fields orderId, paid = timestamp], on: {{orderId}}, fields: {{paid}}
+| summarize wait = avg(right.paid - timestamp)""",  # noqa: E501
+    "in subquery": f"""fetch bizevents
+| filter event.provider == "{PROVIDER}"
+| filter orderId in [fetch bizevents | filter event.provider == "{PROVIDER}" and event.type == "payment.failed" | fields orderId]
+| summarize n = count()""",  # noqa: E501
+    "parse": f"""fetch bizevents
+| filter event.provider == "{PROVIDER}"
+| parse event.id, "'O' INT:order '-' INT:step"
+| summarize steps = sum(step), orders = countDistinct(order)""",
 }
 
 _RANGE = '"timestamp" >= %(start)s and "timestamp" < %(end)s and provider = %(p)s'
@@ -127,6 +140,22 @@ BASELINE: dict[str, str] = {
           from g where second = 0 and %(end)s - first > interval '2 hours')
         select sum(n) from (
           select count(*) as n from lost where bin >= 0 group by bin) as per_bin""",
+    "join paid": f"""
+        select avg(extract(epoch from s."timestamp" - p."timestamp") * 1e9)
+        from events p join events s
+          on s.attributes ->> 'orderId' = p.attributes ->> 'orderId'
+         and s."timestamp" >= %(start)s and s."timestamp" < %(end)s and s.provider = %(p)s
+         and s.type = 'payment.succeeded'
+        where {_RANGE.replace('"timestamp"', 'p."timestamp"').replace("provider", "p.provider")}
+          and p.type = 'order.placed'""",
+    "in subquery": f"""
+        select count(*) from events where {_RANGE} and attributes ->> 'orderId' in (
+          select attributes ->> 'orderId' from events
+          where {_RANGE} and type = 'payment.failed')""",
+    "parse": f"""
+        select sum((m[2])::float8), count(distinct (m[1])::float8)
+        from events, regexp_match(event_id, '^O(\\d+)-(\\d+)') as m
+        where {_RANGE}""",
 }
 
 
@@ -245,6 +274,10 @@ def agree(name: str, rows: list[list[Any]], expected: list[tuple[Any, ...]]) -> 
         ok = rows[0][:2] == list(expected[0][:2])
     elif name == "previous time":
         ok = rows[0][1] == expected[0][0] and rows[0][3] == expected[0][1]
+    elif name == "join paid":
+        ok = abs(float(rows[0][0]) - float(expected[0][0])) < 1e-6 * float(expected[0][0])
+    elif name in ("in subquery", "parse"):
+        ok = [float(v) for v in rows[0]] == [float(v) for v in expected[0]]
     else:
         ok = rows[0][-1] == expected[0][0]
     return "same answer" if ok else f"DIFFERENT: {rows[:1]} vs {expected[:1]}"

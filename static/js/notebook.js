@@ -52,6 +52,7 @@
       extraKeys: {"Ctrl-Enter": run, "Cmd-Enter": run}
     });
     window.fqlEditor = editor;
+    if (window.fqlComplete && area.dataset.completions) window.fqlComplete(editor, area.dataset.completions);
     // the textarea always holds the editor's text: Run, Save and plain form posts read it
     editor.on("change", function () { editor.save(); });
     markError();

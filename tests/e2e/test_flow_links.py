@@ -84,6 +84,35 @@ def test_open_in_notebook_from_the_flow_and_a_filter_counts_the_same(
     assert _notebook_rows(page) == dropped
 
 
+@pytest.mark.parametrize("width", WIDTHS)
+def test_open_in_notebook_from_a_step_alone_counts_the_same(
+    page: Page, shop: None, browser_login: Login, screenshot: Shot, width: int
+) -> None:
+    """The "reached the step" list and the "exception at the step" list (issue 13, point 8):
+    the notebook's FQL reads the instance's `steps` / `exception.steps`."""
+    page.set_viewport_size({"width": width, "height": 900})
+    browser_login(page, Role.viewer)
+    for url, fql, expected in (
+        ("/flows/orders?range=24h&step=paid", 'in("paid", steps)', 5),
+        (
+            "/flows/orders?range=24h&step=shipped&status=exception",
+            'in("shipped", exception.steps)',
+            1,
+        ),
+    ):
+        page.goto(url)
+        total = page.locator("#drill-count strong")
+        expect(total).to_be_visible()
+        listed = int(total.inner_text().replace(",", ""))
+        assert listed == expected
+        screenshot(page, f"step-open-in-notebook-{expected}-{width}")
+        page.locator("#drilldown a.open-notebook").click()
+        page.wait_for_url(re.compile(r"/query\?"))
+        expect(page.locator("#query-text")).to_have_value(re.compile(re.escape(fql)))
+        assert _notebook_rows(page) == listed
+        screenshot(page, f"notebook-from-step-{expected}-{width}")
+
+
 def test_open_in_notebook_from_a_timeline_lists_its_events(
     page: Page, shop: None, browser_login: Login, screenshot: Shot
 ) -> None:

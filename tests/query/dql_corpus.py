@@ -37,6 +37,22 @@ OPERATORS = (
     "https://docs.dynatrace.com/docs/discover-dynatrace/references/dynatrace-query-language/"
     "operators"
 )
+JOIN_COMMANDS = (
+    "https://docs.dynatrace.com/docs/platform/grail/dynatrace-query-language/commands/"
+    "correlation-and-join-commands"
+)
+PARSING = (
+    "https://docs.dynatrace.com/docs/platform/grail/dynatrace-query-language/commands/"
+    "extraction-and-parsing-commands"
+)
+STRING_FUNCTIONS = (
+    "https://docs.dynatrace.com/docs/platform/grail/dynatrace-query-language/functions/"
+    "string-functions"
+)
+STRUCTURING = (
+    "https://docs.dynatrace.com/docs/platform/grail/dynatrace-query-language/commands/"
+    "structuring-commands"
+)
 DQL_SKILL = "https://tessl.io/registry/skills/github/Dynatrace/dynatrace-for-ai/dt-dql-essentials"
 
 CORPUS: list[tuple[str, str]] = [
@@ -316,4 +332,58 @@ CORPUS: list[tuple[str, str]] = [
     (DQL_SKILL, "fetch bizevents | parse content, \"LD 'order ' INT:id\""),
     (DQL_SKILL, "fetch bizevents | fieldsSummary event.type"),
     (DQL_SKILL, "fetch bizevents | fieldsAdd a = array(1, 2, 3) | fields a | limit 1"),
+    # --- join, append, parse, arrays (DQL command and function reference pages) ---------
+    (
+        JOIN_COMMANDS,
+        'fetch bizevents | filter event.type == "order.placed"'
+        ' | join [fetch bizevents | filter event.type == "payment.succeeded"],'
+        " on: {left[orderId] == right[orderId]}, fields: {timestamp}"
+        " | fieldsAdd wait = right.timestamp - timestamp"
+        " | summarize avg(wait)",
+    ),
+    (
+        JOIN_COMMANDS,
+        'fetch bizevents | filter event.type == "order.placed"'
+        " | join [fetch bizevents | summarize events = count(), by: {orderId}],"
+        ' kind: leftOuter, on: {orderId}, prefix: "all."',
+    ),
+    (
+        JOIN_COMMANDS,
+        'fetch bizevents | filter event.type == "order.placed" | summarize placed = count()'
+        ' | append [fetch bizevents | filter event.type == "order.shipped"'
+        " | summarize shipped = count()]",
+    ),
+    (
+        JOIN_COMMANDS,
+        "fetch bizevents | filter orderId in [fetch bizevents"
+        ' | filter event.type == "order.shipped.error" | fields orderId]'
+        " | summarize count(), by: {event.type}",
+    ),
+    (PARSING, "fetch bizevents | parse event.id, \"'O-' INT:order '-' LD:step\""),
+    (
+        PARSING,
+        "fetch bizevents | parse event.type, \"WORD:domain '.' LD:action\""
+        " | summarize count(), by: {domain, action}",
+    ),
+    (
+        STRING_FUNCTIONS,
+        'fetch bizevents | fieldsAdd parts = splitString(event.type, ".")'
+        " | fieldsAdd domain = parts[0]",
+    ),
+    (
+        STRING_FUNCTIONS,
+        'fetch bizevents | filter in("failed", splitString(event.type, "."))',
+    ),
+    (STRUCTURING, "fetch bizevents | fieldsSummary event.type, loyalty.tier, topValues: 5"),
+    (
+        STRUCTURING,
+        "fetch bizevents | fieldsAdd r = record(type = event.type, id = orderId)"
+        " | fields r | limit 5",
+    ),
+    (
+        DQL_SKILL,
+        "fetch bizevents | makeTimeseries {failed = countIf(event.type =="
+        ' "payment.failed"), total = count()}, interval: 1h'
+        " | fieldsAdd rate = failed[] / total[] * 100",
+    ),
 ]

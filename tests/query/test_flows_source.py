@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from sqlalchemy import text
 
 from flowscope.db import Database
+from flowscope.flows.analysis.notebook import flow_query
 from flowscope.flows.definitions.service import definition_of, get_flow, save_flow
 from flowscope.query.service import QueryResult, run_query
 from tests.flows.correlation_support import T0, drain, event, ingest
@@ -171,3 +173,33 @@ def test_only_the_current_build_is_read_after_a_rebuild(shop: Database) -> None:
     assert states == ["retired", "ready"]
     result = run(shop, "fetch flows | summarize n = count(), flows = countDistinct(flow)")
     assert records(result) == [{"n": 4, "flows": 1}]
+
+
+def test_steps_lists_the_steps_reached_and_those_with_an_exception(shop: Database) -> None:
+    result = run(
+        shop, "fetch flows | sort correlationId | fields correlationId, steps, exception.steps"
+    )
+    assert records(result) == [
+        {"correlationId": "A", "steps": ["placed", "paid", "shipped"], "exception.steps": []},
+        {"correlationId": "B", "steps": ["placed", "paid"], "exception.steps": ["paid"]},
+        {"correlationId": "C", "steps": ["placed"], "exception.steps": []},
+        {"correlationId": "D", "steps": ["placed"], "exception.steps": []},
+    ]
+
+
+@pytest.mark.parametrize(("step", "status"), [("paid", None), ("paid", "exception")])
+def test_the_notebook_link_of_a_step_counts_what_the_drill_down_counts(
+    shop: Database, step: str, status: str | None
+) -> None:
+    link = flow_query("orders", T0 - timedelta(hours=1), NOW, step=step, status=status)
+    assert link is not None
+    query = parse_qs(link)["q"][0]
+    got = run(shop, query + " | summarize n = count()")
+    extra = " and s.exception is not null" if status else ""
+    with shop.sessions() as session:
+        want = session.execute(
+            text(f"select count(*) from flow_instance_steps s where s.step = :step{extra}"),
+            {"step": step},
+        ).scalar_one()
+    assert records(got) == [{"n": want}]
+    assert want == (1 if status else 2)

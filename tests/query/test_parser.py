@@ -114,7 +114,7 @@ def test_keywords_inside_names_stay_names() -> None:
         ("fetch bizevents | filter startsWith(a)", 1, 26, ["2 to 3 arguments", "caseSensitive:"]),
         ("fetch bizevents | summarize percentile(a, 101)", 1, 43, ["from 0 to 100"]),
         ("fetch bizevents | makeTimeseries count(), interval: 1s", 1, 53, ["bins", "10000"]),
-        ("fetch bizevents | fieldsAdd x = arraySum(amount)", 1, 33, ["needs an array"]),
+        ("fetch bizevents | fieldsAdd x = arraySum(event.type)", 1, 33, ["needs an array"]),
         ("fetch bizevents | summarize n = count(), n = sum(a)", 1, 42, ["defined twice"]),
         ("fetch bizevents | sort a | filter b asc", 1, 37, ["only allowed in sort"]),
         ("   ", 1, 1, ["empty"]),

@@ -1,4 +1,5 @@
-"""POST /api/v1/query: run an FQL query and answer rows as JSON."""
+"""POST /api/v1/query: run an FQL query and answer rows as JSON; GET /api/v1/query/completions:
+what the notebook's editor offers while typing."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Depends
 from flowscope.auth.models import ApiToken, Role, Scope, User
 from flowscope.deps import RequireScope, SessionDep, SettingsDep
 from flowscope.query import service
+from flowscope.query.completion import completions
 from flowscope.query.schemas import QueryErrorResponse, QueryRequest, QueryResponse
 
 router = APIRouter(prefix="/api/v1", tags=["query"])
@@ -39,3 +41,9 @@ def run_query(
         max_bytes=settings.query_max_result_bytes,
     )
     return result.as_dict()
+
+
+@router.get("/query/completions", name="api_query_completions")
+def query_completions(session: SessionDep, reader: Reader) -> dict[str, Any]:
+    """Commands, functions with their signatures, and the field names seen in recent events."""
+    return completions(session).as_dict()

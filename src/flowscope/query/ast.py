@@ -62,7 +62,26 @@ class Unary:
     pos: Pos
 
 
-Expr = Field | Literal | Call | Binary | Unary
+@dataclass(frozen=True, slots=True)
+class Index:
+    """`base[key]`: a record's field (key a name or string) or an array's element (a number,
+    0-based, as in DQL)."""
+
+    base: Expr
+    key: Expr
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class InQuery:
+    """`value in [subquery]`: the subquery returns one field."""
+
+    value: Expr
+    query: Query
+    pos: Pos
+
+
+Expr = Field | Literal | Call | Binary | Unary | Index | InQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +199,50 @@ class Expand:
     pos: Pos
 
 
+@dataclass(frozen=True, slots=True)
+class Join:
+    """`join [subquery], on: {key, left[a] == right[b]}, kind:, fields: {…}, prefix:`."""
+
+    query: Query
+    on: tuple[tuple[Expr, Expr], ...]  # (left side, right side) pairs, all must be equal
+    kind: TypingLiteral["inner", "leftOuter"]
+    fields: tuple[Field, ...] | None  # None: every field of the subquery
+    prefix: str
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    """`append [subquery]`: the subquery's records after this pipeline's."""
+
+    query: Query
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class FieldsSummary:
+    """`fieldsSummary a, b, topValues: 20`: per field, how many records hold which value."""
+
+    names: tuple[Field, ...]
+    top: int
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Parse:
+    """`parse field, "PATTERN"`: the pattern's named captures as new fields."""
+
+    field: Expr
+    pattern: Literal
+    pos: Pos
+
+
 Command = (
     Filter
+    | Join
+    | Append
+    | FieldsSummary
+    | Parse
     | Fields
     | FieldsRemove
     | FieldsRename

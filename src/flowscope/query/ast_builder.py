@@ -232,6 +232,104 @@ def _lookup(args: Args) -> ast.Command:
     return ast.Lookup(subquery, source, target, prefix_text, args.pos)
 
 
+def _subquery(args: Args) -> ast.Query:
+    node = args.positional[0] if args.positional else None
+    if len(args.positional) != 1 or not (isinstance(node, Tree) and node.data == "subquery"):
+        raise QueryError.at(args.pos, f"{args.command} takes one [subquery] in square brackets")
+    return build_query(node.children[0])
+
+
+def _items(node: Node) -> list[Node]:
+    """The nodes of a `{a, b}` list, or the one node given without braces."""
+    if isinstance(node, Tree) and node.data == "braces":
+        inner = node.children[0]
+        return list(inner.children) if inner else []
+    return [node]
+
+
+def _join_key(expr: ast.Expr) -> tuple[ast.Expr, ast.Expr]:
+    if isinstance(expr, ast.Field):  # on: {orderId}: the same name on both sides
+        return expr, expr
+    sides: dict[str, ast.Expr] = {}
+    if isinstance(expr, ast.Binary) and expr.op == "==":
+        for side in (expr.left, expr.right):
+            if (
+                isinstance(side, ast.Index)
+                and isinstance(side.base, ast.Field)
+                and side.base.name in ("left", "right")
+                and isinstance(side.key, ast.Literal)
+            ):
+                sides[side.base.name] = ast.Field(str(side.key.value), side.key.pos)
+    if set(sides) != {"left", "right"}:
+        raise QueryError.at(
+            expr.pos, "join: on: takes field names or left[name] == right[name] conditions"
+        )
+    return sides["left"], sides["right"]
+
+
+def _join(args: Args) -> ast.Command:
+    query = _subquery(args)
+    if "on" not in args.named:
+        raise QueryError.at(args.pos, "join needs the parameter 'on:', e.g. on: {orderId}")
+    on = tuple(_join_key(build_expr(n)) for n in _items(args.named["on"][0]))
+    kind = "inner"
+    if "kind" in args.named:
+        value, where = args.named["kind"]
+        given = build_expr(value)
+        text = given.name if isinstance(given, ast.Field) else getattr(given, "value", None)
+        if text not in ("inner", "leftOuter"):
+            raise QueryError.at(
+                where, "join: kind: must be inner or leftOuter (outer is not supported)"
+            )
+        kind = str(text)
+    fields = None
+    if "fields" in args.named:
+        fields = tuple(_field_list(args, args.named["fields"][0]))
+    prefix = _named_literal(args, "prefix", ("string",))
+    prefix_text = str(prefix.value) if prefix is not None else "right."
+    return ast.Join(
+        query, on, "inner" if kind == "inner" else "leftOuter", fields, prefix_text, args.pos
+    )
+
+
+def _field_list(args: Args, node: Node) -> list[ast.Field]:
+    names = []
+    for item in _items(node):
+        expr = build_expr(item)
+        if not isinstance(expr, ast.Field):
+            raise QueryError.at(expr.pos, f"{args.command} takes field names here")
+        names.append(expr)
+    return names
+
+
+def _append(args: Args) -> ast.Command:
+    return ast.Append(_subquery(args), args.pos)
+
+
+def _fields_summary(args: Args) -> ast.Command:
+    names = [f for node in args.positional for f in _field_list(args, node)]
+    if not names:
+        raise QueryError.at(args.pos, "fieldsSummary needs at least one field")
+    top = _named_literal(args, "topValues", ("number",))
+    count = top.value if top is not None else 20
+    if not isinstance(count, int) or not 1 <= count <= 1000:
+        where = top.pos if top is not None else args.pos
+        raise QueryError.at(
+            where, "fieldsSummary: topValues: must be a whole number from 1 to 1000"
+        )
+    return ast.FieldsSummary(tuple(names), count, args.pos)
+
+
+def _parse(args: Args) -> ast.Command:
+    if len(args.positional) != 2:
+        raise QueryError.at(args.pos, 'parse takes a field and a pattern: parse text, "INT:n"')
+    target = build_expr(args.positional[0])
+    pattern = build_expr(args.positional[1])
+    if not (isinstance(pattern, ast.Literal) and pattern.kind == "string"):
+        raise QueryError.at(pattern.pos, 'parse: the pattern must be a "string"')
+    return ast.Parse(target, pattern, args.pos)
+
+
 def _make_timeseries(args: Args) -> ast.Command:
     aggregates = _assignments(args.positional)
     if not aggregates:
@@ -259,6 +357,12 @@ _COMMANDS: dict[str, tuple[Builder, frozenset[str]]] = {
     "dedup": (_dedup, frozenset({"sort"})),
     "lookup": (_lookup, frozenset({"sourceField", "lookupField", "prefix"})),
     "makeTimeseries": (_make_timeseries, frozenset({"by", "time", "interval", "bins"})),
+    # executionOrder: only tells Grail which side to read first; the result is the same
+    "join": (_join, frozenset({"on", "kind", "fields", "prefix", "executionOrder"})),
+    "append": (_append, frozenset()),
+    # extrapolateSamples: FQL never samples, so there is nothing to extrapolate
+    "fieldsSummary": (_fields_summary, frozenset({"topValues", "extrapolateSamples"})),
+    "parse": (_parse, frozenset()),
 }
 COMMAND_NAMES = ("fetch", "data", *_COMMANDS)
 

@@ -19,7 +19,9 @@ from datetime import datetime
 from flowscope.query import ast
 from flowscope.query.errors import QueryError
 from flowscope.query.expressions import Base, Col, ExprCompiler, Mode
+from flowscope.query.joins import append, fields_summary, in_subquery, join
 from flowscope.query.layers import CompiledQuery, Layer, OutputColumn
+from flowscope.query.parse_command import parse_fields
 from flowscope.query.reshape import data_layer, expand, rename
 from flowscope.query.sources import NOT_YET, SOURCES
 from flowscope.query.timeframe import checked, eval_time
@@ -53,7 +55,12 @@ class Compiler:
 
     def exprs(self, layer: Layer) -> ExprCompiler:
         return ExprCompiler(
-            self.params, layer.fields, layer.bases, self.now_sql, layer.record_order()
+            self.params,
+            layer.fields,
+            layer.bases,
+            self.now_sql,
+            layer.record_order(),
+            lambda query, pos: in_subquery(self, query, pos),
         )
 
     def render(self, layer: Layer, items: list[tuple[str, str]], group: int = 0) -> str:
@@ -175,6 +182,14 @@ class Compiler:
             return self.dedup(layer, command)
         if isinstance(command, ast.Lookup):
             return self.lookup(layer, command)
+        if isinstance(command, ast.Join):
+            return join(self, layer, command)
+        if isinstance(command, ast.Append):
+            return append(self, layer, command)
+        if isinstance(command, ast.FieldsSummary):
+            return fields_summary(self, layer, command)
+        if isinstance(command, ast.Parse):
+            return parse_fields(self, layer, command)
         return make_timeseries(self, layer, command)
 
     # --- commands ----------------------------------------------------------------------

@@ -15,16 +15,12 @@ from flowscope.query.errors import QueryError
 
 COMMANDS = frozenset(
     {
-        "append",
         "describe",
         "fieldsFlatten",
         "fieldsSnapshot",
-        "fieldsSummary",
-        "join",
         "joinNested",
         "load",
         "metrics",
-        "parse",
         "search",
         "smartscapeEdges",
         "smartscapeNodes",
@@ -39,33 +35,26 @@ FUNCTIONS = frozenset(
     | {"percentiles", "stddev", "variance"}
     # text
     | {"decodeUrl", "encodeUrl", "lastIndexOf", "matchesPattern"}
-    | {"replacePattern", "replaceString", "splitString"}
+    | {
+        "replacePattern",
+        "replaceString",
+    }
     | {"trim", "punctuation", "levenshteinDistance"}
     # time
     | {"getEnd", "getStart"}
-    | {"timeframe", "timestamp", "timestampFromUnixMillis", "timestampFromUnixNanos"}
+    | {"timestamp", "timestampFromUnixMillis", "timestampFromUnixNanos"}
     | {"timestampFromUnixSeconds", "unixNanosFromTimestamp"}
     # numbers
-    | {"ceil", "exp", "floor", "log", "log10", "log1p", "power", "range", "signum", "sqrt"}
+    | {"ceil", "exp", "floor", "log", "log10", "log1p", "power", "signum", "sqrt"}
     # arrays and records
-    | {"array", "arrayConcat", "arrayDistinct", "arrayFirst", "arrayFlatten", "arrayIndexOf"}
+    | {"arrayConcat", "arrayDistinct", "arrayFirst", "arrayFlatten", "arrayIndexOf"}
     | {"arrayLast", "arrayMedian", "arrayMovingAvg", "arrayPercentile", "arrayRemoveNulls"}
     | {"arrayReverse", "arraySlice", "arraySort", "arrayDelta", "arrayCumulativeSum"}
-    | {"iAny", "iCollectArray", "iIndex", "record"}
+    | {"iAny", "iCollectArray", "iIndex"}
     # conversions and other
-    | {"toArray", "toBoolean", "toIp", "toUid", "toVariant", "type", "hashMd5", "hashSha1"}
+    | {"toArray", "toIp", "toUid", "toVariant", "type", "hashMd5", "hashSha1"}
     | {"hashSha256", "exists", "jsonField"}
 )
-
-# operators of DQL's grammar that FQL's does not have: `~` (search) and `x in [subquery]`
-OPERATORS = {"~": "~", "in": "in"}
-
-
-def unsupported_operator(name: str, pos: Pos) -> QueryError | None:
-    if name not in OPERATORS:
-        return None
-    return QueryError.at(pos, f"DQL operator '{name}' is not supported by FQL")
-
 
 _TOKEN = re.compile(
     r'"(?:[^"\\\n]|\\.)*"|`[^`\n]*`|//[^\n]*|[|\[\]]|[A-Za-z_][A-Za-z0-9_.]*|.', re.S

@@ -83,6 +83,19 @@ def build_expr(node: Node) -> ast.Expr:
             else:
                 positional.append(build_expr(arg))
         return ast.Call(str(name), tuple(positional), node_pos(node), tuple(named))
+    if kind == "index":
+        base, key = node.children
+        key_expr = build_expr(key)
+        if isinstance(key_expr, ast.Field):  # record[name]: the name is the key, not a field
+            key_expr = ast.Literal(key_expr.name, "string", key_expr.pos)
+        return ast.Index(build_expr(base), key_expr, node_pos(key))
+    if kind == "iterate":  # `a[] / b[]`: arithmetic on arrays is element-wise anyway
+        return build_expr(node.children[0])
+    if kind == "in_query":
+        from flowscope.query.ast_builder import build_query  # noqa: PLC0415 - mutual recursion
+
+        value, word, subquery = node.children
+        return ast.InQuery(build_expr(value), build_query(subquery.children[0]), node_pos(word))
     if kind in ("sort_asc", "sort_desc"):
         raise QueryError.at(node_pos(node.children[1]), "asc and desc are only allowed in sort")
     if kind in ("braces", "subquery"):

@@ -19,7 +19,18 @@ UNIT_NS = {
     "M": 30 * 86_400_000_000_000,
     "y": 365 * 86_400_000_000_000,
 }
-_PRECEDENCE = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4}
+_PRECEDENCE = {
+    "or": 1,
+    "and": 2,
+    "not": 3,
+    "~": 4,
+    "==": 4,
+    "!=": 4,
+    "<": 4,
+    "<=": 4,
+    ">": 4,
+    ">=": 4,
+}
 _PRECEDENCE.update({"+": 5, "-": 5, "*": 6, "/": 6, "%": 6})
 _SIMPLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -37,6 +48,11 @@ def expr_text(expr: ast.Expr, parent: int = 0) -> str:
             f"{n.name}: {expr_text(n.expr)}" for n in expr.named
         ]
         return f"{expr.name}({', '.join(args)})"
+    if isinstance(expr, ast.Index):
+        return f"{expr_text(expr.base, 8)}[{expr_text(expr.key)}]"
+    if isinstance(expr, ast.InQuery):
+        text = f"{expr_text(expr.value, 5)} in [subquery]"
+        return f"({text})" if parent > 4 else text
     if isinstance(expr, ast.Unary):
         inner = expr_text(expr.operand, 7)
         return f"not {inner}" if expr.op == "not" else f"-{inner}"

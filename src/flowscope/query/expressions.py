@@ -58,12 +58,15 @@ class ExprCompiler:
         bases: list[Base],
         now_sql: Callable[[], str],
         record_order: tuple[tuple[str, bool], ...] = (),
+        subquery: Callable[[ast.Query, ast.Pos], Typed] | None = None,
     ) -> None:
         self.params = params
         self.fields = fields
         self.bases = sorted(bases, key=lambda b: -len(b.prefix))
         self.now_sql = now_sql
         self.record_order = record_order
+        # `x in [subquery]`: the compiler turns the subquery into a one-column SELECT
+        self.subquery = subquery
 
     # --- names --------------------------------------------------------------------------
 
@@ -124,7 +127,26 @@ class ExprCompiler:
             return self._call(expr, mode)
         if isinstance(expr, ast.Unary):
             return self._unary(expr, mode)
+        if isinstance(expr, ast.Index):
+            return index(self.compile(expr.base, mode), self.compile(expr.key, mode), expr.pos)
+        if isinstance(expr, ast.InQuery):
+            return self._in_query(expr, mode)
         return self._binary(expr, mode)
+
+    def _in_query(self, expr: ast.InQuery, mode: Mode) -> Typed:
+        if self.subquery is None:
+            raise QueryError.at(expr.pos, "a [subquery] cannot be used here")
+        value = self.compile(expr.value, mode)
+        sub = self.subquery(expr.query, expr.pos)
+        kind = unify(value, sub)
+        if kind is T.JSON:  # attribute against attribute: compare their text
+            kind = T.STRING
+        if kind is T.ARRAY:
+            raise QueryError.at(expr.pos, "in [subquery] cannot compare arrays")
+        needle = coerce(value, kind, expr.pos, "the left side of in")
+        found = coerce(Typed("q.v", sub.type), kind, expr.pos, "the field of the subquery")
+        sql = f"({needle} in (select {found} from ({sub.sql}) as q))"  # noqa: S608
+        return Typed(sql, T.BOOLEAN)
 
     def _literal(self, lit: ast.Literal) -> Typed:
         if lit.kind == "null":
@@ -144,6 +166,8 @@ class ExprCompiler:
             unit = call.args[1]
             assert isinstance(unit, ast.Literal)  # noqa: S101 - the builder makes it so
             return Typed(align_sql(value, str(unit.value)), T.TIMESTAMP)
+        if call.name == "record":
+            return self._record(call, mode)
         function: Function | None = SCALARS.get(call.name)
         aggregate = function is None and call.name in AGGREGATES
         if aggregate:
@@ -159,6 +183,8 @@ class ExprCompiler:
                 call.pos,
                 f"unknown function '{call.name}'{did_you_mean(call.name, ALL_FUNCTIONS)}",
             )
+        if aggregate and any(n.name == "default" for n in call.named):
+            return self._with_default(call, mode)
         call = _with_named(call, function)
         count = len(call.args)
         if count < function.min_args or (
@@ -171,6 +197,36 @@ class ExprCompiler:
         args = [self.compile(arg, arg_mode) for arg in call.args]
         context = CallContext(self.params, call, self.now_sql, self.record_order)
         return function.impl(context, args)
+
+    def _with_default(self, call: ast.Call, mode: Mode) -> Typed:
+        """DQL's `sum(x, default: 0)`: the value when the aggregation has none (no records,
+        or only nulls); in makeTimeseries also the value of an empty bin."""
+        default = next(n for n in call.named if n.name == "default")
+        rest = tuple(n for n in call.named if n.name != "default")
+        value = self._call(ast.Call(call.name, call.args, call.pos, rest), mode)
+        fallback = self.compile(default.expr, Mode.INNER)
+        kind = unify(value, fallback)
+        a = coerce(value, kind, call.pos, f"{call.name}()")
+        b = coerce(fallback, kind, default.pos, "default:")
+        return Typed(f"coalesce({a}, {b})", kind)
+
+    def _record(self, call: ast.Call, mode: Mode) -> Typed:
+        """record(a = 1, b = x) or record(x): a JSON object (a bare field keeps its name)."""
+        items: list[tuple[str, ast.Expr]] = [(n.name, n.expr) for n in call.named]
+        for arg in call.args:
+            if not isinstance(arg, ast.Field):
+                raise QueryError.at(arg.pos, "record() takes name = value, or field names")
+            items.append((arg.name, arg))
+        if not items:
+            raise QueryError.at(call.pos, "record() needs at least one name = value")
+        pairs = []
+        for name, expr in items:
+            value = self.compile(expr, mode)
+            json = value.sql if value.type is T.JSON else f"to_jsonb({value.sql})"
+            if value.type is T.NULL:
+                json = "'null'::jsonb"
+            pairs.append(f"{self.params.bind(name, 'text')}, {json}")
+        return Typed(f"jsonb_build_object({', '.join(pairs)})", T.JSON)
 
     def _unary(self, expr: ast.Unary, mode: Mode) -> Typed:
         operand = self.compile(expr.operand, mode)
@@ -189,6 +245,12 @@ class ExprCompiler:
             return Typed(f"({a} {op} {b})", T.BOOLEAN)
         if op in _COMPARE:
             return self._compare(op, left, right, expr)
+        if op == "~":  # DQL's search operator: the text holds the phrase, in any case
+            a = coerce(left, T.STRING, expr.left.pos, "the left side of ~")
+            b = coerce(right, T.STRING, expr.right.pos, "the right side of ~")
+            return Typed(f"(strpos(lower({a}), lower({b})) > 0)", T.BOOLEAN)
+        if T.ARRAY in (left.type, right.type):
+            return element_wise(op, left, right, pos)
         return self._arithmetic(op, left, right, pos)
 
     def _compare(self, op: str, left: Typed, right: Typed, expr: ast.Binary) -> Typed:
@@ -235,6 +297,47 @@ class ExprCompiler:
             rest = f"mod(({a})::numeric, nullif(({b})::numeric, 0))"
             return Typed(f"({rest})::{SQL_TYPE[kind]}", kind)
         return Typed(f"(({a})::double precision / nullif(({b})::double precision, 0))", kind)
+
+
+def index(base: Typed, key: Typed, pos: ast.Pos) -> Typed:
+    """`record[key]` / `array[0]` (0-based, as in DQL); out of range or missing is null."""
+    if key.type not in (T.STRING, T.NUMBER):
+        raise QueryError.at(pos, f"[…] takes a name or a number, not a {type_name(key.type)}")
+    if base.type is T.ARRAY:
+        if key.type is not T.NUMBER:
+            raise QueryError.at(pos, "an array's element is chosen by a number, e.g. a[0]")
+        return Typed(f"({base.sql})[({key.sql})::integer + 1]", T.NUMBER)
+    if base.type is not T.JSON:
+        raise QueryError.at(pos, f"a {type_name(base.type)} has no elements or fields")
+    if key.type is T.NUMBER:
+        return Typed(f"({base.sql} -> ({key.sql})::integer)", T.JSON)
+    return Typed(f"({base.sql} -> {key.sql})", T.JSON)
+
+
+def element_wise(op: str, left: Typed, right: Typed, pos: ast.Pos) -> Typed:
+    """Arithmetic on makeTimeseries arrays, element by element (`a[] / b[]`); a number applies
+    to every element. Arrays of different lengths are padded with nulls, x / 0 is null."""
+    sides = []
+    for side, name in ((left, "x"), (right, "y")):
+        if side.type is T.ARRAY:
+            sides.append((f"({side.sql})::double precision[]", f"u.{name}"))
+        else:
+            number = coerce(side, T.NUMBER, pos, f"the other side of {op}")
+            sides.append(("", f"({number})::double precision"))
+    (a_array, a), (b_array, b) = sides
+    arrays = ", ".join(x for x in (a_array, b_array) if x)
+    names = "x, y" if a_array and b_array else ("x" if a_array else "y")
+    if op == "/":
+        value = f"{a} / nullif({b}, 0)"
+    elif op == "%":
+        value = f"(mod(({a})::numeric, nullif(({b})::numeric, 0)))::double precision"
+    else:
+        value = f"{a} {op} {b}"
+    sql = (
+        f"(select coalesce(array_agg({value} order by u.n), '{{}}') "  # noqa: S608
+        f"from unnest({arrays}) with ordinality as u({names}, n))"
+    )
+    return Typed(sql, T.ARRAY)
 
 
 def _numeric_side(value: Typed, other: Typed) -> T:

@@ -7,6 +7,14 @@ function only decides the types it accepts and the SQL template around its argum
 from __future__ import annotations
 
 from flowscope.query import ast
+from flowscope.query.array_functions import (
+    array,
+    in_values,
+    range_of,
+    split_string,
+    timeframe,
+    to_boolean,
+)
 from flowscope.query.calls import CallContext, Function, Impl
 from flowscope.query.errors import QueryError
 from flowscope.query.text_functions import (
@@ -118,19 +126,13 @@ def _round(c: CallContext, a: list[Typed]) -> Typed:
     return Typed(f"(round(({value})::numeric, ({digits})::int))::double precision", T.NUMBER)
 
 
-def _in(c: CallContext, a: list[Typed]) -> Typed:
-    kind = a[0].type
-    for value in a[1:]:
-        kind = unify(Typed("", kind), value)
-    if kind is T.JSON:
-        kind = T.STRING  # attribute against attribute: compare their text
-    needle = c.arg(a, 0, kind)
-    options = ", ".join(c.arg(a, i, kind) for i in range(1, len(a)))
-    return Typed(f"({needle} in ({options}))", T.BOOLEAN)
-
-
 def _array(sql_aggregate: str) -> Impl:
     def impl(c: CallContext, a: list[Typed]) -> Typed:
+        if a[0].type is T.JSON:  # an array of JSON values: its numbers
+            elements = f"jsonb_array_elements({_json_array(a[0].sql)})"
+            value = json_number("u.v")
+            total = f"({sql_aggregate}({value}))::double precision"
+            return Typed(f"(select {total} from {elements} as u(v))", T.NUMBER)  # noqa: S608
         if a[0].type is not T.ARRAY:
             raise c.fail(f"needs an array (e.g. from makeTimeseries), not a {type_name(a[0].type)}")
         return Typed(f"(select {sql_aggregate}(v) from unnest({a[0].sql}) as u(v))", T.NUMBER)  # noqa: S608
@@ -138,7 +140,14 @@ def _array(sql_aggregate: str) -> Impl:
     return impl
 
 
+def _json_array(sql: str) -> str:
+    """The JSON value if it is an array, else an empty array."""
+    return f"(case jsonb_typeof({sql}) when 'array' then {sql} else '[]'::jsonb end)"
+
+
 def _array_size(c: CallContext, a: list[Typed]) -> Typed:
+    if a[0].type is T.JSON:
+        return Typed(f"jsonb_array_length({_json_array(a[0].sql)})", T.NUMBER)
     if a[0].type is not T.ARRAY:
         raise c.fail(f"needs an array, not a {type_name(a[0].type)}")
     return Typed(f"coalesce(cardinality({a[0].sql}), 0)", T.NUMBER)
@@ -212,7 +221,14 @@ SCALARS: dict[str, Function] = {
     "concat": Function(_concat, 1, None, "concat(value, …)"),
     "abs": Function(_abs, 1, 1, "abs(number)"),
     "round": Function(_round, 1, 2, "round(number[, decimals: 2])", ("value", "decimals")),
-    "in": Function(_in, 2, None, "in(value, option, …)"),
+    "in": Function(in_values, 2, None, "in(value, option, …) or in(value, array)"),
+    "array": Function(array, 1, None, "array(value, …)"),
+    "splitString": Function(
+        split_string, 2, 2, 'splitString(text, delimiter: ",")', ("expression", "delimiter")
+    ),
+    "timeframe": Function(timeframe, 2, 2, "timeframe(from: now()-1h, to: now())", ("from", "to")),
+    "range": Function(range_of, 2, 2, "range(timestamp, interval: 1h)", ("expression", "interval")),
+    "toBoolean": Function(to_boolean, 1, 1, "toBoolean(value)"),
     "arraySum": Function(_array("sum"), 1, 1, "arraySum(array)"),
     "arrayAvg": Function(_array("avg"), 1, 1, "arrayAvg(array)"),
     "arrayMin": Function(_array("min"), 1, 1, "arrayMin(array)"),

@@ -37,6 +37,8 @@ _TERMINAL_WORDS = {
     "MINUS": "-",
     "STAR": "*",
     "SLASH": "/",
+    "TILDE": "~",
+    "IN": "in",
     "VBAR": "|",
     "COMMA": ",",
     "COLON": ":",
@@ -107,9 +109,6 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> QueryError:
                 exc.line,
                 exc.column,
             )
-        operator = dql.unsupported_operator(char, ast.Pos(exc.line, exc.column))
-        if operator is not None:
-            return operator
         if char == "`":
             return QueryError(
                 "unterminated name: this backquote has no closing backquote on the same line",
@@ -129,9 +128,6 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> QueryError:
                 "the query ends too early" + _expected(exc.accepts or exc.expected), line, column
             )
         shown = str(token.value)
-        operator = dql.unsupported_operator(shown, ast.Pos(token.line or 1, token.column or 1))
-        if operator is not None:
-            return operator
         return QueryError(
             f"unexpected {shown!r}" + _expected(exc.accepts or exc.expected),
             token.line,

@@ -76,6 +76,14 @@ _FLOW_INSTANCES = (
     " join flows f on f.id = b.flow_id"
     " join flow_instances i on i.build_id = b.id)"
 )
+# The keys of the steps an instance reached, in the order it first reached them, and of those
+# where it had a business exception: `in("paid", steps)` is the flow page's "reached the
+# step" list, `in("paid", exception.steps)` its "exception at the step" list.
+_STEPS = (
+    "(select coalesce(jsonb_agg(s.step order by s.first_at, s.step), '[]'::jsonb)"
+    " from flow_instance_steps s where s.build_id = {t}.build_id"
+    " and s.correlation_id = {t}.correlation_id{extra})"
+)
 # The read-time state rule of flows/states.py, with the compiler's bound "now" parameter.
 _STATE = state_sql("{t}", "fql_now").replace(":fql_now", "{now}")
 
@@ -95,6 +103,13 @@ FLOWS = Source(
         Column("exception", "{t}.has_exception", T.BOOLEAN),
         Column("exception.step", "{t}.exception_step", T.STRING),
         Column("exception.name", "{t}.exception_name", T.STRING),
+        Column("steps", _STEPS.replace("{extra}", ""), T.JSON),
+        Column(
+            "exception.steps",
+            _STEPS.replace("{extra}", " and s.exception is not null"),
+            T.JSON,
+            shown=False,
+        ),
         Column("completed", "{t}.completed_at", T.TIMESTAMP, shown=False),
         Column(SEQ, "{t}.correlation_id", T.STRING, shown=False),
         Column(ATTRIBUTES, "{t}.properties", T.JSON, shown=False),

@@ -78,30 +78,36 @@ def make_timeseries(compiler: SeriesCompiler, layer: Layer, command: ast.MakeTim
     window.where.append(f"{time_sql} < {end_sql}")
     per_bin = compiler.render(window, items, group=len(keys) + 1)
 
-    key_list = ", ".join(f"g.k{i}" for i in range(len(keys)))
-    if keys:
-        distinct = ", ".join(f"k{i}" for i in range(len(keys)))
-        grid = (
-            f"select {distinct}, i from (select distinct {distinct} from t) as d "  # noqa: S608
-            f"cross join generate_series(0, {bins_sql} - 1) as i"
-        )
-    else:
-        grid = f"select i from generate_series(0, {bins_sql} - 1) as i"  # noqa: S608
-    join = " and ".join(
-        ["t.bin = g.i"] + [f"t.k{i} is not distinct from g.k{i}" for i in range(len(keys))]
+    # Per group, its bins and their values as arrays (GROUP BY puts null keys together); then
+    # per group one element for each bin of the grid, read back from those arrays. Every join
+    # is on a bin number, so its cost is groups × bins however many groups there are.
+    key_cols = [f"k{i}" for i in range(len(keys))]
+    value_cols = [f"a{i}" for i in range(len(values))]
+    collected = ", ".join(
+        [*key_cols, "array_agg(bin) as bins", *(f"array_agg({a}) as {a}" for a in value_cols)]
     )
+    group = f" group by {', '.join(key_cols)}" if keys else ""
     arrays = []
     for i, assign in enumerate(command.aggregates):
-        if _counting(assign.expr):  # an empty bin counts 0
-            arrays.append(f"array_agg(coalesce(t.a{i}, 0)::bigint order by g.i) as a{i}")
+        value = f"x.a{i}" if values[i].type is not T.JSON else json_number(f"x.a{i}")
+        default = _default(assign.expr)
+        if default is not None:  # count(default: 5): the value of an empty bin
+            fill = coerce(exprs.compile(default.expr, Mode.INNER), T.NUMBER, default.pos)
+            element = f"coalesce(({value})::double precision, {fill})"
+        elif _counting(assign.expr):  # an empty bin counts 0
+            element = f"coalesce(x.a{i}, 0)::bigint"
         else:
-            value = f"t.a{i}" if values[i].type is not T.JSON else json_number(f"t.a{i}")
-            arrays.append(f"array_agg(({value})::double precision order by g.i) as a{i}")
-    select = ", ".join(([key_list] if keys else []) + arrays)
-    group = f" group by {key_list}" if keys else ""
+            element = f"({value})::double precision"
+        arrays.append(f"array_agg({element} order by i.i) as a{i}")
+    unnest = f"unnest(g.bins, {', '.join('g.' + a for a in value_cols)})"
+    per_group = (
+        f"select {', '.join(arrays)} from generate_series(0, {bins_sql} - 1) as i(i) "  # noqa: S608
+        f"left join {unnest} as x(bin, {', '.join(value_cols)}) on x.bin = i.i"
+    )
+    select = ", ".join([f"g.{k} as {k}" for k in key_cols] + [f"v.{a} as {a}" for a in value_cols])
     sql = (
-        f"with t as ({per_bin}), g as ({grid}) "  # noqa: S608
-        f"select {select} from g left join t on {join}{group}"
+        f"select {select} from (select {collected} from ({per_bin}) as t{group}) as g "  # noqa: S608
+        f"cross join lateral ({per_group}) as v"
     )
     alias = compiler.alias("s")
     fields: dict[str, Col] = {
@@ -155,6 +161,12 @@ def _bins(timeframe: Timeframe, command: ast.MakeTimeseries) -> tuple[int, int, 
 
 
 # --- result ------------------------------------------------------------------------
+
+
+def _default(expr: ast.Expr) -> ast.NamedArg | None:
+    if isinstance(expr, ast.Call):
+        return next((n for n in expr.named if n.name == "default"), None)
+    return None
 
 
 def _counting(expr: ast.Expr) -> bool:

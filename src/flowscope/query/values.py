@@ -10,6 +10,7 @@ an explicit cast: the SQL text never contains user-supplied values or names.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +68,14 @@ _NUMERIC_TEXT = r"'^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$'"
 _ISO_TEXT = r"'^\d{4}-\d{2}-\d{2}'"
 
 
+# A one-part attribute path as `expressions.ExprCompiler._attribute` writes it: `(col -> key)`
+_ONE_KEY = re.compile(r"\(([\w.]+) -> (%\(p\d+\)s::text)\)")
+
+
 def json_text(sql: str) -> str:
+    one_key = _ONE_KEY.fullmatch(sql)
+    if one_key is not None:  # `col ->> key` reads the text in one step (joins, IN, groups)
+        return f"({one_key.group(1)} ->> {one_key.group(2)})"
     return f"({sql} #>> '{{}}')"
 
 

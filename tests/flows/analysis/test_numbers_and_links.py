@@ -102,9 +102,17 @@ def test_the_notebook_query_of_a_flow_and_its_filters() -> None:
     assert "exception == true" in _q(flow_query("orders", START, END, status="exception"))["q"]
 
 
+def test_a_step_alone_and_an_exception_at_a_step_read_the_steps_fields() -> None:
+    reached = _q(flow_query("orders", START, END, step="paid"))["q"]
+    assert reached.splitlines()[-1] == '| filter in("paid", steps)'
+    at_step = _q(flow_query("orders", START, END, step="paid", status="exception"))["q"]
+    assert at_step.splitlines()[-2:] == [
+        "| filter exception == true",
+        '| filter in("paid", exception.steps)',
+    ]
+
+
 def test_views_fql_cannot_reproduce_get_no_link() -> None:
-    assert flow_query("orders", START, END, step="paid") is None  # "reached the step"
-    assert flow_query("orders", START, END, step="paid", status="exception") is None
     assert flow_query("orders", START, END, filtered=True) is None
 
 

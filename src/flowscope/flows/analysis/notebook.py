@@ -1,8 +1,8 @@
 """'Open in notebook': the FQL that reproduces what a flow page or a timeline shows.
 
 Each function returns the notebook's query string (`q`, `from`, `to`), or None when the view
-has a filter FQL cannot express exactly (a step's "reached" list, a property filter, the
-correlation-id search): a link that opened a different count would mislead more than none.
+has a filter the link does not carry (a property filter, the correlation-id search): a link
+that opened a different count would mislead more than none.
 """
 
 from __future__ import annotations
@@ -49,10 +49,14 @@ def flow_query(
         if step:
             # With a state, the drill-down lists the flows that are now at the step.
             conditions.append(f"step == {_string(step)}")
-    elif status == "exception" and not step:
+    elif status == "exception":
         conditions.append("exception == true")
-    elif step or status:
-        return None  # "reached the step" / "exception at the step" have no FQL column
+        if step:  # an exception at this step: the step is among the instance's exception steps
+            conditions.append(f"in({_string(step)}, exception.steps)")
+    elif step and not status:  # the instances that reached the step, whatever happened next
+        conditions.append(f"in({_string(step)}, steps)")
+    elif status:
+        return None
     lines = ["fetch flows", *(f"| filter {c}" for c in conditions)]
     return _params("\n".join(lines), start, end)
 
