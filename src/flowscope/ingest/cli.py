@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 import time
 from datetime import timedelta
@@ -9,11 +10,42 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.orm import Session
 
+from flowscope.audit import service as audit
 from flowscope.db import command_database
 from flowscope.errors import FlowscopeError
 from flowscope.ingest import eventlog
+from flowscope.retention.rules import load_rules
+from flowscope.retention.service import set_retention
 from flowscope.settings import get_settings
+
+
+def keep_history(session: Session, provider: str, default_days: int) -> str | None:
+    """An imported log is history, usually older than the default retention: without this,
+    the next retention run would delete it and then refuse it for ever. A provider with no
+    retention of its own is set to keep its events forever (audited); one that has its own
+    keeps it. Returns what the user should know, or None."""
+    rules = load_rules(session, default_days)
+    notes = []
+    if provider not in rules.days and default_days:
+        audit.act_as(session, audit.Actor("cli", f"cli:{getpass.getuser()}"[:128]))
+        set_retention(session, provider, 0, default_days)
+        notes.append(
+            f"provider {provider!r} now keeps its events forever (the default retention is "
+            f"{default_days} days); change it with `flowscope retention set {provider} DAYS`"
+        )
+    elif days := rules.days_for(provider):
+        notes.append(
+            f"provider {provider!r} keeps events {days} days: older imported events are "
+            "deleted by the next retention run"
+        )
+    if horizon := rules.horizons.get(provider):
+        notes.append(
+            f"retention already deleted events of {provider!r} before "
+            f"{horizon.isoformat(timespec='seconds')}: older ones are skipped as present"
+        )
+    return "; ".join(notes) or None
 
 
 def import_log_command(
@@ -61,6 +93,9 @@ def import_log_command(
             item_show_func=show_rate,
         ) as bar,
     ):
+        if note := keep_history(session, provider, settings.retention_days):
+            typer.echo(note, err=True)
+        session.commit()
         done = 0
         started = time.monotonic()
 

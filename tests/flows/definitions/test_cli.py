@@ -21,12 +21,13 @@ Runner = Callable[..., subprocess.CompletedProcess[str]]
 def run(clean_db: Database, database_url: str) -> Runner:
     env = {**os.environ, "FLOWSCOPE_DATABASE_URL": database_url, "FLOWSCOPE_ENV": "test"}
 
-    def flowscope(*args: str) -> subprocess.CompletedProcess[str]:
+    def flowscope(*args: str, env_days: str | None = None) -> subprocess.CompletedProcess[str]:
+        days = {} if env_days is None else {"FLOWSCOPE_RETENTION_DAYS": env_days}
         return subprocess.run(
             [sys.executable, "-m", "flowscope", *args],
             capture_output=True,
             text=True,
-            env=env,
+            env={**env, **days},
             timeout=120,
             check=False,
         )
@@ -75,6 +76,31 @@ def test_import_log_twice_stores_nothing_the_second_time(run: Runner, tmp_path: 
     suggested = run("flows", "suggest", "old.system", "--correlation", "case.id")
     assert suggested.returncode == 0, suggested.stderr
     assert suggested.stdout.startswith("slug: old-system\nname: old.system\n")
+
+
+def test_imported_history_is_kept_by_retention(
+    run: Runner, tmp_path: Path, clean_db: Database
+) -> None:
+    """With the default retention (35 days) an imported log would be deleted by the next
+    retention run and then refused for ever; import-log makes its provider keep its events."""
+    from sqlalchemy import text
+
+    from flowscope.retention.purge import run_retention
+
+    path = tmp_path / "log.csv"
+    path.write_text("case:concept:name,concept:name,time:timestamp\na,Open,2012-01-01T00:00:00Z\n")
+    imported = run("import-log", str(path), "--provider", "old.system", env_days="35")
+    assert imported.returncode == 0, imported.stderr
+    assert "'old.system' now keeps its events forever" in imported.stderr
+    run_retention(clean_db, default_days=35)
+    with clean_db.sessions() as s:
+        assert s.scalar(text("select count(*) from events")) == 1
+        days = s.scalar(text("select days from retention_providers where provider = 'old.system'"))
+        assert days == 0
+        actions = s.scalars(text("select action from audit_log")).all()
+    assert actions == ["retention.set"]
+    again = run("import-log", str(path), "--provider", "old.system", env_days="35")
+    assert "now keeps" not in again.stderr  # its own setting is left as it is
 
 
 def test_import_log_reports_rejected_rows_and_exits_non_zero(run: Runner, tmp_path: Path) -> None:
