@@ -25,6 +25,7 @@ violate, and resolves after `dealerting` consecutive normal points.
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from collections.abc import Sequence
@@ -87,19 +88,30 @@ def quantile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def adaptive(points: Sequence[Point], condition: Condition, window: int, n: float) -> list[Judged]:
-    """p99 + n × IQR (above) / p1 − n × IQR (below) over the `window` points before each."""
+def adaptive(
+    points: Sequence[Point], condition: Condition, window: int, n: float
+) -> list[Judged]:
+    """p99 + n × IQR (above) / p1 − n × IQR (below) over the `window` points before each.
+
+    The trailing values are kept sorted as the window slides (insert the newest, remove the
+    oldest), so a week of minutes with a day's window costs a memmove per point, not a sort."""
     judged = []
+    history: list[float] = []
     for i, p in enumerate(points):
-        history = sorted(v.value for v in points[max(0, i - window) : i] if v.value is not None)
         if len(history) < MIN_BASELINE:
             judged.append(Judged(p.at, p.value, False))
-            continue
-        iqr = quantile(history, 0.75) - quantile(history, 0.25)
-        low = quantile(history, 0.01) - n * iqr
-        high = quantile(history, 0.99) + n * iqr
-        lower, upper = _bounds(condition, low, high)
-        judged.append(Judged(p.at, p.value, _violates(p.value, lower, upper), lower, upper))
+        else:
+            iqr = quantile(history, 0.75) - quantile(history, 0.25)
+            low = quantile(history, 0.01) - n * iqr
+            high = quantile(history, 0.99) + n * iqr
+            lower, upper = _bounds(condition, low, high)
+            judged.append(Judged(p.at, p.value, _violates(p.value, lower, upper), lower, upper))
+        if p.value is not None:
+            bisect.insort(history, p.value)
+        if i >= window:
+            leaving = points[i - window].value
+            if leaving is not None:
+                del history[bisect.bisect_left(history, leaving)]
     return judged
 
 

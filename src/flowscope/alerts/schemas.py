@@ -93,7 +93,7 @@ class AdaptiveAnalyzer(_Strict):
     type: Literal["adaptive"]
     condition: Literal["above", "below", "outside"] = "above"
     window: int = Field(
-        default=120, ge=10, le=20_160, description="trailing samples the baseline is taken from"
+        default=1440, ge=10, le=20_160, description="trailing samples the baseline is taken from"
     )
     n: float = Field(default=1.5, ge=0, le=100, allow_inf_nan=False, description="× IQR")
 

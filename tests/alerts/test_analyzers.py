@@ -1,0 +1,132 @@
+"""Analyzers on synthetic series: each detects its kind of anomaly, and the false positives
+on clean seasonal data are counted (printed; run with -s to see them)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flowscope.alerts import analyzers
+from flowscope.alerts.analyzers import Judged, Point, Window
+from tests.alerts.synthetic import PER_DAY, START, STEP, daily, with_added
+
+W = Window(violating=3, of=5, dealerting=5)
+DAY = timedelta(days=1)
+
+
+def _opened(judged: list[Judged], window: Window = W) -> list[int]:
+    return [c.index for c in analyzers.transitions(judged, window) if c.change == "opened"]
+
+
+def test_static_opens_after_three_of_five_and_resolves_after_five_normal() -> None:
+    values = [1, 1, 20, 1, 20, 20, 1, 1, 1, 1, 1, 1]
+    points = [Point(START + STEP * n, v) for n, v in enumerate(values)]
+    judged = analyzers.static(points, "above", 10)
+    changes = analyzers.transitions(judged, W)
+    assert [(c.change, c.index) for c in changes] == [("opened", 5), ("resolved", 10)]
+
+
+def test_static_below_and_missing_values_never_violate_a_threshold() -> None:
+    points = [Point(START + STEP * n, v) for n, v in enumerate([5, None, 0, None, 0])]
+    judged = analyzers.static(points, "below", 1)
+    assert [j.violating for j in judged] == [False, False, True, False, True]
+
+
+def test_a_resolved_alert_needs_new_violations_to_open_again() -> None:
+    window = Window(violating=3, of=5, dealerting=1)
+    values = [20, 20, 20, 1, 1, 1]
+    points = [Point(START + STEP * n, v) for n, v in enumerate(values)]
+    changes = analyzers.transitions(analyzers.static(points, "above", 10), window)
+    assert [(c.change, c.index) for c in changes] == [("opened", 2), ("resolved", 3)]
+
+
+ADAPTIVE_WINDOW = 2 * PER_DAY  # two days of 5-minute samples
+
+
+def test_adaptive_detects_a_spike() -> None:
+    clean = daily(4)
+    spike_at = 3 * PER_DAY + 100
+    spiked = with_added(clean, spike_at, 4, 150)
+    opened = _opened(analyzers.adaptive(spiked, "above", ADAPTIVE_WINDOW, 1.5))
+    false_positives = _opened(analyzers.adaptive(clean, "above", ADAPTIVE_WINDOW, 1.5))
+    print(f"adaptive: spike opened at {opened}, clean false positives {len(false_positives)}")
+    assert any(spike_at <= i < spike_at + 4 for i in opened)
+    assert len(false_positives) == 0
+
+
+def test_adaptive_detects_a_level_shift_then_follows_it() -> None:
+    clean = daily(4)
+    shift_at = 3 * PER_DAY + 60
+    shifted = with_added(clean, shift_at, PER_DAY, 150)
+    changes = analyzers.transitions(analyzers.adaptive(shifted, "above", ADAPTIVE_WINDOW, 1.5), W)
+    opened = [c.index for c in changes if c.change == "opened"]
+    resolved = [c.index for c in changes if c.change == "resolved"]
+    print(f"adaptive: level shift opened at {opened}, resolved at {resolved}")
+    assert opened and shift_at <= opened[0] < shift_at + 5
+    # the baseline moves up with the data: the alert resolves once the shift is the norm
+    assert resolved and resolved[0] > opened[0]
+
+
+def test_seasonal_detects_a_high_value_at_the_daily_low() -> None:
+    clean = daily(14)
+    # At 18:00 on day 10, the daily low (about 50), the value is 110: well inside the
+    # series' overall range, so a static threshold above the daily peak cannot see it; the
+    # seasonal baseline (the same time on earlier days) does.
+    night = 10 * PER_DAY + 216
+    anomaly = with_added(clean, night, 6, 60)
+    opened = _opened(analyzers.seasonal(anomaly, "outside", DAY, 3, 0.25, 1.0))
+    static_opened = _opened(analyzers.static(anomaly, "above", 160))
+    false_positives = _opened(analyzers.seasonal(clean, "outside", DAY, 3, 0.25, 1.0))
+    print(
+        f"seasonal: anomaly opened at {opened}; static above 160 opened {len(static_opened)}; "
+        f"clean false positives {len(false_positives)} over {len(clean)} samples"
+    )
+    assert any(night <= i < night + 6 for i in opened)
+    assert static_opened == []
+    assert len(false_positives) == 0
+
+
+def test_seasonal_needs_earlier_periods_before_judging() -> None:
+    judged = analyzers.seasonal(daily(1), "outside", DAY, 3, 0.25, 1.0)
+    assert not any(j.violating for j in judged)
+    assert all(j.lower is None and j.upper is None for j in judged)
+
+
+def test_false_positives_on_four_weeks_of_clean_seasonal_data() -> None:
+    clean = daily(28, seed=11)
+    suggested = analyzers.suggest_static(clean[: 7 * PER_DAY], "above")
+    assert suggested is not None
+    counts = {
+        "static, suggested from the first 7 days": len(
+            _opened(analyzers.static(clean, "above", suggested.threshold))
+        ),
+        "adaptive p99+1.5×IQR, 2 days": len(
+            _opened(analyzers.adaptive(clean, "outside", ADAPTIVE_WINDOW, 1.5))
+        ),
+        "seasonal day ×3, ±25 %": len(
+            _opened(analyzers.seasonal(clean, "outside", DAY, 3, 0.25, 1.0))
+        ),
+        "seasonal week ×2, ±25 %": len(
+            _opened(analyzers.seasonal(clean, "outside", 7 * DAY, 2, 0.25, 1.0))
+        ),
+    }
+    print(f"false positives over {len(clean)} clean samples (28 days at 5 min): {counts}")
+    assert all(n == 0 for n in counts.values()), counts
+
+
+def test_missing_data_opens_after_n_empty_intervals() -> None:
+    values: list[float | None] = [3, 4, None, 0, None, 5, 5, 5, 5, 5]
+    points = [Point(START + STEP * n, v) for n, v in enumerate(values)]
+    window = Window(violating=3, of=3, dealerting=5)
+    changes = analyzers.transitions(analyzers.missing_data(points), window)
+    assert [(c.change, c.index) for c in changes] == [("opened", 4), ("resolved", 9)]
+
+
+def test_suggest_static_is_the_outlier_fence_of_the_history() -> None:
+    points = [Point(START + STEP * n, float(n % 10)) for n in range(1000)]
+    above = analyzers.suggest_static(points, "above")
+    below = analyzers.suggest_static(points, "below")
+    assert above is not None and below is not None
+    # p25 = 2, p75 = 7 (IQR 5); p99 = 9, p1 = 0
+    assert above.threshold == 9 + 7.5
+    assert below.threshold == 0 - 7.5
+    assert analyzers.suggest_static([Point(START, None)], "above") is None
