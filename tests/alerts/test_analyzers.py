@@ -3,13 +3,25 @@ on clean seasonal data are counted (printed; run with -s to see them)."""
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
+
+import pytest
 
 from flowscope.alerts import analyzers
 from flowscope.alerts.analyzers import Judged, Point, Window
 from tests.alerts.synthetic import PER_DAY, START, STEP, daily, with_added
 
 W = Window(violating=3, of=5, dealerting=5)
+
+
+def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
+    """The detection and false-positive counts are these tests' report: shown with -s or
+    not."""
+    with capsys.disabled():
+        sys.stdout.write(f"\n{line}\n")
+
+
 DAY = timedelta(days=1)
 
 
@@ -42,31 +54,35 @@ def test_a_resolved_alert_needs_new_violations_to_open_again() -> None:
 ADAPTIVE_WINDOW = 2 * PER_DAY  # two days of 5-minute samples
 
 
-def test_adaptive_detects_a_spike() -> None:
+def test_adaptive_detects_a_spike(capsys: pytest.CaptureFixture[str]) -> None:
     clean = daily(4)
     spike_at = 3 * PER_DAY + 100
     spiked = with_added(clean, spike_at, 4, 150)
     opened = _opened(analyzers.adaptive(spiked, "above", ADAPTIVE_WINDOW, 1.5))
     false_positives = _opened(analyzers.adaptive(clean, "above", ADAPTIVE_WINDOW, 1.5))
-    print(f"adaptive: spike opened at {opened}, clean false positives {len(false_positives)}")
+    report(
+        capsys, f"adaptive: spike opened at {opened}, clean false positives {len(false_positives)}"
+    )
     assert any(spike_at <= i < spike_at + 4 for i in opened)
     assert len(false_positives) == 0
 
 
-def test_adaptive_detects_a_level_shift_then_follows_it() -> None:
+def test_adaptive_detects_a_level_shift_then_follows_it(capsys: pytest.CaptureFixture[str]) -> None:
     clean = daily(4)
     shift_at = 3 * PER_DAY + 60
     shifted = with_added(clean, shift_at, PER_DAY, 150)
     changes = analyzers.transitions(analyzers.adaptive(shifted, "above", ADAPTIVE_WINDOW, 1.5), W)
     opened = [c.index for c in changes if c.change == "opened"]
     resolved = [c.index for c in changes if c.change == "resolved"]
-    print(f"adaptive: level shift opened at {opened}, resolved at {resolved}")
-    assert opened and shift_at <= opened[0] < shift_at + 5
+    report(capsys, f"adaptive: level shift opened at {opened}, resolved at {resolved}")
+    assert opened
+    assert shift_at <= opened[0] < shift_at + 5
     # the baseline moves up with the data: the alert resolves once the shift is the norm
-    assert resolved and resolved[0] > opened[0]
+    assert resolved
+    assert resolved[0] > opened[0]
 
 
-def test_seasonal_detects_a_high_value_at_the_daily_low() -> None:
+def test_seasonal_detects_a_high_value_at_the_daily_low(capsys: pytest.CaptureFixture[str]) -> None:
     clean = daily(14)
     # At 18:00 on day 10, the daily low (about 50), the value is 110: well inside the
     # series' overall range, so a static threshold above the daily peak cannot see it; the
@@ -76,9 +92,10 @@ def test_seasonal_detects_a_high_value_at_the_daily_low() -> None:
     opened = _opened(analyzers.seasonal(anomaly, "outside", DAY, 3, 0.25, 1.0))
     static_opened = _opened(analyzers.static(anomaly, "above", 160))
     false_positives = _opened(analyzers.seasonal(clean, "outside", DAY, 3, 0.25, 1.0))
-    print(
+    report(
+        capsys,
         f"seasonal: anomaly opened at {opened}; static above 160 opened {len(static_opened)}; "
-        f"clean false positives {len(false_positives)} over {len(clean)} samples"
+        f"clean false positives {len(false_positives)} over {len(clean)} samples",
     )
     assert any(night <= i < night + 6 for i in opened)
     assert static_opened == []
@@ -91,7 +108,9 @@ def test_seasonal_needs_earlier_periods_before_judging() -> None:
     assert all(j.lower is None and j.upper is None for j in judged)
 
 
-def test_false_positives_on_four_weeks_of_clean_seasonal_data() -> None:
+def test_false_positives_on_four_weeks_of_clean_seasonal_data(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     clean = daily(28, seed=11)
     suggested = analyzers.suggest_static(clean[: 7 * PER_DAY], "above")
     assert suggested is not None
@@ -109,7 +128,7 @@ def test_false_positives_on_four_weeks_of_clean_seasonal_data() -> None:
             _opened(analyzers.seasonal(clean, "outside", 7 * DAY, 2, 0.25, 1.0))
         ),
     }
-    print(f"false positives over {len(clean)} clean samples (28 days at 5 min): {counts}")
+    report(capsys, f"false positives over {len(clean)} clean samples (28 days at 5 min): {counts}")
     assert all(n == 0 for n in counts.values()), counts
 
 
@@ -125,7 +144,8 @@ def test_suggest_static_is_the_outlier_fence_of_the_history() -> None:
     points = [Point(START + STEP * n, float(n % 10)) for n in range(1000)]
     above = analyzers.suggest_static(points, "above")
     below = analyzers.suggest_static(points, "below")
-    assert above is not None and below is not None
+    assert above is not None
+    assert below is not None
     # p25 = 2, p75 = 7 (IQR 5); p99 = 9, p1 = 0
     assert above.threshold == 9 + 7.5
     assert below.threshold == 0 - 7.5
