@@ -179,16 +179,16 @@ def apply_judgement(
         )
         session.add(alert)
         session.flush()
-        report.opened += 1
         _notify(session, hooks, report, "opened", alert, row, rule, judged[-window.of :], now)
+        report.opened += 1
     elif current is not None and not now_open:
         current.state = "resolved"
         current.ended_at = now
         current.sample_at = judged[-1].at
         session.flush()
-        report.resolved += 1
         recent = judged[-window.dealerting :]
         _notify(session, hooks, report, "resolved", current, row, rule, recent, now)
+        report.resolved += 1
 
 
 def _notify(
