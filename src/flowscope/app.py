@@ -18,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from flowscope import __version__, ops
+from flowscope.alerts import api as alerts_api
 from flowscope.audit import api as audit_api
 from flowscope.audit import views as audit_views
 from flowscope.auth import keys, passwords
@@ -129,6 +130,7 @@ def create_app(
     app.include_router(ingest_api.router)
     app.include_router(flows_api.router)
     app.include_router(flows_analysis_api.router)
+    app.include_router(alerts_api.router)
     app.include_router(auth_views.router)
     app.include_router(auth_users_views.router)
     app.include_router(audit_api.router)

@@ -88,9 +88,7 @@ def quantile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def adaptive(
-    points: Sequence[Point], condition: Condition, window: int, n: float
-) -> list[Judged]:
+def adaptive(points: Sequence[Point], condition: Condition, window: int, n: float) -> list[Judged]:
     """p99 + n × IQR (above) / p1 − n × IQR (below) over the `window` points before each.
 
     The trailing values are kept sorted as the window slides (insert the newest, remove the

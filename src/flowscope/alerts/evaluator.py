@@ -303,9 +303,7 @@ def _evaluate(
         flow_data = series.get((source.flow, rule.interval_seconds))
         if flow_data is None:
             raise FlowscopeError(f"the flow {source.flow!r} no longer exists")
-        groups: list[tuple[dict[str, str], list[Point]]] = [
-            ({}, _kpi_points(flow_data, source))
-        ]
+        groups: list[tuple[dict[str, str], list[Point]]] = [({}, _kpi_points(flow_data, source))]
     else:
         groups = _query_points(session, row, rule, now - history_needed(rule), now)
     for group, points in groups:

@@ -112,6 +112,7 @@ class MissingDataAnalyzer(_Strict):
     intervals: int = Field(default=3, ge=1, le=100, description="intervals without data")
 
 
+ANALYZER_TYPES = ("static", "adaptive", "seasonal", "missing_data")
 Analyzer = Annotated[
     StaticAnalyzer | AdaptiveAnalyzer | SeasonalAnalyzer | MissingDataAnalyzer,
     Field(discriminator="type"),

@@ -13,11 +13,12 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from flowscope.alerts.models import Alert, AlertRule, Silence
-from flowscope.alerts.schemas import KpiSource, QuerySource, RuleIn, SilenceIn
+from flowscope.alerts.schemas import ANALYZER_TYPES, KpiSource, QuerySource, RuleIn, SilenceIn
 from flowscope.audit import service as audit
 from flowscope.errors import FlowscopeError, NotFound
 from flowscope.flows.definitions.models import Flow
 from flowscope.flows.definitions.schemas import FlowDefinition
+from flowscope.flows.definitions.yaml_io import problems_of
 from flowscope.query.errors import QueryError
 from flowscope.query.service import compile_text
 
@@ -31,18 +32,42 @@ class InvalidRule(FlowscopeError):
     status_code = 422
     code = "invalid_rule"
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}", details=[{"field": field, "message": message}])
+    def __init__(self, field: str, message: str, more: Sequence[dict[str, str]] = ()) -> None:
+        problems = [{"field": field, "message": message}, *more]
+        super().__init__(
+            "; ".join(f"{p['field']}: {p['message']}" for p in problems), details=problems
+        )
+
+
+# The union members pydantic names in a location (`analyzer.static.threshold`): not fields.
+_TAGS = ("source.kpi", "source.query", *(f"analyzer.{t}" for t in ANALYZER_TYPES))
+
+
+def _field(path: str) -> str:
+    for tag in _TAGS:
+        if path == tag:
+            return tag.partition(".")[0]
+        if path.startswith(tag + "."):
+            return tag.partition(".")[0] + path[len(tag) :]
+    return path
+
+
+def _invalid(exc: ValidationError, what: str) -> InvalidRule:
+    problems = [
+        {"field": _field(p["path"]) or what, "message": p["message"]} for p in problems_of(exc)
+    ]
+    return InvalidRule(problems[0]["field"], problems[0]["message"], problems[1:])
 
 
 def parse_rule(data: Any) -> RuleIn:
-    """A rule from plain data (YAML, a form): schema problems become one InvalidRule."""
+    """A rule from plain data (JSON, YAML, a form): every schema problem, each naming its
+    field (`analyzer.treshold: is not a known field`)."""
+    if not isinstance(data, dict):
+        raise InvalidRule("rule", "an alert rule is a mapping (name, source, analyzer…)")
     try:
         return RuleIn.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "rule"
-        raise InvalidRule(field, first["msg"]) from None
+        raise _invalid(exc, "rule") from None
 
 
 def check_rule(session: Session, rule: RuleIn, min_interval_s: int) -> None:
@@ -161,7 +186,7 @@ def list_alerts(session: Session, f: AlertFilter) -> Sequence[tuple[Alert, Alert
         query = query.where(Alert.rule_id == f.rule)
     if f.flow is not None:
         query = query.where(AlertRule.flow_slug == f.flow)
-    return [(a, r) for a, r in session.execute(query).tuples()]
+    return [(a, r) for a, r in session.execute(query)]
 
 
 def open_count(session: Session, flow: str | None = None) -> int:
@@ -173,6 +198,13 @@ def open_count(session: Session, flow: str | None = None) -> int:
     return int(session.scalar(query) or 0)
 
 
+def open_counts_by_rule(session: Session) -> dict[int, int]:
+    rows = session.execute(
+        select(Alert.rule_id, func.count()).where(Alert.state == "open").group_by(Alert.rule_id)
+    )
+    return {rule_id: int(n) for rule_id, n in rows}
+
+
 def open_by_kpi(session: Session, flow: str) -> dict[str, int]:
     """Open alerts of a flow per KPI (flow-level rules), for its KPI cards."""
     rows = session.execute(
@@ -180,7 +212,7 @@ def open_by_kpi(session: Session, flow: str) -> dict[str, int]:
         .join(Alert, Alert.rule_id == AlertRule.id)
         .where(Alert.state == "open", AlertRule.flow_slug == flow, AlertRule.step.is_(None))
         .group_by(AlertRule.kpi)
-    ).tuples()
+    )
     return {kpi or "": int(n) for kpi, n in rows}
 
 
@@ -202,6 +234,13 @@ def acknowledge(session: Session, alert_id: int, by: str, now: datetime | None =
         alert.acknowledged_at = now or datetime.now(UTC)
         audit.record(session, "alert.acknowledge", f"alert:{alert.id}", {}, by=by)
     return alert
+
+
+def parse_silence(data: Any) -> SilenceIn:
+    try:
+        return SilenceIn.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid(exc, "silence") from None
 
 
 def add_silence(
