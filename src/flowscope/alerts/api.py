@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from flowscope.alerts import service, yaml_io
 from flowscope.alerts.models import Alert, AlertRule, Silence
 from flowscope.alerts.preview import preview, suggest
+from flowscope.alerts.schemas import Id
 from flowscope.alerts.service import AlertFilter
 from flowscope.auth.models import ApiToken, User
 from flowscope.deps import LimitedBody, SessionDep, SettingsDep
@@ -23,9 +24,7 @@ from flowscope.params import check_storable
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
-BIGINT = 2**63 - 1
-RuleId = Annotated[int, Query(ge=1, le=BIGINT)]
-Id = Annotated[int, Path(ge=1, le=BIGINT)]
+RuleId = Annotated[int, Query(ge=1, le=2**63 - 1)]
 
 
 def who(principal: ApiToken | User) -> str:

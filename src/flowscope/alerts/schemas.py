@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 Severity = Literal["info", "warning", "critical"]
@@ -42,6 +43,10 @@ KPI_LABELS = {
     "stalled": "Stalled flows",
     "reached": "Reached the step",
 }
+
+
+# A row id in a path: within PostgreSQL's bigint, so a huge number is a 4xx, not a 5xx.
+Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 class _Strict(BaseModel):

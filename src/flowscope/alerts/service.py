@@ -224,7 +224,8 @@ def get_alert(session: Session, alert_id: int) -> tuple[Alert, AlertRule]:
     ).first()
     if row is None:
         raise NotFound(f"no alert has the id {alert_id}")
-    return row.tuple()
+    alert, rule = row
+    return alert, rule
 
 
 def acknowledge(session: Session, alert_id: int, by: str, now: datetime | None = None) -> Alert:
