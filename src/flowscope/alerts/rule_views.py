@@ -124,15 +124,32 @@ def _chart_context(result: Preview) -> dict[str, Any]:
     }
 
 
+def _suggested(session: Session, form: dict[str, str]) -> dict[str, Any]:
+    """Suggest values for the form's source, as a static rule in its direction."""
+    below = form.get("condition") == "below"
+    analyzer = {"type": "static", "condition": "below" if below else "above", "threshold": 0}
+    return suggest(session, service.parse_rule({**rule_data(form), "analyzer": analyzer}))
+
+
 @router.post("/alert-rules/preview", name="alert_rule_preview_form")
 def preview_form(
     request: Request, session: SessionDep, user: CurrentUser, form: FormFields
 ) -> Response:
-    """The unsaved form's backtest, as the chart fragment (errors shown in its place)."""
+    """The unsaved form's backtest, as the chart fragment (errors shown in its place). A
+    static rule without a threshold yet is previewed with the suggested one."""
+    note = None
     try:
-        result = preview(session, service.parse_rule(rule_data(form)))
+        data = rule_data(form)
+        if data["analyzer"]["type"] == "static" and "threshold" not in data["analyzer"]:
+            found = _suggested(session, form)
+            if found["threshold"] is not None:
+                data["analyzer"]["threshold"] = found["threshold"]
+                note = f"No threshold yet: shown with the suggested {found['threshold']:g}."
+        result = preview(session, service.parse_rule(data))
     except FlowscopeError as exc:
         return render(request, "alerts/_preview.html", {"error": exc.message})
+    if note:
+        result.notes.insert(0, note)
     return render(request, "alerts/_preview.html", _chart_context(result))
 
 
@@ -142,21 +159,8 @@ def suggest_form(
 ) -> Response:
     """*Suggest values*: the threshold field again, filled from the last 7 days."""
     values = form_values(form)
-    hint = ""
     try:
-        found = suggest(
-            session,
-            service.parse_rule(
-                {
-                    **rule_data(form),
-                    "analyzer": {
-                        "type": "static",
-                        "condition": "below" if form.get("condition") == "below" else "above",
-                        "threshold": 0,
-                    },
-                }
-            ),
-        )
+        found = _suggested(session, form)
     except FlowscopeError as exc:
         hint = f"No suggestion: {exc.message}"
     else:
