@@ -34,6 +34,7 @@ bench_small_correlate := --events 20000 --rate 5000 --seconds 5
 bench_small_editor := --events 100000 --runs 3
 bench_small_flow_page := --replicas 3 --runs 5
 bench_small_query := --orders 50000 --runs 3
+bench_small_alerts := --events 50000 --rules 200 --baseline-rules 20
 bench_args = $(if $(filter full,$(BENCH)),,$(bench_small_$(basename $(notdir $(1)))))
 
 bench: install

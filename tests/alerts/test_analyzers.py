@@ -150,3 +150,13 @@ def test_suggest_static_is_the_outlier_fence_of_the_history() -> None:
     assert above.threshold == 9 + 7.5
     assert below.threshold == 0 - 7.5
     assert analyzers.suggest_static([Point(START, None)], "above") is None
+
+
+def test_judging_only_the_tail_gives_the_same_verdicts_as_judging_everything() -> None:
+    points = with_added(daily(4), 3 * PER_DAY + 100, 4, 150)
+    start = len(points) - 20
+    whole = analyzers.adaptive(points, "above", ADAPTIVE_WINDOW, 1.5)
+    assert analyzers.adaptive(points, "above", ADAPTIVE_WINDOW, 1.5, start) == whole[start:]
+    seasonal = analyzers.seasonal(points, "outside", DAY, 3, 0.25, 1.0)
+    tail = analyzers.seasonal(points, "outside", DAY, 3, 0.25, 1.0, start)
+    assert tail == seasonal[start:]

@@ -88,14 +88,18 @@ def quantile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def adaptive(points: Sequence[Point], condition: Condition, window: int, n: float) -> list[Judged]:
-    """p99 + n × IQR (above) / p1 − n × IQR (below) over the `window` points before each.
+def adaptive(
+    points: Sequence[Point], condition: Condition, window: int, n: float, start: int = 0
+) -> list[Judged]:
+    """p99 + n × IQR (above) / p1 − n × IQR (below) over the `window` points before each,
+    for the points from index `start` on (the ones before are only history).
 
     The trailing values are kept sorted as the window slides (insert the newest, remove the
     oldest), so a week of minutes with a day's window costs a memmove per point, not a sort."""
     judged = []
-    history: list[float] = []
-    for i, p in enumerate(points):
+    history = sorted(p.value for p in points[max(0, start - window) : start] if p.value is not None)
+    for i in range(start, len(points)):
+        p = points[i]
         if len(history) < MIN_BASELINE:
             judged.append(Judged(p.at, p.value, False))
         else:
@@ -120,11 +124,13 @@ def seasonal(
     seasons: int,
     tolerance: float,
     min_band: float,
+    start: int = 0,
 ) -> list[Judged]:
-    """Against the median of the same moment in the `seasons` earlier periods (by time)."""
+    """Against the median of the same moment in the `seasons` earlier periods (by time), for
+    the points from index `start` on."""
     by_time = {p.at: p.value for p in points}
     judged = []
-    for p in points:
+    for p in points[start:]:
         earlier = [by_time.get(p.at - period * k) for k in range(1, seasons + 1)]
         refs = sorted(v for v in earlier if v is not None)
         if not refs:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from flowscope.alerts import analyzers
@@ -66,17 +67,26 @@ def history_needed(rule: RuleIn) -> timedelta:
     return recent
 
 
-def judge(rule: RuleIn, points: Sequence[Point]) -> list[Judged]:
+def judge(rule: RuleIn, points: Sequence[Point], tail: int | None = None) -> list[Judged]:
+    """The analyzer's judgement of `points`, or of only their last `tail` (the ones before
+    are then history: baselines still see them)."""
+    start = max(0, len(points) - tail) if tail is not None else 0
     a = rule.analyzer
     if isinstance(a, StaticAnalyzer):
-        return analyzers.static(points, a.condition, a.threshold)
+        return analyzers.static(points[start:], a.condition, a.threshold)
     if isinstance(a, AdaptiveAnalyzer):
-        return analyzers.adaptive(points, a.condition, a.window, a.n)
+        return analyzers.adaptive(points, a.condition, a.window, a.n, start)
     if isinstance(a, SeasonalAnalyzer):
         return analyzers.seasonal(
-            points, a.condition, PERIODS[a.period], a.seasons, a.tolerance, a.min_band
+            points, a.condition, PERIODS[a.period], a.seasons, a.tolerance, a.min_band, start
         )
-    return analyzers.missing_data(points)
+    return analyzers.missing_data(points[start:])
+
+
+def recent_needed(rule: RuleIn) -> int:
+    """How many of the newest samples the sliding window looks at."""
+    w = window_of(rule)
+    return max(w.of, w.dealerting)
 
 
 def _num(value: float) -> str:
@@ -134,74 +144,88 @@ def _links(row: AlertRule, rule: RuleIn, start: datetime, now: datetime) -> dict
     return {"flow_url": flow_url, "notebook_url": notebook_url}
 
 
-def apply_judgement(
-    session: Session,
-    row: AlertRule,
-    rule: RuleIn,
-    group: dict[str, str],
-    judged: Sequence[Judged],
-    now: datetime,
-    muted: bool,
-    hooks: Sequence[AlertHook],
-    report: TickReport,
-) -> None:
-    """Open or resolve the rule's alert for `group` from its judged samples (newest last)."""
-    key = _group_key(group)
-    alerts = session.scalars(
+Latest = dict[tuple[int, str], Alert]
+
+
+@dataclass
+class _Tick:
+    """What every rule of one evaluation shares."""
+
+    session: Session
+    now: datetime
+    hooks: Sequence[AlertHook]
+    report: TickReport
+    everything_muted: bool
+    muted: set[int]
+    latest: Latest  # the newest alert of each (rule, group key), read once per tick
+
+
+def _latest_alerts(session: Session, rule_ids: Sequence[int]) -> Latest:
+    rows = session.scalars(
         select(Alert)
-        .where(Alert.rule_id == row.id, Alert.group_key == key)
-        .order_by(Alert.id.desc())
-        .limit(1)
-    ).all()
-    latest = alerts[0] if alerts else None
+        .where(Alert.rule_id.in_(rule_ids))
+        .ext(distinct_on(Alert.rule_id, Alert.group_key))
+        .order_by(Alert.rule_id, Alert.group_key, Alert.id.desc())
+    )
+    return {(a.rule_id, a.group_key): a for a in rows}
+
+
+def apply_judgement(
+    tick: _Tick, row: AlertRule, rule: RuleIn, group: dict[str, str], judged: Sequence[Judged]
+) -> None:
+    """Open or resolve the rule's alert for `group` from its judged samples (newest last).
+    Writes only when the state changes, in a savepoint with the hooks: a failing hook takes
+    the change back with it."""
+    key = _group_key(group)
+    latest = tick.latest.get((row.id, key))
     current = latest if latest is not None and latest.state == "open" else None
     if current is None and latest is not None:
         judged = [j for j in judged if j.at > latest.sample_at]
     if not judged:
         return
     window = window_of(rule)
-    flags = [j.violating for j in judged]
-    now_open = analyzers.step(current is not None, flags, window)
+    now_open = analyzers.step(current is not None, [j.violating for j in judged], window)
+    session, now, report = tick.session, tick.now, tick.report
     if current is None and now_open:
-        if muted:
+        if tick.everything_muted or row.id in tick.muted:
             report.muted += 1
             return
-        alert = Alert(
-            rule_id=row.id,
-            group_key=key,
-            group=group,
-            state="open",
-            severity=row.severity,
-            threshold=threshold_text(rule, judged[-1]),
-            samples=_samples(judged, window.of),
-            started_at=now,
-            sample_at=judged[-1].at,
-        )
-        session.add(alert)
-        session.flush()
-        _notify(session, hooks, report, "opened", alert, row, rule, judged[-window.of :], now)
+        with session.begin_nested():
+            alert = Alert(
+                rule_id=row.id,
+                group_key=key,
+                group=group,
+                state="open",
+                severity=row.severity,
+                threshold=threshold_text(rule, judged[-1]),
+                samples=_samples(judged, window.of),
+                started_at=now,
+                sample_at=judged[-1].at,
+            )
+            session.add(alert)
+            session.flush()
+            _notify(tick, "opened", alert, row, rule, judged[-window.of :])
+        tick.latest[(row.id, key)] = alert
         report.opened += 1
     elif current is not None and not now_open:
-        current.state = "resolved"
-        current.ended_at = now
-        current.sample_at = judged[-1].at
-        session.flush()
-        recent = judged[-window.dealerting :]
-        _notify(session, hooks, report, "resolved", current, row, rule, recent, now)
+        with session.begin_nested():
+            current.state = "resolved"
+            current.ended_at = now
+            current.sample_at = judged[-1].at
+            session.flush()
+            _notify(tick, "resolved", current, row, rule, judged[-window.dealerting :])
         report.resolved += 1
 
 
 def _notify(
-    session: Session,
-    hooks: Sequence[AlertHook],
-    report: TickReport,
+    tick: _Tick,
     change: str,
     alert: Alert,
     row: AlertRule,
     rule: RuleIn,
     judged: Sequence[Judged],
-    now: datetime,
 ) -> None:
+    now = tick.now
     source = rule.source
     transition = AlertTransition(
         change="opened" if change == "opened" else "resolved",
@@ -219,13 +243,9 @@ def _notify(
         url=f"/alerts/{alert.id}",
         **_links(row, rule, judged[0].at if judged else now, now),
     )
-    for hook in hooks:
-        hook(session, transition)
-    report.changes.append(transition)
-
-
-def _kpi_points(series: FlowSeries, source: KpiSource) -> list[Point]:
-    return series.series(source.kpi, source.step)
+    for hook in tick.hooks:
+        hook(tick.session, transition)
+    tick.report.changes.append(transition)
 
 
 def _query_points(
@@ -266,12 +286,15 @@ def evaluate_due(
     everything_muted, muted = muted_rules(session, now)
     parsed = {row.id: RuleIn.model_validate(row.spec) for row in rows}
     series = _shared_series(session, rows, parsed, now, report)
+    latest = _latest_alerts(session, [row.id for row in rows])
+    tick = _Tick(session, now, hooks, report, everything_muted, muted, latest)
     for row in rows:
         rule = parsed[row.id]
+        # No savepoint per rule: reading needs none (a query rule's FQL runs in its own), and
+        # the writes of a change have theirs (`apply_judgement`).
         try:
-            with session.begin_nested():
-                _evaluate(session, row, rule, series, now, hooks, report, everything_muted, muted)
-                row.last_error = None
+            _evaluate(tick, row, rule, series)
+            row.last_error = None
         except FlowscopeError as exc:
             report.errors += 1
             row.last_error = exc.message[:2000]
@@ -287,28 +310,24 @@ def evaluate_due(
 
 
 def _evaluate(
-    session: Session,
+    tick: _Tick,
     row: AlertRule,
     rule: RuleIn,
     series: dict[tuple[str, int], FlowSeries | None],
-    now: datetime,
-    hooks: Sequence[AlertHook],
-    report: TickReport,
-    everything_muted: bool,
-    muted: set[int],
 ) -> None:
-    is_muted = everything_muted or row.id in muted
     source = rule.source
     if isinstance(source, KpiSource):
         flow_data = series.get((source.flow, rule.interval_seconds))
         if flow_data is None:
             raise FlowscopeError(f"the flow {source.flow!r} no longer exists")
-        groups: list[tuple[dict[str, str], list[Point]]] = [({}, _kpi_points(flow_data, source))]
+        points = flow_data.series(source.kpi, source.step, span=history_needed(rule))
+        groups: list[tuple[dict[str, str], list[Point]]] = [({}, points)]
     else:
-        groups = _query_points(session, row, rule, now - history_needed(rule), now)
+        start = tick.now - history_needed(rule)
+        groups = _query_points(tick.session, row, rule, start, tick.now)
     for group, points in groups:
-        judged = judge(rule, points)
-        apply_judgement(session, row, rule, group, judged, now, is_muted, hooks, report)
+        judged = judge(rule, points, tail=recent_needed(rule))
+        apply_judgement(tick, row, rule, group, judged)
 
 
 def _shared_series(

@@ -33,9 +33,10 @@ first row is one sample for the current interval.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -113,48 +114,66 @@ class FlowSeries:
     buckets: list[datetime]  # every complete interval of the window
     settled_until: datetime  # SETTLED KPIs have samples for intervals over by then
     rows: dict[tuple[str, str | None], dict[datetime, tuple[float | None, ...]]]
+    # Series already built (rules on the same KPI share them).
+    _built: dict[tuple[str, str | None], list[Point]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
-    def series(self, kpi: str, step: str | None = None) -> list[Point]:
+    def series(
+        self, kpi: str, step: str | None = None, span: timedelta | None = None
+    ) -> list[Point]:
+        """The KPI's samples, or only those within `span` of its newest sample."""
+        key = (kpi, step)
+        points = self._built.get(key)
+        if points is None:
+            points = self._build(kpi, step)
+            self._built[key] = points
+        if span is None or not points:
+            return points
+        first = bisect.bisect_left([p.at for p in points], points[-1].at - span)
+        return points[first:]
+
+    def _build(self, kpi: str, step: str | None) -> list[Point]:
         step_of = timedelta(seconds=self.interval_s)
+        buckets = self.buckets
         if step is None and kpi in SETTLED:
-            buckets = [t for t in self.buckets if t + step_of <= self.settled_until]
-        else:
-            buckets = self.buckets
-        return [Point(t, self._value(kpi, step, t)) for t in buckets]
-
-    def _value(self, kpi: str, step: str | None, t: datetime) -> float | None:
-        if step is not None:
-            if kpi == "dropped":
-                return self._get("d", step, t, 0) or 0.0
-            row = self.rows.get(("r", step), {}).get(t)
-            index = 0 if kpi == "reached" else 3
-            return float(row[index] or 0) if row else 0.0
+            buckets = [t for t in buckets if t + step_of <= self.settled_until]
         if kpi in ("dropped", "stalled"):
             kind = "d" if kpi == "dropped" else "s"
-            return self._get(kind, None, t, 0) or 0.0
-        row = self.rows.get(("c", None), {}).get(t)
-        counts = {"started": 0, "completed": 1, "revenue": 2, "exceptions": 3}
-        if kpi in counts:
-            return float(row[counts[kpi]] or 0) if row else 0.0
-        started = row[0] if row else 0.0
-        if row is None or not started:
-            return None  # a ratio or a duration of no flows
-        if kpi == "conversion":
-            return (row[1] or 0.0) / started
-        if kpi == "exception_rate":
-            return (row[3] or 0.0) / started
-        durations = {"avg_duration": 4, "median_duration": 5, "p90_duration": 6}
-        return row[durations[kpi]]
-
-    def _get(self, kind: str, step: str | None, t: datetime, index: int) -> float | None:
+            counts = self._counts(kind, step)
+            return [Point(t, counts.get(t, 0.0)) for t in buckets]
         if step is not None:
-            row = self.rows.get((kind, step), {}).get(t)
-            return row[index] if row else None
-        total = 0.0  # summed over the steps
-        for (k, _), by_time in self.rows.items():
-            if k == kind and t in by_time:
-                total += by_time[t][index] or 0.0
-        return total
+            rows = self.rows.get(("r", step), {})
+            index = 0 if kpi == "reached" else 3
+            return [Point(t, float(rows[t][index] or 0) if t in rows else 0.0) for t in buckets]
+        rows = self.rows.get(("c", None), {})
+        return [Point(t, _cohort_value(kpi, rows.get(t))) for t in buckets]
+
+    def _counts(self, kind: str, step: str | None) -> dict[datetime, float]:
+        """Per interval, the flows of `kind` at `step`, or at any step."""
+        counts: dict[datetime, float] = defaultdict(float)
+        for (k, at_step), by_time in self.rows.items():
+            if k == kind and (step is None or at_step == step):
+                for t, row in by_time.items():
+                    counts[t] += row[0] or 0.0
+        return counts
+
+
+_COUNTS = {"started": 0, "completed": 1, "revenue": 2, "exceptions": 3}
+_DURATIONS = {"avg_duration": 4, "median_duration": 5, "p90_duration": 6}
+
+
+def _cohort_value(kpi: str, row: tuple[float | None, ...] | None) -> float | None:
+    if kpi in _COUNTS:
+        return float(row[_COUNTS[kpi]] or 0) if row else 0.0
+    started = row[0] if row else 0.0
+    if row is None or not started:
+        return None  # a ratio or a duration of no flows
+    if kpi == "conversion":
+        return (row[1] or 0.0) / started
+    if kpi == "exception_rate":
+        return (row[3] or 0.0) / started
+    return row[_DURATIONS[kpi]]
 
 
 def flow_series(
