@@ -10,9 +10,18 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from flowscope.alerts import service, yaml_io
+from flowscope.alerts.api_schemas import (
+    AlertOut,
+    Created,
+    ImportOut,
+    PreviewOut,
+    RuleOut,
+    SilenceOut,
+    SuggestOut,
+)
 from flowscope.alerts.models import Alert, AlertRule, Silence
 from flowscope.alerts.preview import preview, suggest
 from flowscope.alerts.schemas import Id
@@ -73,7 +82,7 @@ def silence_out(silence: Silence) -> dict[str, Any]:
     }
 
 
-@router.post("/alert-rules", name="api_create_alert_rule", status_code=201)
+@router.post("/alert-rules", name="api_create_alert_rule", status_code=201, response_model=Created)
 def create_rule(
     body: dict[str, Any], session: SessionDep, settings: SettingsDep, writer: Writer
 ) -> dict[str, Any]:
@@ -83,7 +92,7 @@ def create_rule(
     return {"id": row.id}
 
 
-@router.get("/alert-rules", name="api_alert_rules")
+@router.get("/alert-rules", name="api_alert_rules", response_model=list[RuleOut])
 def list_rules(
     session: SessionDep,
     reader: Reader,
@@ -93,7 +102,12 @@ def list_rules(
     return [rule_out(r, counts.get(r.id, 0)) for r in service.list_rules(session, flow)]
 
 
-@router.get("/alert-rules/export", name="api_export_alert_rules")
+@router.get(
+    "/alert-rules/export",
+    name="api_export_alert_rules",
+    response_class=Response,
+    responses={200: {"content": {"application/yaml": {}}}},
+)
 def export_rules(session: SessionDep, reader: Reader) -> Response:
     """Every rule as YAML (`flowscope`'s own format; import it with POST …/import)."""
     return Response(
@@ -103,7 +117,7 @@ def export_rules(session: SessionDep, reader: Reader) -> Response:
     )
 
 
-@router.post("/alert-rules/import", name="api_import_alert_rules")
+@router.post("/alert-rules/import", name="api_import_alert_rules", response_model=ImportOut)
 def import_rules(
     body: LimitedBody, session: SessionDep, settings: SettingsDep, writer: Writer
 ) -> dict[str, Any]:
@@ -115,27 +129,29 @@ def import_rules(
     return {"created": created, "updated": updated}
 
 
-@router.post("/alert-rules/preview", name="api_preview_unsaved_alert_rule")
+@router.post(
+    "/alert-rules/preview", name="api_preview_unsaved_alert_rule", response_model=PreviewOut
+)
 def preview_unsaved(body: dict[str, Any], session: SessionDep, reader: Reader) -> dict[str, Any]:
     """The backtest of a rule that is not saved (the form's live preview)."""
     check_storable(body)
     return preview(session, service.parse_rule(body)).as_dict()
 
 
-@router.post("/alert-rules/suggest", name="api_suggest_alert_threshold")
+@router.post("/alert-rules/suggest", name="api_suggest_alert_threshold", response_model=SuggestOut)
 def suggest_threshold(body: dict[str, Any], session: SessionDep, reader: Reader) -> dict[str, Any]:
     """Suggest a static threshold from the last 7 days of the rule's source."""
     check_storable(body)
     return suggest(session, service.parse_rule(body))
 
 
-@router.get("/alert-rules/{rule_id}", name="api_alert_rule")
+@router.get("/alert-rules/{rule_id}", name="api_alert_rule", response_model=RuleOut)
 def get_rule(rule_id: Id, session: SessionDep, reader: Reader) -> dict[str, Any]:
     row = service.get_rule(session, rule_id)
     return rule_out(row, service.open_counts_by_rule(session).get(row.id, 0))
 
 
-@router.put("/alert-rules/{rule_id}", name="api_put_alert_rule")
+@router.put("/alert-rules/{rule_id}", name="api_put_alert_rule", response_model=RuleOut)
 def put_rule(
     rule_id: Id,
     body: dict[str, Any],
@@ -151,13 +167,20 @@ def put_rule(
     return rule_out(row)
 
 
-@router.delete("/alert-rules/{rule_id}", name="api_delete_alert_rule", status_code=204)
+@router.delete(
+    "/alert-rules/{rule_id}",
+    name="api_delete_alert_rule",
+    status_code=204,
+    response_class=Response,
+)
 def delete_rule(rule_id: Id, session: SessionDep, writer: Writer) -> Response:
     service.delete_rule(session, rule_id, who(writer))
     return Response(status_code=204)
 
 
-@router.get("/alert-rules/{rule_id}/preview", name="api_preview_alert_rule")
+@router.get(
+    "/alert-rules/{rule_id}/preview", name="api_preview_alert_rule", response_model=PreviewOut
+)
 def preview_rule(rule_id: Id, session: SessionDep, reader: Reader) -> dict[str, Any]:
     """The rule's source over the last 7 days, its threshold or band, and where it would
     have opened and resolved alerts."""
@@ -165,7 +188,7 @@ def preview_rule(rule_id: Id, session: SessionDep, reader: Reader) -> dict[str, 
     return preview(session, service.rule_of(row)).as_dict()
 
 
-@router.get("/alerts", name="api_alerts")
+@router.get("/alerts", name="api_alerts", response_model=list[AlertOut])
 def list_alerts(
     session: SessionDep,
     reader: Reader,
@@ -178,31 +201,43 @@ def list_alerts(
     return [alert_out(a, r) for a, r in rows]
 
 
-@router.get("/alerts/{alert_id}", name="api_alert")
+@router.get("/alerts/{alert_id}", name="api_alert", response_model=AlertOut)
 def get_alert(alert_id: Id, session: SessionDep, reader: Reader) -> dict[str, Any]:
     return alert_out(*service.get_alert(session, alert_id))
 
 
-@router.post("/alerts/{alert_id}/acknowledge", name="api_acknowledge_alert")
+@router.post(
+    "/alerts/{alert_id}/acknowledge", name="api_acknowledge_alert", response_model=AlertOut
+)
 def acknowledge(alert_id: Id, session: SessionDep, writer: Writer) -> dict[str, Any]:
     service.acknowledge(session, alert_id, who(writer))
     return alert_out(*service.get_alert(session, alert_id))
 
 
-@router.get("/alert-silences", name="api_alert_silences")
+@router.get("/alert-silences", name="api_alert_silences", response_model=list[SilenceOut])
 def list_silences(session: SessionDep, reader: Reader) -> list[dict[str, Any]]:
     return [silence_out(s) for s in service.list_silences(session)]
 
 
-@router.post("/alert-silences", name="api_create_alert_silence", status_code=201)
-def create_silence(body: dict[str, Any], session: SessionDep, writer: Writer) -> JSONResponse:
+@router.post(
+    "/alert-silences",
+    name="api_create_alert_silence",
+    status_code=201,
+    response_model=SilenceOut,
+)
+def create_silence(body: dict[str, Any], session: SessionDep, writer: Writer) -> dict[str, Any]:
     check_storable(body)
     silence = service.parse_silence(body)
     row = service.add_silence(session, silence, who(writer))
-    return JSONResponse(silence_out(row), status_code=201)
+    return silence_out(row)
 
 
-@router.delete("/alert-silences/{silence_id}", name="api_delete_alert_silence", status_code=204)
+@router.delete(
+    "/alert-silences/{silence_id}",
+    name="api_delete_alert_silence",
+    status_code=204,
+    response_class=Response,
+)
 def delete_silence(silence_id: Id, session: SessionDep, writer: Writer) -> Response:
     service.delete_silence(session, silence_id, who(writer))
     return Response(status_code=204)

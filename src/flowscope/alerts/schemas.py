@@ -146,13 +146,6 @@ class RuleIn(_Strict):
     enabled: bool = True
 
 
-class RuleOut(RuleIn):
-    id: int
-    created_at: datetime
-    updated_at: datetime
-    updated_by: str
-
-
 class SilenceIn(_Strict):
     rule: int | None = Field(default=None, description="a rule id; none mutes every rule")
     starts_at: datetime | None = Field(default=None, description="default: now")
