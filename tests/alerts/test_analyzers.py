@@ -105,16 +105,15 @@ def test_seasonal_detects_a_high_value_at_the_daily_low(capsys: pytest.CaptureFi
 def test_seasonal_needs_earlier_periods_before_judging() -> None:
     judged = analyzers.seasonal(daily(1), "outside", DAY, 3, 0.25, 1.0)
     assert not any(j.violating for j in judged)
-    assert all(j.lower is None and j.upper is None for j in judged)
+    # (the last samples of the day have a neighbour of "the same moment yesterday" already)
+    unjudged = judged[: PER_DAY - analyzers.NEIGHBOURS]
+    assert all(j.lower is None and j.upper is None for j in unjudged)
 
 
-def test_false_positives_on_four_weeks_of_clean_seasonal_data(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    clean = daily(28, seed=11)
+def _false_positives(clean: list[Point]) -> dict[str, int]:
     suggested = analyzers.suggest_static(clean[: 7 * PER_DAY], "above")
     assert suggested is not None
-    counts = {
+    return {
         "static, suggested from the first 7 days": len(
             _opened(analyzers.static(clean, "above", suggested.threshold))
         ),
@@ -128,8 +127,19 @@ def test_false_positives_on_four_weeks_of_clean_seasonal_data(
             _opened(analyzers.seasonal(clean, "outside", 7 * DAY, 2, 0.25, 1.0))
         ),
     }
-    report(capsys, f"false positives over {len(clean)} clean samples (28 days at 5 min): {counts}")
-    assert all(n == 0 for n in counts.values()), counts
+
+
+def test_false_positives_on_four_weeks_of_clean_seasonal_data(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    quiet = _false_positives(daily(28, seed=11))
+    report(capsys, f"false positives, 28 days at 5 min (8,064 samples), noise sd 3: {quiet}")
+    assert all(n == 0 for n in quiet.values()), quiet
+    # noise sd 8: 16 % of the daily low, where a ±25 % band is only 12.5 wide; the seasonal
+    # band widens with the noise its references show, so these stay rare
+    noisy = _false_positives(daily(28, seed=11, noise=8))
+    report(capsys, f"false positives, same, noise sd 8: {noisy}")
+    assert sum(noisy.values()) <= 2, noisy
 
 
 def test_missing_data_opens_after_n_empty_intervals() -> None:

@@ -13,9 +13,9 @@ is *not violating*: an alert needs evidence, never its absence (except `missing_
   (not the point itself): upper = p99 + n × IQR, lower = p1 − n × IQR (IQR = p75 − p25).
   Recomputed at every point, so the baseline moves as data arrives. At least
   `MIN_BASELINE` earlier values are needed.
-- seasonal: the values at the same time of day (period 1 d) or week (7 d) in the `seasons`
-  earlier periods; baseline = their median; band = baseline ± max(tolerance × |baseline|,
-  spread, min_band) where spread is half of (max − min) of those values.
+- seasonal: the values at the same time of day (period 1 d) or week (7 d), and two samples
+  either side, in the `seasons` earlier periods; baseline = their median; band = baseline ±
+  max(tolerance × |baseline|, 3 × their robust standard deviation, min_band).
 - missing_data: a point violates when it has no data: its value is None (a ratio or a
   duration of no flows, a query's null) or 0 (a count of nothing, no revenue).
 
@@ -35,6 +35,7 @@ from typing import Literal
 
 Condition = Literal["above", "below", "outside"]
 MIN_BASELINE = 10
+NEIGHBOURS = 2  # samples either side of the same moment that a seasonal baseline also uses
 
 
 @dataclass(frozen=True)
@@ -126,18 +127,28 @@ def seasonal(
     min_band: float,
     start: int = 0,
 ) -> list[Judged]:
-    """Against the median of the same moment in the `seasons` earlier periods (by time), for
-    the points from index `start` on."""
+    """Against the same moment in the `seasons` earlier periods (by time), for the points from
+    index `start` on. The references are the samples at that moment and its `NEIGHBOURS` on
+    either side in each earlier period; baseline = their median, and the band's half-width
+    the largest of `tolerance` × |baseline|, 3 × their robust standard deviation (1.4826 ×
+    the median absolute deviation: the noise they show, so a noisy quiet hour is not an
+    anomaly) and `min_band`."""
     by_time = {p.at: p.value for p in points}
+    spacing = points[1].at - points[0].at if len(points) > 1 else timedelta(0)
+    offsets = [
+        period * k - spacing * j
+        for k in range(1, seasons + 1)
+        for j in range(-NEIGHBOURS, NEIGHBOURS + 1)
+    ]
     judged = []
     for p in points[start:]:
-        earlier = [by_time.get(p.at - period * k) for k in range(1, seasons + 1)]
-        refs = sorted(v for v in earlier if v is not None)
+        refs = [v for v in (by_time.get(p.at - o) for o in offsets) if v is not None]
         if not refs:
             judged.append(Judged(p.at, p.value, False))
             continue
         base = statistics.median(refs)
-        half = max(tolerance * abs(base), (refs[-1] - refs[0]) / 2, min_band)
+        sigma = 1.4826 * statistics.median(abs(v - base) for v in refs)
+        half = max(tolerance * abs(base), 3 * sigma, min_band)
         lower, upper = _bounds(condition, base - half, base + half)
         judged.append(Judged(p.at, p.value, _violates(p.value, lower, upper), lower, upper))
     return judged
