@@ -196,3 +196,15 @@ def test_a_broken_rule_records_its_error_and_the_others_run(shop: Database) -> N
     with shop.sessions() as session:
         assert "no longer exists" in (session.get_one(AlertRule, broken).last_error or "")
         assert session.scalar(select(func.count()).select_from(Alert)) == 1
+
+
+def test_a_stored_rule_that_no_longer_parses_is_reported_not_fatal(shop: Database) -> None:
+    stale = _create(shop, rule(name="stale"))
+    _create(shop, rule(name="fine"))
+    with transaction(shop.sessions) as session:
+        row = session.get_one(AlertRule, stale)
+        row.spec = {**row.spec, "analyzer": {"type": "retired-kind"}}
+    report = _tick(shop, 20)
+    assert (report.evaluated, report.errors, report.opened) == (1, 1, 1)
+    with shop.sessions() as session:
+        assert "not valid any more" in (session.get_one(AlertRule, stale).last_error or "")

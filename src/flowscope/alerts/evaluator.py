@@ -284,12 +284,19 @@ def evaluate_due(
     if not rows:
         return report
     everything_muted, muted = muted_rules(session, now)
-    parsed = {row.id: RuleIn.model_validate(row.spec) for row in rows}
+    parsed: dict[int, RuleIn | None] = {row.id: _parsed(row) for row in rows}
     series = _shared_series(session, rows, parsed, now, report)
     latest = _latest_alerts(session, [row.id for row in rows])
     tick = _Tick(session, now, hooks, report, everything_muted, muted, latest)
     for row in rows:
         rule = parsed[row.id]
+        if rule is None:
+            report.errors += 1
+            row.last_error = "the stored rule is not valid any more: edit and save it again"
+            row.next_due_at = align(now, row.interval_seconds) + timedelta(
+                seconds=row.interval_seconds
+            )
+            continue
         # No savepoint per rule: reading needs none (a query rule's FQL runs in its own), and
         # the writes of a change have theirs (`apply_judgement`).
         try:
@@ -330,10 +337,18 @@ def _evaluate(
         apply_judgement(tick, row, rule, group, judged)
 
 
+def _parsed(row: AlertRule) -> RuleIn | None:
+    try:
+        return RuleIn.model_validate(row.spec)
+    except ValueError:  # pydantic's ValidationError: a rule stored by an older version
+        log.exception("stored alert rule is invalid", extra={"rule": row.id})
+        return None
+
+
 def _shared_series(
     session: Session,
     rows: Sequence[AlertRule],
-    parsed: dict[int, RuleIn],
+    parsed: dict[int, RuleIn | None],
     now: datetime,
     report: TickReport,
 ) -> dict[tuple[str, int], FlowSeries | None]:
@@ -342,7 +357,7 @@ def _shared_series(
     settled: dict[tuple[str, int], bool] = {}
     for row in rows:
         rule = parsed[row.id]
-        if isinstance(rule.source, KpiSource):
+        if rule is not None and isinstance(rule.source, KpiSource):
             key = (rule.source.flow, rule.interval_seconds)
             needs[key] = max(needs.get(key, timedelta(0)), history_needed(rule))
             lagging = rule.source.step is None and rule.source.kpi in SETTLED
