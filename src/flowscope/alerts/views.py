@@ -7,11 +7,13 @@ Also the template globals the navigation badge and the flow page's KPI cards use
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from flowscope.alerts import service
 from flowscope.alerts.models import Alert, AlertRule
@@ -21,6 +23,8 @@ from flowscope.auth.models import Role
 from flowscope.db import Database
 from flowscope.deps import CurrentUser, EditorUser, SessionDep, verify_csrf
 from flowscope.web import redirect, render, templates
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
@@ -32,12 +36,17 @@ def _db(request: Request) -> Database | None:
 
 
 def open_alert_count(request: Request) -> int:
-    """The navigation badge: open alerts (one indexed count per page)."""
+    """The navigation badge: open alerts (one indexed count per page). An error page shown
+    because the database is away must still render: then no badge."""
     db = _db(request)
     if db is None:
         return 0
-    with db.sessions() as session:
-        return service.open_count(session)
+    try:
+        with db.sessions() as session:
+            return service.open_count(session)
+    except SQLAlchemyError:
+        log.warning("open alert count unavailable", exc_info=True)
+        return 0
 
 
 def flow_alerts(request: Request, slug: str) -> dict[str, Any]:
