@@ -18,6 +18,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from flowscope import __version__, ops
+from flowscope.alerts import api as alerts_api
+from flowscope.alerts import rule_views as alert_rule_views
+from flowscope.alerts import views as alert_views
 from flowscope.audit import api as audit_api
 from flowscope.audit import views as audit_views
 from flowscope.auth import keys, passwords
@@ -133,6 +136,7 @@ def create_app(
     app.include_router(ingest_api.router)
     app.include_router(flows_api.router)
     app.include_router(flows_analysis_api.router)
+    app.include_router(alerts_api.router)
     app.include_router(auth_views.router)
     app.include_router(auth_users_views.router)
     app.include_router(audit_api.router)
@@ -142,6 +146,8 @@ def create_app(
     app.include_router(flows_editor.router)  # before /flows/{slug}: /flows/manage is no slug
     app.include_router(ingest_views.router)
     app.include_router(generator_views.router)
+    app.include_router(alert_views.router)
+    app.include_router(alert_rule_views.router)
     app.include_router(query_api.router)
     app.include_router(query_views.router)
     app.include_router(flows_views.router)  # "/" (home) is the flows list

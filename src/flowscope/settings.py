@@ -110,6 +110,13 @@ class Settings(BaseSettings):
         description="Timeframe start when neither the query nor the caller sets one (-24h).",
     )
 
+    alert_min_interval_seconds: int = Field(
+        default=5,
+        ge=1,
+        description="Shortest evaluation interval an alert rule may have; the evaluator ticks "
+        "at this period.",
+    )
+
     locale: str = Field(
         default="en_US",
         description="Number and money format of the pages (separators, currency symbols), "

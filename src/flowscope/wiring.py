@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from flowscope.alerts import jobs as alert_jobs
+from flowscope.alerts.transitions import AlertHook
 from flowscope.dashboards.templating import create_template_dashboard
 from flowscope.flows.correlation import jobs as correlation_jobs
 from flowscope.generator import jobs as generator_jobs
@@ -21,12 +23,17 @@ from flowscope.retention import jobs as retention_jobs
 # (scheduler, "Run now", `flowscope generate`, the demo).
 FLOW_CREATED_HOOKS: Final[tuple[FlowCreatedHook, ...]] = (create_template_dashboard,)
 
+# Called when an alert opens or resolves, in the evaluator's transaction (the automations'
+# outbox goes here).
+ALERT_HOOKS: tuple[AlertHook, ...] = ()
+
 
 def job_registry(
     on_flow_created: tuple[FlowCreatedHook, ...] = FLOW_CREATED_HOOKS,
+    alert_hooks: tuple[AlertHook, ...] = ALERT_HOOKS,
 ) -> JobRegistry:
     """Every domain's fixed jobs, plus one job per enabled generator (read from the database)."""
     return JobRegistry(
         jobs=(*correlation_jobs.JOBS, *generator_jobs.JOBS, *retention_jobs.JOBS),
-        sources=(generator_jobs.job_source(on_flow_created),),
+        sources=(generator_jobs.job_source(on_flow_created), alert_jobs.job_source(alert_hooks)),
     )
