@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from flowscope.alerts.transitions import AlertHook
+from flowscope.automations import jobs as automation_jobs
+from flowscope.automations.triggers import on_alert_transition
 from flowscope.dashboards.templating import create_template_dashboard
 from flowscope.flows.correlation import jobs as correlation_jobs
 from flowscope.generator import jobs as generator_jobs
@@ -20,12 +23,19 @@ from flowscope.jobs import JobRegistry
 # (scheduler, "Run now", `flowscope generate`, the demo).
 FLOW_CREATED_HOOKS: Final[tuple[FlowCreatedHook, ...]] = (create_template_dashboard,)
 
+# Called by the alert evaluator in the transaction that opens or resolves an alert: the
+# automations write their runs into the outbox there.
+ALERT_HOOKS: Final[tuple[AlertHook, ...]] = (on_alert_transition,)
+
 
 def job_registry(
     on_flow_created: tuple[FlowCreatedHook, ...] = FLOW_CREATED_HOOKS,
 ) -> JobRegistry:
     """Every domain's fixed jobs, plus one job per enabled generator (read from the database)."""
     return JobRegistry(
-        jobs=(*correlation_jobs.JOBS, *generator_jobs.JOBS),
-        sources=(generator_jobs.job_source(on_flow_created),),
+        jobs=(*correlation_jobs.JOBS, *generator_jobs.JOBS, *automation_jobs.jobs()),
+        sources=(
+            generator_jobs.job_source(on_flow_created),
+            automation_jobs.scheduled_automations,
+        ),
     )

@@ -1,0 +1,202 @@
+"""JSON API of automations. Reads: an `events:read` token or a signed-in viewer; writes: an
+`admin` token or a signed-in editor with the CSRF token (as the flows' API)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse, Response
+
+from flowscope.auth.keys import secret_key
+from flowscope.automations import service, triggers, yaml_io
+from flowscope.automations.models import Automation, AutomationRun, AutomationRunStep
+from flowscope.automations.schemas import (
+    AutomationCreated,
+    AutomationOut,
+    RunOut,
+    StepOut,
+)
+from flowscope.deps import LimitedBody, SessionDep, SettingsDep
+from flowscope.errors import ErrorResponse
+from flowscope.flows.definitions.api import Reader, Writer, _changed_by
+from flowscope.flows.definitions.yaml_io import check_yaml_size
+from flowscope.ingest.formats import decode_json
+from flowscope.params import check_storable
+
+router = APIRouter(prefix="/api/v1", tags=["automations"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "no automation has this id"}
+}
+_INVALID: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorResponse, "description": "the name is taken"},
+    422: {"model": ErrorResponse, "description": "invalid; `details` names each field"},
+}
+AutomationId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def out(automation: Automation) -> AutomationOut:
+    return AutomationOut(
+        id=automation.id,
+        name=automation.name,
+        enabled=automation.enabled,
+        trigger=automation.trigger,
+        actions=service.public_actions(automation),
+        updated_by=automation.updated_by,
+    )
+
+
+def run_out(run: AutomationRun, steps: list[AutomationRunStep]) -> RunOut:
+    return RunOut(
+        id=run.id,
+        trigger=run.trigger,
+        status=run.status,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+        steps=[
+            StepOut(
+                position=s.position,
+                action_type=s.action_type,
+                status=s.status,
+                request=s.request,
+                response_status=s.response_status,
+                response_excerpt=s.response_excerpt,
+                duration_ms=s.duration_ms,
+                attempts=s.attempts,
+                attempt_log=s.attempt_log,
+                error=s.error,
+            )
+            for s in steps
+        ],
+    )
+
+
+def _spec(body: bytes) -> Any:
+    check_yaml_size(body, "the automation")
+    data = decode_json(body, max_depth=32)
+    check_storable(data)
+    return service.parse(data)
+
+
+@router.get("/automations", response_model=list[AutomationOut], summary="List automations")
+def list_automations(session: SessionDep, _reader: Reader) -> list[AutomationOut]:
+    return [out(a) for a in service.list_automations(session)]
+
+
+@router.post(
+    "/automations",
+    status_code=201,
+    response_model=AutomationCreated,
+    responses=_INVALID,
+    summary="Create an automation; the answer holds its signing secret, shown only once",
+)
+def create_automation(
+    body: LimitedBody, session: SessionDep, settings: SettingsDep, principal: Writer
+) -> AutomationCreated:
+    spec = _spec(body)
+    automation, key = service.create_automation(
+        session, secret_key(settings, session), spec, _changed_by(principal)
+    )
+    return AutomationCreated(**out(automation).model_dump(), signing_secret=key)
+
+
+@router.get(
+    "/automations/export.yaml",
+    response_class=Response,
+    responses={200: {"content": {"application/yaml": {}}}},
+    summary="Every automation as YAML (secrets left out)",
+)
+def export_yaml(session: SessionDep, _reader: Reader) -> Response:
+    text = yaml_io.export_yaml(list(service.list_automations(session)))
+    return Response(text, media_type="application/yaml")
+
+
+@router.post(
+    "/automations/import",
+    responses=_INVALID,
+    summary="Create or update automations (by name) from a YAML document",
+)
+def import_yaml(
+    body: LimitedBody, session: SessionDep, settings: SettingsDep, principal: Writer
+) -> JSONResponse:
+    done = yaml_io.import_yaml(session, secret_key(settings, session), body, _changed_by(principal))
+    return JSONResponse(
+        [
+            {"id": a.id, "name": a.name, "created": key is not None, "signing_secret": key}
+            for a, key in done
+        ]
+    )
+
+
+@router.get(
+    "/automations/{automation_id}",
+    response_model=AutomationOut,
+    responses=_NOT_FOUND,
+    summary="One automation (secrets shown as '••• set')",
+)
+def get_automation(
+    automation_id: AutomationId, session: SessionDep, _reader: Reader
+) -> AutomationOut:
+    return out(service.get_automation(session, automation_id))
+
+
+@router.put(
+    "/automations/{automation_id}",
+    response_model=AutomationOut,
+    responses={**_NOT_FOUND, **_INVALID},
+    summary="Replace an automation; a secret sent as null or '••• set' keeps its stored value",
+)
+def put_automation(
+    automation_id: AutomationId,
+    body: LimitedBody,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Writer,
+) -> AutomationOut:
+    spec = _spec(body)
+    automation = service.update_automation(
+        session, secret_key(settings, session), automation_id, spec, _changed_by(principal)
+    )
+    return out(automation)
+
+
+@router.delete(
+    "/automations/{automation_id}",
+    status_code=204,
+    response_class=Response,
+    responses=_NOT_FOUND,
+    summary="Delete an automation and its run history",
+)
+def delete_automation(automation_id: AutomationId, session: SessionDep, _w: Writer) -> Response:
+    service.delete_automation(session, automation_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/automations/{automation_id}/run",
+    status_code=202,
+    responses=_NOT_FOUND,
+    summary="Run now: queue a run; its actions are sent by the dispatcher",
+)
+def run_automation(automation_id: AutomationId, session: SessionDep, _w: Writer) -> dict[str, Any]:
+    automation = service.get_automation(session, automation_id)
+    run = triggers.run_now(session, automation)
+    service.audit_run(session, automation)
+    return {"run_id": run.id, "status": run.status}
+
+
+@router.get(
+    "/automations/{automation_id}/runs",
+    response_model=list[RunOut],
+    responses=_NOT_FOUND,
+    summary="Run history, newest first, with each action's input and response",
+)
+def list_runs(
+    automation_id: AutomationId,
+    session: SessionDep,
+    _reader: Reader,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_RUNS)] = 50,
+) -> list[RunOut]:
+    service.get_automation(session, automation_id)
+    return [run_out(run, steps) for run, steps in service.runs_of(session, automation_id, limit)]
