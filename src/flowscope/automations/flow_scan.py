@@ -57,10 +57,10 @@ def _candidates(
         params["exceptions"] = trigger["exceptions"]
     # Fixed column names and conditions only; every value is a bound parameter.
     sql = (
-        "select i.correlation_id, i.started_at, i.last_event_at, i.current_step, "
+        "select i.correlation_id, i.started_at, i.last_event_at, i.current_step, "  # noqa: S608
         f"i.exception_step, i.exception_name, i.properties, i.revenue, {column} as crossed_at "
         f"from flow_instances i where i.build_id = :build and {' and '.join(where)} "
-        f"order by {column}, i.correlation_id limit :limit"  # noqa: S608
+        f"order by {column}, i.correlation_id limit :limit"
     )
     return list(session.execute(text(sql), params))
 
