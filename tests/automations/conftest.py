@@ -38,9 +38,7 @@ def fast_settings(settings: Settings) -> Settings:
     )
 
 
-def make_automation(
-    db: Database, settings: Settings, data: dict[str, Any]
-) -> tuple[int, str]:
+def make_automation(db: Database, settings: Settings, data: dict[str, Any]) -> tuple[int, str]:
     """Create an automation from API JSON; its id and signing secret."""
     with db.sessions.begin() as session:
         automation, key = service.create_automation(

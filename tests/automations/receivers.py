@@ -4,8 +4,8 @@ answers from a script, and an SMTP server (aiosmtpd) that keeps every message.""
 from __future__ import annotations
 
 import hashlib
-import socket
 import hmac
+import socket
 import threading
 import time
 from collections.abc import Iterator

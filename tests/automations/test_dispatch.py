@@ -185,10 +185,12 @@ def test_slack_message_shape_and_email_through_smtp(
     assert mail["Subject"] == "[critical] Exceptions up"
     assert mail["To"] == "ops@example.com, lead@example.com"
     assert "Threshold above 10; see /alerts/42" in mail.get_payload()
-    assert mail["Message-ID"].startswith("<") and mail["Idempotency-Key"]
+    assert mail["Message-ID"].startswith("<")
+    assert mail["Idempotency-Key"]
     steps = steps_of(clean_db, automation_id)
     assert [s.status for s in steps] == ["succeeded", "succeeded"]
-    assert steps[0].request is not None and steps[0].request["url"] == "••• set"
+    assert steps[0].request is not None
+    assert steps[0].request["url"] == "••• set"
 
 
 def test_email_without_smtp_settings_fails_with_the_reason(
@@ -208,7 +210,8 @@ def test_email_without_smtp_settings_fails_with_the_reason(
     drain(clean_db, fast_settings)
     [step] = steps_of(clean_db, automation_id)
     assert step.status == "failed"
-    assert step.error is not None and "FLOWSCOPE_SMTP_HOST" in step.error
+    assert step.error is not None
+    assert "FLOWSCOPE_SMTP_HOST" in step.error
 
 
 def test_ticket_preset_is_shaped_for_jira(
@@ -264,7 +267,9 @@ def test_a_template_error_fails_the_action_with_its_message(
         run_now(session, get(session, automation_id))
     drain(clean_db, fast_settings)
     first, second = steps_of(clean_db, automation_id)
-    assert first.status == "failed" and first.error is not None
-    assert "__class__" in first.error and "unsafe" in first.error.lower()
+    assert first.status == "failed"
+    assert first.error is not None
+    assert "__class__" in first.error
+    assert "unsafe" in first.error.lower()
     assert second.status == "skipped"
     assert receiver.received == []
