@@ -79,13 +79,19 @@ def _spec(body: bytes) -> Any:
     return service.parse(data)
 
 
-@router.get("/automations", response_model=list[AutomationOut], summary="List automations")
+@router.get(
+    "/automations",
+    name="api_automations",
+    response_model=list[AutomationOut],
+    summary="List automations",
+)
 def list_automations(session: SessionDep, _reader: Reader) -> list[AutomationOut]:
     return [out(a) for a in service.list_automations(session)]
 
 
 @router.post(
     "/automations",
+    name="api_automation_create",
     status_code=201,
     response_model=AutomationCreated,
     responses=_INVALID,
@@ -103,6 +109,7 @@ def create_automation(
 
 @router.get(
     "/automations/export.yaml",
+    name="api_automations_export",
     response_class=Response,
     responses={200: {"content": {"application/yaml": {}}}},
     summary="Every automation as YAML (secrets left out)",
@@ -114,6 +121,7 @@ def export_yaml(session: SessionDep, _reader: Reader) -> Response:
 
 @router.post(
     "/automations/import",
+    name="api_automations_import",
     responses=_INVALID,
     summary="Create or update automations (by name) from a YAML document",
 )
@@ -131,6 +139,7 @@ def import_yaml(
 
 @router.get(
     "/automations/{automation_id}",
+    name="api_automation",
     response_model=AutomationOut,
     responses=_NOT_FOUND,
     summary="One automation (secrets shown as '••• set')",
@@ -143,6 +152,7 @@ def get_automation(
 
 @router.put(
     "/automations/{automation_id}",
+    name="api_automation_update",
     response_model=AutomationOut,
     responses={**_NOT_FOUND, **_INVALID},
     summary="Replace an automation; a secret sent as null or '••• set' keeps its stored value",
@@ -163,6 +173,7 @@ def put_automation(
 
 @router.delete(
     "/automations/{automation_id}",
+    name="api_automation_delete",
     status_code=204,
     response_class=Response,
     responses=_NOT_FOUND,
@@ -175,6 +186,7 @@ def delete_automation(automation_id: AutomationId, session: SessionDep, _w: Writ
 
 @router.post(
     "/automations/{automation_id}/run",
+    name="api_automation_run",
     status_code=202,
     responses=_NOT_FOUND,
     summary="Run now: queue a run; its actions are sent by the dispatcher",
@@ -188,6 +200,7 @@ def run_automation(automation_id: AutomationId, session: SessionDep, _w: Writer)
 
 @router.get(
     "/automations/{automation_id}/runs",
+    name="api_automation_runs",
     response_model=list[RunOut],
     responses=_NOT_FOUND,
     summary="Run history, newest first, with each action's input and response",

@@ -97,6 +97,8 @@ def _seal(
                     sealed[key] = old[key]
                 elif action["type"] == "slack":
                     raise InvalidAutomation(f"actions.{i}.url: the webhook URL is required")
+                elif action["type"] == "http":
+                    raise InvalidAutomation(f"actions.{i}.{place}: a secret header needs a value")
             else:
                 sealed[key] = secrets.encrypt(app_key, value)
         _strip_secrets(action)

@@ -3,6 +3,7 @@ run history and *Run now*."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -115,6 +116,13 @@ def _detail(
     block: str | None = None,
 ) -> Response:
     runs = service.runs_of(session, automation.id, limit=20)
+    # The rendered input as readable JSON (not `tojson`, which escapes for HTML attributes).
+    inputs = {
+        (run.id, step.position): json.dumps(step.request, indent=1, ensure_ascii=False)
+        for run, steps in runs
+        for step in steps
+        if step.request
+    }
     context = {
         "user": user,
         "can_edit": user.role.allows(Role.editor),
@@ -122,6 +130,7 @@ def _detail(
         "trigger": forms.describe_trigger(automation.trigger),
         "actions": service.public_actions(automation),
         "runs": runs,
+        "inputs": inputs,
         "busy": any(run.finished_at is None for run, _ in runs),
         "signing_secret": signing_secret,
     }
