@@ -73,7 +73,7 @@ def test_an_editor_creates_an_automation_runs_it_and_reads_its_history(
     assert json.loads(slack.body) == {"text": "Tell the shop <team> ran (succeeded)"}
 
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.click("main a:text-is(\"Edit\")")
+    page.click('main a:text-is("Edit")')
     expect(page.locator("textarea[name=a0_secret_headers]")).to_have_value(
         "Authorization: ••• set\n"
     )
