@@ -80,7 +80,9 @@ class AutomationRunStep(Base):
     request: Mapped[dict[str, Any] | None] = mapped_column(JSONB, default=None)
     response_status: Mapped[int | None] = mapped_column(Integer, default=None)
     response_excerpt: Mapped[str | None] = mapped_column(Text, default=None)
-    result: Mapped[Any] = mapped_column(JSONB, default=None)  # what `previous.result` sees
+    result: Mapped[Any] = mapped_column(
+        JSONB, nullable=True, default=None
+    )  # what `previous.result` sees
     duration_ms: Mapped[float | None] = mapped_column(Float, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     attempt_log: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
