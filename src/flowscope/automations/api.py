@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
+from pydantic import BaseModel
 
 from flowscope.auth.keys import secret_key
 from flowscope.automations import service, triggers, yaml_io
 from flowscope.automations.models import Automation, AutomationRun, AutomationRunStep
 from flowscope.automations.schemas import (
     AutomationCreated,
+    AutomationIn,
     AutomationOut,
     RunOut,
     StepOut,
@@ -34,6 +36,57 @@ _INVALID: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorResponse, "description": "invalid; `details` names each field"},
 }
 AutomationId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its `$defs` inlined (none is recursive), so that it stands
+    inside the OpenAPI document, whose root has no `$defs`."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            if "discriminator" in node:  # its mapping names `$defs`: keep the property only
+                node = {
+                    **node,
+                    "discriminator": {"propertyName": node["discriminator"]["propertyName"]},
+                }
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    result: dict[str, Any] = walk(schema)
+    return result
+
+
+# The body is read raw (size-limited, then validated by `service.parse`); documented here.
+_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": _inlined(AutomationIn.model_json_schema())}},
+    }
+}
+_YAML_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/yaml": {"schema": {"type": "string"}}},
+    }
+}
+
+
+class RunQueued(BaseModel):
+    run_id: int
+    status: str
+
+
+class Imported(BaseModel):
+    id: int
+    name: str
+    created: bool
+    signing_secret: str | None  # only for an automation the import created
 
 
 def out(automation: Automation) -> AutomationOut:
@@ -95,6 +148,7 @@ def list_automations(session: SessionDep, _reader: Reader) -> list[AutomationOut
     status_code=201,
     response_model=AutomationCreated,
     responses=_INVALID,
+    openapi_extra=_BODY,
     summary="Create an automation; the answer holds its signing secret, shown only once",
 )
 def create_automation(
@@ -122,19 +176,19 @@ def export_yaml(session: SessionDep, _reader: Reader) -> Response:
 @router.post(
     "/automations/import",
     name="api_automations_import",
+    response_model=list[Imported],
     responses=_INVALID,
+    openapi_extra=_YAML_BODY,
     summary="Create or update automations (by name) from a YAML document",
 )
 def import_yaml(
     body: LimitedBody, session: SessionDep, settings: SettingsDep, principal: Writer
-) -> JSONResponse:
+) -> list[Imported]:
     done = yaml_io.import_yaml(session, secret_key(settings, session), body, _changed_by(principal))
-    return JSONResponse(
-        [
-            {"id": a.id, "name": a.name, "created": key is not None, "signing_secret": key}
-            for a, key in done
-        ]
-    )
+    return [
+        Imported(id=a.id, name=a.name, created=key is not None, signing_secret=key)
+        for a, key in done
+    ]
 
 
 @router.get(
@@ -155,6 +209,7 @@ def get_automation(
     name="api_automation_update",
     response_model=AutomationOut,
     responses={**_NOT_FOUND, **_INVALID},
+    openapi_extra=_BODY,
     summary="Replace an automation; a secret sent as null or '••• set' keeps its stored value",
 )
 def put_automation(
@@ -188,14 +243,15 @@ def delete_automation(automation_id: AutomationId, session: SessionDep, _w: Writ
     "/automations/{automation_id}/run",
     name="api_automation_run",
     status_code=202,
+    response_model=RunQueued,
     responses=_NOT_FOUND,
     summary="Run now: queue a run; its actions are sent by the dispatcher",
 )
-def run_automation(automation_id: AutomationId, session: SessionDep, _w: Writer) -> dict[str, Any]:
+def run_automation(automation_id: AutomationId, session: SessionDep, _w: Writer) -> RunQueued:
     automation = service.get_automation(session, automation_id)
     run = triggers.run_now(session, automation)
     service.audit_run(session, automation)
-    return {"run_id": run.id, "status": run.status}
+    return RunQueued(run_id=run.id, status=run.status)
 
 
 @router.get(
