@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -24,6 +24,7 @@ from flowscope.errors import ErrorResponse
 from flowscope.flows.definitions.api import Reader, Writer, _changed_by
 from flowscope.flows.definitions.yaml_io import check_yaml_size
 from flowscope.ingest.formats import decode_json
+from flowscope.jobs import Scheduler
 from flowscope.params import check_storable
 
 router = APIRouter(prefix="/api/v1", tags=["automations"])
@@ -75,6 +76,17 @@ _YAML_BODY: dict[str, Any] = {
         "content": {"application/yaml": {"schema": {"type": "string"}}},
     }
 }
+
+
+def schedules_changed(request: Request, background: BackgroundTasks) -> None:
+    """After a write that may add, move or drop a schedule: this process's scheduler reconciles
+    once the request committed (others within their sync period), as the generators do."""
+    scheduler: Scheduler | None = getattr(request.app.state, "scheduler", None)
+    if scheduler is not None:
+        background.add_task(scheduler.request_sync)
+
+
+SYNC = [Depends(schedules_changed)]
 
 
 class RunQueued(BaseModel):
@@ -145,6 +157,7 @@ def list_automations(session: SessionDep, _reader: Reader) -> list[AutomationOut
 @router.post(
     "/automations",
     name="api_automation_create",
+    dependencies=SYNC,
     status_code=201,
     response_model=AutomationCreated,
     responses=_INVALID,
@@ -176,6 +189,7 @@ def export_yaml(session: SessionDep, _reader: Reader) -> Response:
 @router.post(
     "/automations/import",
     name="api_automations_import",
+    dependencies=SYNC,
     response_model=list[Imported],
     responses=_INVALID,
     openapi_extra=_YAML_BODY,
@@ -207,6 +221,7 @@ def get_automation(
 @router.put(
     "/automations/{automation_id}",
     name="api_automation_update",
+    dependencies=SYNC,
     response_model=AutomationOut,
     responses={**_NOT_FOUND, **_INVALID},
     openapi_extra=_BODY,
@@ -229,6 +244,7 @@ def put_automation(
 @router.delete(
     "/automations/{automation_id}",
     name="api_automation_delete",
+    dependencies=SYNC,
     status_code=204,
     response_class=Response,
     responses=_NOT_FOUND,

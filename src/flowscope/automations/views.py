@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from flowscope.auth.keys import secret_key
 from flowscope.auth.models import Role
 from flowscope.automations import forms, service, triggers
-from flowscope.automations.api import AutomationId
+from flowscope.automations.api import SYNC, AutomationId
 from flowscope.automations.models import Automation
 from flowscope.deps import CurrentUser, EditorUser, SessionDep, SettingsDep, verify_csrf
 from flowscope.errors import FlowscopeError
@@ -98,7 +98,7 @@ def _save(
     return redirect(request, str(request.url_for("automation", automation_id=automation.id)))
 
 
-@router.post("/automations/new", name="automation_create")
+@router.post("/automations/new", name="automation_create", dependencies=SYNC)
 async def create_automation(
     request: Request, session: SessionDep, settings: SettingsDep, user: EditorUser
 ) -> Response:
@@ -155,7 +155,7 @@ def edit_automation(
     return render(request, "automations/form.html", context)
 
 
-@router.post("/automations/{automation_id}/edit", name="automation_save")
+@router.post("/automations/{automation_id}/edit", name="automation_save", dependencies=SYNC)
 async def save_automation(
     request: Request,
     automation_id: AutomationId,
@@ -178,7 +178,7 @@ def run_automation(
     return redirect(request, str(request.url_for("automation", automation_id=automation_id)))
 
 
-@router.post("/automations/{automation_id}/delete", name="automation_delete")
+@router.post("/automations/{automation_id}/delete", name="automation_delete", dependencies=SYNC)
 def delete_automation(
     request: Request, automation_id: AutomationId, session: SessionDep, user: EditorUser
 ) -> Response:
