@@ -41,15 +41,20 @@ def _compiled(source: str) -> Template:
 def render(field: str, source: str, data: dict[str, Any]) -> str:
     if "{" not in source:
         return source  # plain text: nothing to render
+    parts: list[str] = []
+    size = 0
     try:
-        out = _compiled(source).render(data)
+        # Streamed, so that a loop writing gigabytes stops at the bound instead of filling memory.
+        for chunk in _compiled(source).generate(data):
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                raise TemplateFailed(field, f"renders to more than {MAX_OUTPUT:,} characters")
+            parts.append(chunk)
     except TemplateError as exc:
         raise TemplateFailed(field, f"{type(exc).__name__}: {exc.message or exc}") from None
     except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
         raise TemplateFailed(field, f"{type(exc).__name__}: {exc}") from None
-    if len(out) > MAX_OUTPUT:
-        raise TemplateFailed(field, f"renders to more than {MAX_OUTPUT:,} characters")
-    return out
+    return "".join(parts)
 
 
 def check(field: str, source: str) -> None:
