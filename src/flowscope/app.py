@@ -28,6 +28,8 @@ from flowscope.auth import users_views as auth_users_views
 from flowscope.auth import views as auth_views
 from flowscope.auth.browser import BrowserCookies
 from flowscope.auth.service import ensure_first_admin
+from flowscope.automations import api as automations_api
+from flowscope.automations import views as automations_views
 from flowscope.dashboards import api as dashboards_api
 from flowscope.dashboards import views as dashboards_views
 from flowscope.db import Database, open_database, transaction
@@ -153,6 +155,8 @@ def create_app(
     app.include_router(flows_views.router)  # "/" (home) is the flows list
     app.include_router(dashboards_api.router)
     app.include_router(dashboards_views.router)
+    app.include_router(automations_api.router)
+    app.include_router(automations_views.router)
 
     _install_error_handlers(app)
     return app

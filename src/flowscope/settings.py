@@ -162,6 +162,29 @@ class Settings(BaseSettings):
     keep_alive_seconds: int = Field(
         default=5, gt=0, description="`serve` closes idle keep-alive connections after this."
     )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server of the automations' e-mail action; unset: none."
+    )
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "flowscope@localhost"
+    smtp_starttls: bool = True
+    automation_max_attempts: int = Field(
+        default=6, ge=1, le=50, description="Tries of one automation action before it fails."
+    )
+    automation_backoff_seconds: float = Field(
+        default=5.0, gt=0, description="First retry delay of an action; doubles each try."
+    )
+    automation_backoff_max_seconds: float = Field(
+        default=600.0, gt=0, description="Longest delay between two tries (Retry-After too)."
+    )
+    automation_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="An HTTP or SMTP action not answered by then is retried."
+    )
+    automation_dispatch_seconds: float = Field(
+        default=2.0, gt=0, description="How often the dispatcher looks for due actions."
+    )
     scheduler_enabled: bool = True
     demo: bool = Field(
         default=False, description="On start, load the retail generator with 24 h of history."

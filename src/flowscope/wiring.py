@@ -12,6 +12,8 @@ from typing import Final
 
 from flowscope.alerts import jobs as alert_jobs
 from flowscope.alerts.transitions import AlertHook
+from flowscope.automations import jobs as automation_jobs
+from flowscope.automations.triggers import on_alert_transition
 from flowscope.dashboards.templating import create_template_dashboard
 from flowscope.flows.correlation import jobs as correlation_jobs
 from flowscope.generator import jobs as generator_jobs
@@ -23,17 +25,27 @@ from flowscope.retention import jobs as retention_jobs
 # (scheduler, "Run now", `flowscope generate`, the demo).
 FLOW_CREATED_HOOKS: Final[tuple[FlowCreatedHook, ...]] = (create_template_dashboard,)
 
-# Called when an alert opens or resolves, in the evaluator's transaction (the automations'
-# outbox goes here).
-ALERT_HOOKS: tuple[AlertHook, ...] = ()
+# Called by the alert evaluator in the transaction that opens or resolves an alert: the
+# automations write their runs into the outbox there.
+ALERT_HOOKS: Final[tuple[AlertHook, ...]] = (on_alert_transition,)
 
 
 def job_registry(
     on_flow_created: tuple[FlowCreatedHook, ...] = FLOW_CREATED_HOOKS,
     alert_hooks: tuple[AlertHook, ...] = ALERT_HOOKS,
 ) -> JobRegistry:
-    """Every domain's fixed jobs, plus one job per enabled generator (read from the database)."""
+    """Every domain's fixed jobs, plus the jobs read from the database: one per enabled
+    generator, the alert evaluator's, one per scheduled automation."""
     return JobRegistry(
-        jobs=(*correlation_jobs.JOBS, *generator_jobs.JOBS, *retention_jobs.JOBS),
-        sources=(generator_jobs.job_source(on_flow_created), alert_jobs.job_source(alert_hooks)),
+        jobs=(
+            *correlation_jobs.JOBS,
+            *generator_jobs.JOBS,
+            *retention_jobs.JOBS,
+            *automation_jobs.jobs(),
+        ),
+        sources=(
+            generator_jobs.job_source(on_flow_created),
+            alert_jobs.job_source(alert_hooks),
+            automation_jobs.scheduled_automations,
+        ),
     )
