@@ -1,7 +1,7 @@
 """flow builds: deferred instance materialization after a backfill, and the snapshot's time
 
 Revision ID: 0015
-Revises: 0009
+Revises: 0014
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0009"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
