@@ -9,7 +9,7 @@ from lark import Tree
 
 from flowscope.query import ast, dql
 from flowscope.query.errors import InternalQueryError, QueryError, did_you_mean
-from flowscope.query.expr_builder import Node, build_expr, field_name
+from flowscope.query.expr_builder import Node, build_expr, field_name, register_subquery_builder
 from flowscope.query.expr_builder import node_pos as _pos
 from flowscope.query.expr_text import expr_text
 
@@ -422,3 +422,6 @@ def build_query(node: Node) -> ast.Query:
         commands.append(builder(_split_args(name, pos, args_node, allowed)))
     assert fetch is not None  # noqa: S101 - a query has at least one command
     return ast.Query(fetch, tuple(commands))
+
+
+register_subquery_builder(build_query)

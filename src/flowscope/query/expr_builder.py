@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lark import Token, Tree
@@ -11,6 +12,15 @@ from flowscope.query.errors import QueryError
 from flowscope.query.literals import MAX_BIGINT, duration_ns, string_value
 
 Node = Tree[Any] | Token
+
+# `x in [subquery]` holds a whole query, which `flowscope.query.ast_builder` builds; that module
+# imports this one, so it registers its builder here at import rather than being imported back.
+_subquery_builder: list[Callable[[Node], ast.Query]] = []
+
+
+def register_subquery_builder(build: Callable[[Node], ast.Query]) -> None:
+    _subquery_builder[:] = [build]
+
 
 ALIGN = "@"  # the call name of `value@unit`: no function can be named so
 
@@ -92,9 +102,8 @@ def build_expr(node: Node) -> ast.Expr:
     if kind == "iterate":  # `a[] / b[]`: arithmetic on arrays is element-wise anyway
         return build_expr(node.children[0])
     if kind == "in_query":
-        from flowscope.query.ast_builder import build_query  # noqa: PLC0415 - mutual recursion
-
         value, word, subquery = node.children
+        (build_query,) = _subquery_builder  # registered by ast_builder, which imports this
         return ast.InQuery(build_expr(value), build_query(subquery.children[0]), node_pos(word))
     if kind in ("sort_asc", "sort_desc"):
         raise QueryError.at(node_pos(node.children[1]), "asc and desc are only allowed in sort")
