@@ -32,7 +32,7 @@ BENCH_SCRIPTS := $(sort $(wildcard bench/*.py))
 bench_small_ingest := --duration 5 --warmup 1
 bench_small_correlate := --events 20000 --rate 5000 --seconds 5
 bench_small_editor := --events 100000 --runs 3
-bench_small_flow_page := --replicas 3 --runs 5
+bench_small_flow_page := --events 100000 --runs 5
 bench_small_query := --orders 50000 --runs 3
 bench_args = $(if $(filter full,$(BENCH)),,$(bench_small_$(basename $(notdir $(1)))))
 

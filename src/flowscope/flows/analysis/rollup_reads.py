@@ -28,7 +28,7 @@ import psycopg
 from sqlalchemy.orm import Session
 
 from flowscope.flows.analysis.states import state_sql
-from flowscope.flows.correlation.rollups import contribution_sql
+from flowscope.flows.correlation.rollups import COLUMNS, contribution_sql
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -144,6 +144,14 @@ group by 1, 2, 3, 4, 5
 _RANGES = """unnest(%(piece)s::int[], %(lo)s::timestamptz[], %(hi)s::timestamptz[])
   as p(piece, lo, hi)"""
 
+# The instances that started in the partial hours, by index range scans per range.
+_EXACT_SOURCE = f"""{_RANGES}
+  cross join lateral (
+    select {COLUMNS} from flow_instances x
+    where x.build_id = %(b)s and x.started_at >= p.lo and x.started_at < p.hi
+    offset 0
+  ) as i"""  # noqa: S608 - fixed fragments
+
 # The undecided open instances: a deadline in the hour of now (the partial indexes of 0012).
 _UNDECIDED = f"""
 with a as materialized (
@@ -203,9 +211,7 @@ def read(
                 result[index].add_row(kind, d1, d2, key, n, total)
         if plan.exact:
             ranges = _arrays(("piece", "lo", "hi"), plan.exact)
-            source = f"flow_instances i join {_RANGES} on i.started_at >= p.lo and " + (
-                "i.started_at < p.hi where i.build_id = %(b)s"
-            )
+            source = _EXACT_SOURCE
             contribution = contribution_sql(source, "p.piece", exact_states=_state())
             # (without the deadline hours: 'infinity' here, which Python has no datetime for)
             sql = f"select tag, kind, d1, d2, key, n, total from ({contribution}) c"  # noqa: S608

@@ -65,15 +65,23 @@ with i as materialized (
          i.revenue, i.current_step, {open_d2} as od2, {open_sh} as sh, {open_dh} as dh
   from {source}
 ),
+-- steps and transitions by primary-key range per instance (lateral): the cost follows the
+-- instances asked for, never the size of the build, whatever the statistics say
 s as materialized (
-  select i.tag, s.step, s.exception, i.completed_at
-  from i join flow_instance_steps s
-    on s.build_id = %(b)s and s.correlation_id = i.correlation_id
+  select i.tag, x.step, x.exception, i.completed_at
+  from i cross join lateral (
+    select s.step, s.exception from flow_instance_steps s
+    where s.build_id = %(b)s and s.correlation_id = i.correlation_id
+    offset 0  -- keeps the subquery per instance
+  ) as x
 ),
 t as materialized (
-  select i.tag, i.correlation_id, t.source, t.target, t.delay_s
-  from i join flow_transitions t
-    on t.build_id = %(b)s and t.correlation_id = i.correlation_id
+  select i.tag, i.correlation_id, x.source, x.target, x.delay_s
+  from i cross join lateral (
+    select t.source, t.target, t.delay_s from flow_transitions t
+    where t.build_id = %(b)s and t.correlation_id = i.correlation_id
+    offset 0
+  ) as x
 ),
 c (tag, kind, d1, d2, key, sh, dh, n, total) as (
   select tag, 'started', '', '', 0, {inf}, {inf}, 1::int8, 0::numeric from i
@@ -139,10 +147,21 @@ def contribution_sql(source: str, tag: str, *, exact_states: str | None = None) 
     return CONTRIBUTION.format(source=source, tag=tag, inf=INF, **open_)
 
 
-# The instances of this batch (the correlation ids staged for the build).
-_TOUCHED = """flow_instances i
-  where i.build_id = %(b)s
-    and i.correlation_id in (select n.correlation_id from {staged} n where n.build_id = %(b)s)"""
+# The columns the contribution reads: all in the covering (build_id, started_at) index.
+COLUMNS = (
+    "x.correlation_id, x.started_at, x.completed_at, x.duration_s, x.has_exception, "
+    "x.revenue, x.current_step, x.stall_at, x.drop_at"
+)
+
+# The instances of this batch (the correlation ids staged for the build), one primary-key
+# look-up each.
+_TOUCHED = f"""(select distinct n.correlation_id as cid from {{staged}} n where n.build_id = %(b)s)
+  as touched
+  cross join lateral (
+    select {COLUMNS} from flow_instances x
+    where x.build_id = %(b)s and x.correlation_id = touched.cid
+    offset 0
+  ) as i"""  # noqa: S608 - fixed names
 
 _STAGE = """
 insert into {delta} (build_id, grain, bucket, kind, d1, d2, key, stall_hour, drop_hour, n, total)
