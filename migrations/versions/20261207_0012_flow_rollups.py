@@ -30,6 +30,22 @@ language sql immutable parallel safe
 as $$ select case when x <= 0 then -2147483648 else ceil(ln(x) / ln(1.02::float8))::int end $$
 """
 
+# Two sparse sketches (sorted keys, counts) added; keys whose count reaches 0 are dropped.
+SKETCH_ADD = """
+create function flowscope_sketch_add(
+  k1 int[], c1 int8[], k2 int[], c2 int8[], out keys int[], out counts int8[])
+language sql immutable parallel safe
+as $$
+  select coalesce(array_agg(k order by k), '{}'), coalesce(array_agg(c order by k), '{}')
+  from (
+    select u.k, sum(u.c)::int8 as c
+    from (select * from unnest(k1, c1) union all select * from unnest(k2, c2)) as u(k, c)
+    group by u.k
+    having sum(u.c) <> 0
+  ) as s
+$$
+"""
+
 # A frozen copy of the correlator's from-scratch aggregation (rollups.py) for existing builds.
 BACKFILL = """
 with i as materialized (
@@ -85,22 +101,26 @@ c (build_id, tag, kind, d1, d2, key, sh, dh, n, total) as (
          'infinity', 1, 0
   from t
 ),
-hours as (
-  select build_id, tag, kind, d1, d2, key, sh, dh, sum(n)::int8 as n, sum(total) as total
-  from c group by build_id, tag, kind, d1, d2, key, sh, dh
+cells as (
+  select build_id, g.grain,
+         case g.grain when 'h' then tag else date_trunc('day', tag, 'UTC') end as bucket,
+         kind, d1, d2, key, sh, dh, sum(n)::int8 as n, sum(total) as total
+  from c cross join (values ('h'), ('d')) as g(grain)
+  group by 1, 2, 3, 4, 5, 6, 7, 8, 9
 )
-insert into flow_rollups (build_id, grain, bucket, kind, d1, d2, key, stall_hour, drop_hour,
-                          n, total)
-select build_id, 'h', tag, kind, d1, d2, key, sh, dh, n, total from hours
-union all
-select build_id, 'd', date_trunc('day', tag, 'UTC'), kind, d1, d2, key, sh, dh, sum(n),
-       sum(total)
-from hours group by build_id, date_trunc('day', tag, 'UTC'), kind, d1, d2, key, sh, dh
+insert into flow_rollups (build_id, grain, bucket, kind, d1, d2, stall_hour, drop_hour,
+                          n, total, skeys, scounts)
+select build_id, grain, bucket, kind, d1, d2, sh, dh, sum(n), sum(total),
+       coalesce(array_agg(key order by key) filter (where kind in ('duration', 'delay')), '{}'),
+       coalesce(array_agg(n order by key) filter (where kind in ('duration', 'delay')), '{}')
+from cells
+group by build_id, grain, bucket, kind, d1, d2, sh, dh
 """
 
 
 def upgrade() -> None:
     op.execute(SKETCH_KEY)
+    op.execute(SKETCH_ADD)
     op.create_table(
         "flow_rollups",
         sa.Column("build_id", sa.BigInteger(), nullable=False),
@@ -109,11 +129,12 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("d1", sa.Text(), nullable=False),
         sa.Column("d2", sa.Text(), nullable=False),
-        sa.Column("key", sa.Integer(), nullable=False),
         sa.Column("stall_hour", TZ, nullable=False),
         sa.Column("drop_hour", TZ, nullable=False),
         sa.Column("n", sa.BigInteger(), nullable=False),
         sa.Column("total", sa.Numeric(), nullable=False),
+        sa.Column("skeys", sa.ARRAY(sa.Integer()), nullable=False),
+        sa.Column("scounts", sa.ARRAY(sa.BigInteger()), nullable=False),
         sa.PrimaryKeyConstraint(
             "build_id",
             "grain",
@@ -121,7 +142,6 @@ def upgrade() -> None:
             "kind",
             "d1",
             "d2",
-            "key",
             "stall_hour",
             "drop_hour",
             name=op.f("pk_flow_rollups"),
@@ -141,4 +161,5 @@ def downgrade() -> None:
     for column in ("stall_at", "drop_at"):
         op.drop_index(f"ix_flow_instances_open_{column}", table_name="flow_instances")
     op.drop_table("flow_rollups")
+    op.execute("drop function flowscope_sketch_add(int[], int8[], int[], int8[])")
     op.execute("drop function flowscope_sketch_key(float8)")

@@ -27,13 +27,23 @@ def _raw(db: Database) -> psycopg.Connection[Any]:
 
 
 def stored(db: Database, build_id: int) -> dict[Row, tuple[int, Decimal]]:
-    """The rollup rows the correlator keeps for `build_id`."""
+    """The rollup rows the correlator keeps for `build_id`, a row per sketch bucket."""
     with db.engine.connect() as conn:
         rows = conn.exec_driver_sql(
-            "select grain, bucket, kind, d1, d2, key, stall_hour::text, drop_hour::text, n, total "
-            "from flow_rollups where build_id = %(b)s",
+            "select grain, bucket, kind, d1, d2, coalesce(u.key, 0), stall_hour::text, "
+            "drop_hour::text, coalesce(u.n, r.n), case when u.key is null then total else 0 end "
+            "from flow_rollups r left join lateral unnest(skeys, scounts) as u(key, n) on true "
+            "where build_id = %(b)s",
             {"b": build_id},
         ).all()
+        # a sketch row's count is the sum of its buckets' counts
+        mismatched = conn.exec_driver_sql(
+            "select count(*) from flow_rollups where build_id = %(b)s "
+            "and kind in ('duration', 'delay') "
+            "and n <> coalesce((select sum(c) from unnest(scounts) as c), 0)",
+            {"b": build_id},
+        ).scalar()
+    assert mismatched == 0
     return {tuple(r[:8]): (r[8], r[9]) for r in rows}  # type: ignore[misc]
 
 

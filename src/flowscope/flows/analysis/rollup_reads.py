@@ -55,6 +55,13 @@ class Figures:
         with decimal.localcontext(prec=200):  # exact: numeric sums have no digit limit
             self.totals[(kind, d1, d2)] += total
 
+    def add_sketch(
+        self, kind: str, d1: str, d2: str, keys: Sequence[int], counts: Sequence[int]
+    ) -> None:
+        buckets = self.sketches[(kind, d1, d2)]
+        for key, n in zip(keys, counts, strict=True):
+            buckets[key] += n
+
     def merged(self, other: Figures) -> Figures:
         result = Figures()
         for part in (self, other):
@@ -124,21 +131,36 @@ class Plan:
 
 
 # Open rows are decided by their deadline hours against the hour of now (h0); '' = undecided.
+# Sketches are summed per bucket key inside PostgreSQL and come back as one pair of arrays
+# per piece and sketch.
 _ROLLUPS = """
-select p.piece, r.kind, r.d1,
-       case when r.kind <> 'open' then r.d2
-            when r.drop_hour < %(h0)s then 'dropped'
-            when r.drop_hour = %(h0)s then ''
-            when r.stall_hour < %(h0)s then 'stalled'
-            when r.stall_hour = %(h0)s then ''
-            else 'in_progress' end as d2,
-       r.key, sum(r.n)::int8, sum(r.total)
-from unnest(%(piece)s::int[], %(grain)s::text[], %(lo)s::timestamptz[], %(hi)s::timestamptz[])
-  as p(piece, grain, lo, hi)
-join flow_rollups r
-  on r.build_id = %(b)s and r.grain = p.grain and r.bucket >= p.lo and r.bucket < p.hi
-where r.kind = any(%(kinds)s)
-group by 1, 2, 3, 4, 5
+with cells as (
+  select p.piece, r.kind, r.d1,
+         case when r.kind <> 'open' then r.d2
+              when r.drop_hour < %(h0)s then 'dropped'
+              when r.drop_hour = %(h0)s then ''
+              when r.stall_hour < %(h0)s then 'stalled'
+              when r.stall_hour = %(h0)s then ''
+              else 'in_progress' end as d2,
+         coalesce(u.key, 0) as key, sum(coalesce(u.n, r.n)) as n,
+         sum(case when u.key is null then r.total else 0 end) as total
+  from unnest(%(piece)s::int[], %(grain)s::text[], %(lo)s::timestamptz[],
+              %(hi)s::timestamptz[]) as p(piece, grain, lo, hi)
+  cross join lateral (
+    -- a primary-key range scan per range, whatever the statistics say
+    select r.kind, r.d1, r.d2, r.stall_hour, r.drop_hour, r.n, r.total, r.skeys, r.scounts
+    from flow_rollups r
+    where r.build_id = %(b)s and r.grain = p.grain and r.bucket >= p.lo and r.bucket < p.hi
+      and r.kind = any(%(kinds)s)
+    offset 0
+  ) as r
+  left join lateral unnest(r.skeys, r.scounts) as u(key, n) on true
+  group by 1, 2, 3, 4, 5
+)
+select piece, kind, d1, d2, array_agg(key order by key), array_agg(n order by key)::int8[],
+       sum(n)::int8, sum(total)
+from cells
+group by 1, 2, 3, 4
 """
 
 _RANGES = """unnest(%(piece)s::int[], %(lo)s::timestamptz[], %(hi)s::timestamptz[])
@@ -203,12 +225,13 @@ def read(
         if plan.rollups:
             ranges = _arrays(("piece", "grain", "lo", "hi"), plan.rollups)
             cur.execute(_ROLLUPS, {"b": build_id, "h0": h0, "kinds": list(kinds), **ranges})
-            for index, kind, d1, d2, key, n, total in cur:
-                if kind == "open":
-                    if not d2:
-                        continue  # undecided: read exactly below
-                    kind = "state"
-                result[index].add_row(kind, d1, d2, key, n, total)
+            for index, kind, d1, d2, keys, counts, n, total in cur:
+                if kind in SKETCHED:
+                    result[index].add_sketch(kind, d1, d2, keys, counts)
+                elif kind != "open":
+                    result[index].add_row(kind, d1, d2, 0, n, total)
+                elif d2:  # an undecided one ('') is read exactly below
+                    result[index].add_row("state", d1, d2, 0, n, total)
         if plan.exact:
             ranges = _arrays(("piece", "lo", "hi"), plan.exact)
             source = _EXACT_SOURCE

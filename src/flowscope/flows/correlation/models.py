@@ -214,8 +214,10 @@ class FlowRollup(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     d1: Mapped[str] = mapped_column(Text, primary_key=True)
     d2: Mapped[str] = mapped_column(Text, primary_key=True)
-    key: Mapped[int] = mapped_column(Integer, primary_key=True)
     stall_hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     drop_hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger)
     total: Mapped[Decimal] = mapped_column(Numeric)
+    # A sketch (kinds `duration`, `delay`) as sorted bucket keys and their counts; else empty.
+    skeys: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    scounts: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))

@@ -51,7 +51,7 @@ from typing import Any
 
 import psycopg
 
-from flowscope.flows.correlation.staging import clear, stage
+from flowscope.flows.correlation.staging import clear
 
 INF = "'infinity'::timestamptz"
 
@@ -171,14 +171,32 @@ from ({contribution}) c
 cross join (values ('h'), ('d')) as g(grain)
 """
 
-_KEY = "build_id, grain, bucket, kind, d1, d2, key, stall_hour, drop_hour"
+_KEY = "build_id, grain, bucket, kind, d1, d2, stall_hour, drop_hour"
+_SKETCHED = "kind in ('duration', 'delay')"
 
+# The batch's net change per row and (for sketches) per bucket key, then per row with the
+# sketch as sorted arrays, added to the stored row (`flowscope_sketch_add` drops zero keys).
 _APPLY = f"""
-insert into flow_rollups as r ({_KEY}, n, total)
-select {_KEY}, sum(n), sum(total) from {{delta}}
-group by {_KEY}
-having sum(n) <> 0 or sum(total) <> 0
-on conflict ({_KEY}) do update set n = r.n + excluded.n, total = r.total + excluded.total
+with cells as (
+  select {_KEY}, key, sum(n) as n, sum(total) as total
+  from {{delta}}
+  group by {_KEY}, key
+  having sum(n) <> 0 or sum(total) <> 0
+),
+changes as (
+  select {_KEY}, sum(n)::int8 as n, sum(total) as total,
+         coalesce(array_agg(key order by key) filter (where {_SKETCHED}), '{{{{}}}}') as skeys,
+         coalesce(array_agg(n order by key) filter (where {_SKETCHED}), '{{{{}}}}') as scounts
+  from cells
+  group by {_KEY}
+)
+insert into flow_rollups as r ({_KEY}, n, total, skeys, scounts)
+select {_KEY}, n, total, skeys, scounts from changes
+on conflict ({_KEY}) do update
+  set n = r.n + excluded.n, total = r.total + excluded.total,
+      (skeys, scounts) = (
+        select s.keys, s.counts
+        from flowscope_sketch_add(r.skeys, r.scounts, excluded.skeys, excluded.scounts) as s)
 """  # noqa: S608 - fixed names
 
 # A separate statement: the upsert's own statement cannot see the rows it updated.
@@ -205,7 +223,15 @@ def _stage_contribution(
 def subtract_old(conn: psycopg.Connection[Any], build_id: int, staged: str) -> str:
     """Stage minus the current contribution of the instances with memberships in `staged`;
     returns the delta table for `add_new`. Call before they are recomputed."""
-    delta = stage(conn, "flow_rollups")
+    delta = "stage_rollup_changes"
+    with conn.cursor() as cur:
+        # like `staging.stage`: per connection, emptied at commit, created again after a
+        # rollback took it away; a row per bucket key, before they become arrays
+        cur.execute(
+            f"create temporary table if not exists {delta} (build_id int8, grain text, "
+            "bucket timestamptz, kind text, d1 text, d2 text, key int, stall_hour timestamptz, "
+            "drop_hour timestamptz, n int8, total numeric) on commit delete rows"
+        )
     _stage_contribution(conn, build_id, staged, delta, -1)
     return delta
 
