@@ -34,6 +34,9 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 SKETCHED = {"duration", "delay"}
 Key = tuple[str, str, str]  # kind, d1, d2
+# Sums of numeric values stay exact: PostgreSQL's numeric has no digit limit, Decimal's
+# default context 28 digits.
+_EXACT = decimal.Context(prec=200)
 
 
 @dataclass
@@ -52,8 +55,7 @@ class Figures:
             self.sketches[(kind, d1, d2)][key] += n
             return
         self.counts[(kind, d1, d2)] += n
-        with decimal.localcontext(prec=200):  # exact: numeric sums have no digit limit
-            self.totals[(kind, d1, d2)] += total
+        self.totals[(kind, d1, d2)] = _EXACT.add(self.totals[(kind, d1, d2)], total)
 
     def add_sketch(
         self, kind: str, d1: str, d2: str, keys: Sequence[int], counts: Sequence[int]
@@ -62,15 +64,16 @@ class Figures:
         for key, n in zip(keys, counts, strict=True):
             buckets[key] += n
 
-    def merged(self, other: Figures) -> Figures:
-        result = Figures()
-        for part in (self, other):
-            for k, n in part.counts.items():
-                result.add_row(*k, 0, n, part.totals[k])
-            for k, buckets in part.sketches.items():
-                for key, n in buckets.items():
-                    result.add_row(*k, key, n, Decimal(0))
-        return result
+    def absorb(self, other: Figures) -> None:
+        """Add `other`'s figures to these."""
+        for k, n in other.counts.items():
+            self.counts[k] += n
+        for k, total in other.totals.items():
+            self.totals[k] = _EXACT.add(self.totals[k], total)
+        for k, buckets in other.sketches.items():
+            mine = self.sketches[k]
+            for key, n in buckets.items():
+                mine[key] += n
 
     def count(self, kind: str, d1: str = "", d2: str = "") -> int:
         return self.counts.get((kind, d1, d2), 0)
@@ -88,7 +91,7 @@ class Figures:
 def merge(parts: Iterable[Figures]) -> Figures:
     result = Figures()
     for part in parts:
-        result = result.merged(part)
+        result.absorb(part)
     return result
 
 
@@ -131,36 +134,27 @@ class Plan:
 
 
 # Open rows are decided by their deadline hours against the hour of now (h0); '' = undecided.
-# Sketches are summed per bucket key inside PostgreSQL and come back as one pair of arrays
-# per piece and sketch.
+# Rows come back as stored (a few thousand for 30 days): summing sketch arrays per key in SQL
+# meant unnesting and sorting every bucket, slower than adding them up in Python.
 _ROLLUPS = """
-with cells as (
-  select p.piece, r.kind, r.d1,
-         case when r.kind <> 'open' then r.d2
-              when r.drop_hour < %(h0)s then 'dropped'
-              when r.drop_hour = %(h0)s then ''
-              when r.stall_hour < %(h0)s then 'stalled'
-              when r.stall_hour = %(h0)s then ''
-              else 'in_progress' end as d2,
-         coalesce(u.key, 0) as key, sum(coalesce(u.n, r.n)) as n,
-         sum(case when u.key is null then r.total else 0 end) as total
-  from unnest(%(piece)s::int[], %(grain)s::text[], %(lo)s::timestamptz[],
-              %(hi)s::timestamptz[]) as p(piece, grain, lo, hi)
-  cross join lateral (
-    -- a primary-key range scan per range, whatever the statistics say
-    select r.kind, r.d1, r.d2, r.stall_hour, r.drop_hour, r.n, r.total, r.skeys, r.scounts
-    from flow_rollups r
-    where r.build_id = %(b)s and r.grain = p.grain and r.bucket >= p.lo and r.bucket < p.hi
-      and r.kind = any(%(kinds)s)
-    offset 0
-  ) as r
-  left join lateral unnest(r.skeys, r.scounts) as u(key, n) on true
-  group by 1, 2, 3, 4, 5
-)
-select piece, kind, d1, d2, array_agg(key order by key), array_agg(n order by key)::int8[],
-       sum(n)::int8, sum(total)
-from cells
-group by 1, 2, 3, 4
+select p.piece, r.kind, r.d1,
+       case when r.kind <> 'open' then r.d2
+            when r.drop_hour < %(h0)s then 'dropped'
+            when r.drop_hour = %(h0)s then ''
+            when r.stall_hour < %(h0)s then 'stalled'
+            when r.stall_hour = %(h0)s then ''
+            else 'in_progress' end as d2,
+       r.skeys, r.scounts, r.n, r.total
+from unnest(%(piece)s::int[], %(grain)s::text[], %(lo)s::timestamptz[], %(hi)s::timestamptz[])
+  as p(piece, grain, lo, hi)
+cross join lateral (
+  -- a primary-key range scan per range, whatever the statistics say
+  select r.kind, r.d1, r.d2, r.stall_hour, r.drop_hour, r.n, r.total, r.skeys, r.scounts
+  from flow_rollups r
+  where r.build_id = %(b)s and r.grain = p.grain and r.bucket >= p.lo and r.bucket < p.hi
+    and r.kind = any(%(kinds)s)
+  offset 0
+) as r
 """
 
 _RANGES = """unnest(%(piece)s::int[], %(lo)s::timestamptz[], %(hi)s::timestamptz[])
@@ -224,8 +218,11 @@ def read(
     with conn.cursor() as cur:
         if plan.rollups:
             ranges = _arrays(("piece", "grain", "lo", "hi"), plan.rollups)
-            cur.execute(_ROLLUPS, {"b": build_id, "h0": h0, "kinds": list(kinds), **ranges})
-            for index, kind, d1, d2, keys, counts, n, total in cur:
+            params = {"b": build_id, "h0": h0, "kinds": list(kinds), **ranges}
+            # binary: arrays and numerics without parsing text
+            for index, kind, d1, d2, keys, counts, n, total in cur.execute(
+                _ROLLUPS, params, binary=True
+            ).fetchall():
                 if kind in SKETCHED:
                     result[index].add_sketch(kind, d1, d2, keys, counts)
                 elif kind != "open":
