@@ -1,31 +1,33 @@
-"""Server time of the flow page and the step drill-down on a large data set (run by hand).
+"""Server time of the flow page: rollups against the exact computation, at any window (by hand).
 
-    .venv/bin/python bench/flow_page.py                 # 100 replicas: ~2.1 M events, ~458 k flows
-    .venv/bin/python bench/flow_page.py --replicas 10   # smaller, quicker
-    .venv/bin/python bench/flow_page.py --keep          # keep the database for another run
-    .venv/bin/python bench/flow_page.py --reuse NAME    # measure again on a kept database
+    .venv/bin/python bench/flow_page.py                      # 2 M events over 60 days
+    .venv/bin/python bench/flow_page.py --events 20000000    # 20 M
+    .venv/bin/python bench/flow_page.py --events 100000      # small, quick (`make bench`)
+    .venv/bin/python bench/flow_page.py --keep               # keep the database for another run
+    .venv/bin/python bench/flow_page.py --reuse NAME         # measure again on a kept database
 
-The help desk log (tests/data/helpdesk.xes.gz: 4,580 tickets, 21,348 events) is
-replicated with new ticket ids, each copy's tickets spread over the last 30 days with their
-durations compressed 100x (so flows span hours, not weeks, and the recent ones are still open).
-Events are written with COPY, then the real correlator builds the instance tables, so the
-pages read exactly what production would. Times are measured in process (TestClient, so
-routing, the services' SQL and template rendering, without a network), and printed as
-p50/p95 and as a ratio to the JSON analysis route measured in the same run (the baseline: the
-same SQL without HTML).
+The events come from the generator's engine (the retail template: orders from placement to
+delivery, loops, optional steps, exceptions, drops), its volume set so that `--days` days up to
+now hold about `--events` events; flows that would send events in the future send them up to
+now only, so the recent ones are still open. They are written with COPY, then the real
+correlator builds the instance tables and the rollups, so the pages read exactly what
+production would.
+
+Per window (24 h / 7 d / 30 d, each compared with the window before it, as the page does) it
+prints p50/p95 of the analysis service reading the rollups and of the exact computation from
+the instance rows (`flowscope.flows.analysis.exact`, the code before the rollups) measured in
+the same run, their ratio, and the flow page and JSON route end to end (TestClient: routing,
+services, template rendering, no network). The load average is printed before and after.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
-import random
 import secrets
 import sys
 import time
-import xml.etree.ElementTree as ET  # noqa: S405 - a trusted file shipped in tests/data
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,108 +46,53 @@ from flowscope.app import create_app  # noqa: E402
 from flowscope.auth import service as auth_service  # noqa: E402
 from flowscope.auth.models import Role  # noqa: E402
 from flowscope.db import Database, make_engine, make_sessionmaker, upgrade_database  # noqa: E402
+from flowscope.flows.analysis import exact, kpis  # noqa: E402
+from flowscope.flows.analysis.context import load_flow_context  # noqa: E402
 from flowscope.flows.correlation.correlator import correlate  # noqa: E402
-from flowscope.flows.definitions.schemas import FlowDefinition  # noqa: E402
-from flowscope.flows.definitions.service import save_flow  # noqa: E402
+from flowscope.flows.definitions.service import get_flow, save_flow  # noqa: E402
+from flowscope.generator.engine import flows_in_window  # noqa: E402
+from flowscope.generator.flowdef import flow_definition  # noqa: E402
+from flowscope.generator.schemas import GeneratorConfig  # noqa: E402
+from flowscope.generator.service import get_template, parse_config  # noqa: E402
 from flowscope.settings import Settings  # noqa: E402
 
 SERVER = os.environ.get(
     "FLOWSCOPE_BENCH_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-XES = ROOT / "tests" / "data"  # the help desk log ships with the repository
-NS = "{http://www.xes-standard.org/}"
-PROVIDER = "helpdesk"
-COMPRESS = 100
-SPREAD = timedelta(days=30)
-
-FLOW: dict[str, Any] = {
-    "slug": "helpdesk",
-    "name": "Help desk tickets",
-    "description": "Ticket from seriousness assessment to closing (help desk log, replicated)",
-    "providers": [PROVIDER],
-    "correlation": "ticket",
-    "timeouts": {"stall": "2h", "drop": "12h"},
-    "revenue": {"field": "amount", "step": "assign", "label": "Contract value"},
-    "steps": [
-        {"key": "insert", "name": "Insert ticket", "optional": True,
-         "events": [{"type": "Insert ticket"}]},
-        {"key": "assign", "name": "Assign seriousness", "events": [{"type": "Assign seriousness"}],
-         "properties": [{"name": "seriousness", "path": "seriousness"},
-                        {"name": "customer", "path": "customer"}]},
-        {"key": "take", "name": "Take in charge ticket",
-         "events": [{"type": "Take in charge ticket"}],
-         "exceptions": [{"name": "software anomaly", "type": "Create SW anomaly"}]},
-        {"key": "wait", "name": "Wait", "optional": True, "events": [{"type": "Wait"}]},
-        {"key": "upgrade", "name": "Require upgrade", "optional": True,
-         "events": [{"type": "Require upgrade"}]},
-        {"key": "resolve", "name": "Resolve ticket", "events": [{"type": "Resolve ticket"}]},
-        {"key": "closed", "name": "Closed", "events": [{"type": "Closed"}]},
-    ],
-    "edges": [
-        {"from": "insert", "to": "assign"}, {"from": "assign", "to": "take"},
-        {"from": "take", "to": "wait"}, {"from": "take", "to": "upgrade"},
-        {"from": "take", "to": "resolve"}, {"from": "wait", "to": "resolve"},
-        {"from": "wait", "to": "take"}, {"from": "upgrade", "to": "resolve"},
-        {"from": "resolve", "to": "closed"}, {"from": "take", "to": "take"},
-    ],
-}  # fmt: skip
+WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
 
-def read_log() -> list[tuple[str, list[tuple[str, datetime, dict[str, str]]]]]:
-    cases = []
-    with gzip.open(XES / "helpdesk.xes.gz") as f:
-        for _, elem in ET.iterparse(f):  # noqa: S314 - trusted input
-            if elem.tag != NS + "trace":
-                continue
-            case = ""
-            events = []
-            for child in elem:
-                if child.tag == NS + "string" and child.get("key") == "concept:name":
-                    case = child.get("value", "")
-                elif child.tag == NS + "event":
-                    attrs = {a.get("key", ""): a.get("value", "") for a in child}
-                    ts = datetime.fromisoformat(attrs.pop("time:timestamp"))
-                    events.append((attrs.pop("concept:name"), ts, attrs))
-            cases.append((case, events))
-            elem.clear()
-    return cases
+def config_for(events: int, days: int) -> GeneratorConfig:
+    """The retail template with the volume that gives about `events` events in `days` days."""
+    config = parse_config(get_template("retail").source)
+    hour = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    sample = [len(flow) for flow in flows_in_window(config, hour - timedelta(days=1), hour)]
+    per_flow = sum(sample) / len(sample)
+    # time_of_day weighs the hours; their mean is what one hour gets on average
+    mean_weight = sum(config.time_of_day) / 24
+    volume = events / (days * 24 * per_flow * mean_weight)
+    return config.model_copy(update={"volume": volume})
 
 
-def rows(replicas: int, now: datetime) -> Iterator[tuple[Any, ...]]:
-    """Event rows for COPY: every case of the log once per replica, moved into the last 30
-    days with durations compressed; events that would lie in the future are not sent yet."""
-    log = read_log()
-    rnd = random.Random(42)  # noqa: S311 - data generation, not security
-    n = 0
-    for r in range(replicas):
-        for case, events in log:
-            ticket = f"r{r}-{case.replace(' ', '')}"
-            start = now - SPREAD * rnd.random()
-            first = events[0][1]
-            amount = round(rnd.uniform(50, 5000), 2)
-            for k, (activity, ts, attrs) in enumerate(events):
-                when = start + (ts - first) / COMPRESS
-                if when > now:
-                    break
-                body = {"ticket": ticket, **attrs}
-                if k == 0:
-                    body["amount"] = amount
-                n += 1
-                yield (PROVIDER, f"e{n}", activity, when, body)
+def rows(config: GeneratorConfig, days: int, now: datetime) -> Iterator[tuple[Any, ...]]:
+    """Event rows for COPY, in time order of the flows' starts; nothing after `now`."""
+    for flow in flows_in_window(config, now - timedelta(days=days), now):
+        for e in flow:
+            if e.timestamp > now:
+                break
+            yield (e.provider, e.event_id, e.type, e.timestamp, e.attributes)
 
 
-def load(url: str, replicas: int, chunk: int = 100_000) -> tuple[int, float]:
+def load(url: str, source: Iterator[tuple[Any, ...]], chunk: int = 100_000) -> tuple[int, float]:
     """COPY the rows, committing every `chunk` rows: one long transaction would hold the
     server's snapshot xmin back, and with it every correlator on the server (other test runs
     share it)."""
-    now = datetime.now(UTC)
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     started = time.perf_counter()
     count = 0
     copy_sql = (
         'copy events (provider, event_id, type, "timestamp", attributes) from stdin (format binary)'
     )
-    source = rows(replicas, now)
     with psycopg.connect(conninfo) as conn:
         set_json_dumps(orjson.dumps, conn)
         more = True
@@ -160,7 +107,9 @@ def load(url: str, replicas: int, chunk: int = 100_000) -> tuple[int, float]:
                         more = True
                         break
             conn.commit()
+            print(f"  loaded {count:,} events", end="\r", flush=True)  # noqa: T201
         conn.execute("analyze events")
+    print()  # noqa: T201
     return count, time.perf_counter() - started
 
 
@@ -191,22 +140,44 @@ def build(db: Database) -> float:
     # What autovacuum does to a settled table: statistics, and the visibility map without
     # which the covering indexes cannot answer from the index alone.
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for table in ("flow_instances", "flow_instance_steps", "flow_transitions", "flow_events"):
+        for table in (
+            "flow_instances",
+            "flow_instance_steps",
+            "flow_transitions",
+            "flow_events",
+            "flow_rollups",
+        ):
             conn.execute(text(f"vacuum analyze {table}"))
     return time.perf_counter() - started
 
 
-def timed(
-    client: TestClient, url: str, runs: int, headers: dict[str, str] | None = None
-) -> list[float]:
-    client.get(url, headers=headers)  # warm up caches and the plan cache
+def samples_of(call: Callable[[], object], runs: int) -> list[float]:
+    call()  # warm up caches and the plan cache
     samples = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        response = client.get(url, headers=headers)
+        call()
         samples.append((time.perf_counter() - t0) * 1000)
-        assert response.status_code == 200, (url, response.status_code, response.text[:300])  # noqa: S101
     return samples
+
+
+def get(client: TestClient, url: str) -> Callable[[], object]:
+    def call() -> object:
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code, response.text[:300])  # noqa: S101
+        return response
+
+    return call
+
+
+def service(db: Database, slug: str, fn: Any, span: timedelta) -> Callable[[], object]:
+    def call() -> object:
+        now = datetime.now(UTC)
+        with db.sessions() as session:
+            flow = load_flow_context(session, get_flow(session, slug))
+            return fn(session, flow, start=now - span, end=now, now=now)
+
+    return call
 
 
 def p(samples: list[float], q: float) -> float:
@@ -214,66 +185,59 @@ def p(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(db: Database, url: str, runs: int, windows: list[str]) -> None:
+def load_average() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def measure(db: Database, url: str, slug: str, runs: int, windows: list[str]) -> None:
     settings = Settings(env="test", database_url=url, bootstrap_admin=False, log_format="text",
                         log_level="WARNING", scheduler_enabled=False)  # fmt: skip
     name = f"bench-{secrets.token_hex(3)}"
     with db.sessions.begin() as s:
         auth_service.create_user(s, name, "bench password 123", Role.viewer)
     app = create_app(settings, database=db)
+    print(f"{load_average()} before measuring")  # noqa: T201
     with TestClient(app) as client:
         page = client.get("/login")
         token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
         client.post("/login", data={"username": name, "password": "bench password 123",
                                     "csrf_token": token})  # fmt: skip
-        drill = {"HX-Request": "true", "HX-Target": "drilldown"}
-        cases: list[tuple[str, str, dict[str, str] | None]] = []
-        for window, hours in (("24h", 24), ("7d", 168), ("30d", 720)):
-            if window not in windows:
-                continue
-            start = quote((datetime.now(UTC) - timedelta(hours=hours)).isoformat())
-            page = f"/flows/helpdesk?range={window}"
-            api = f"/api/v1/flows/helpdesk/analysis?from={start}"
-            prop = "prop_name=seriousness&prop_value=Value%203&sort=revenue"
-            cases += [
-                (f"API analysis (baseline), {window}", api, None),
-                (f"flow page, {window}", page, None),
-                (f"step drill-down dropped, {window}", f"{page}&step=take&status=dropped", drill),
-                (f"step drill-down all, {window}", f"{page}&step=resolve", drill),
-                (f"property filter + revenue sort, {window}", f"{page}&{prop}", drill),
+        head = f"{'window':6} {'request':38} {'p50 ms':>8} {'p95 ms':>8} {'p95 vs exact':>13}"
+        print(head)  # noqa: T201
+        for window in windows:
+            span = WINDOWS[window]
+            start = quote((datetime.now(UTC) - span).isoformat())
+            api = f"/api/v1/flows/{slug}/analysis?from={start}"
+            cases = [
+                ("exact from instances (baseline)", service(db, slug, exact.flow_analysis, span)),
+                ("rollups (analysis service)", service(db, slug, kpis.flow_analysis, span)),
+                ("API analysis (JSON route)", get(client, api)),
+                ("flow page (HTML)", get(client, f"/flows/{slug}?range={window}")),
             ]
-        cases.append(("flows list (home), 24h", "/", None))
-        cases.append(("variants tab, 24h", "/flows/helpdesk?tab=variants", drill))
-        cases.append(
-            (
-                f"CSV export dropped at take, {windows[-1]}",
-                f"/flows/helpdesk/instances.csv?range={windows[-1]}&step=take&status=dropped",
-                None,
-            )
-        )
-        baseline: dict[str, float] = {}
-        print(f"{'request':48} {'p50 ms':>8} {'p95 ms':>8} {'p95 vs API':>11}")  # noqa: T201
-        for label, path, headers in cases:
-            samples = timed(client, path, runs, headers)
-            p50, p95 = p(samples, 0.5), p(samples, 0.95)
-            window = label.rsplit(", ", 1)[-1]
-            if label.startswith("API"):
-                baseline[window] = p95
-            measured = window in baseline and not label.startswith("API")
-            ratio = f"{p95 / baseline[window]:.2f}x" if measured else ""
-            print(f"{label:48} {p50:8.1f} {p95:8.1f} {ratio:>11}")  # noqa: T201
+            baseline = None
+            for label, call in cases:
+                samples = samples_of(call, runs)
+                p50, p95 = p(samples, 0.5), p(samples, 0.95)
+                baseline = baseline or p95
+                ratio = "" if p95 is baseline else f"{p95 / baseline:.3f}x"
+                print(f"{window:6} {label:38} {p50:8.1f} {p95:8.1f} {ratio:>13}")  # noqa: T201
+        samples = samples_of(get(client, "/"), runs)
+        print(f"{'24h':6} {'flows list (home)':38} {p(samples, 0.5):8.1f} {p(samples, 0.95):8.1f}")  # noqa: T201
+    print(f"{load_average()} after measuring")  # noqa: T201
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--replicas", type=int, default=100)
+    parser.add_argument("--events", type=int, default=2_000_000, help="about this many events")
+    parser.add_argument("--days", type=int, default=60, help="spread over this many days")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--reuse", metavar="NAME", help="measure on a database kept earlier")
-    parser.add_argument(
-        "--windows", default="24h,7d,30d", help="timeframes to measure (24h,7d,30d)"
-    )
+    parser.add_argument("--windows", default="24h,7d,30d", help="timeframes to measure")
     args = parser.parse_args()
+    windows = args.windows.split(",")
+    if unknown := set(windows) - set(WINDOWS):
+        parser.error(f"--windows: unknown {', '.join(sorted(unknown))}; use {', '.join(WINDOWS)}")
     admin = create_engine(SERVER, isolation_level="AUTOCOMMIT")
     name = args.reuse or f"flowscope_bench_pages_{secrets.token_hex(3)}"
     url = make_url(SERVER).set(database=name).render_as_string(hide_password=False)
@@ -283,19 +247,23 @@ def main() -> None:
         upgrade_database(url)
     engine = make_engine(url, pool_size=2)
     db = Database(url=url, engine=engine, sessions=make_sessionmaker(engine))
+    config = config_for(args.events, args.days)
+    slug = config.flow_slug
     try:
         if not args.reuse:
+            print(f"{load_average()} before loading")  # noqa: T201
             with db.sessions.begin() as s:
-                save_flow(s, FlowDefinition.model_validate(FLOW), "bench")
-            events, seconds = load(url, args.replicas)
+                save_flow(s, flow_definition(config), "bench")
+            events, seconds = load(url, rows(config, args.days, datetime.now(UTC)))
             print(f"loaded {events:,} events in {seconds:.1f} s ({events / seconds:,.0f}/s)")  # noqa: T201
             seconds = build(db)
             print(f"correlated in {seconds:.1f} s ({events / seconds:,.0f} events/s)")  # noqa: T201
         with db.sessions() as s:
             flows = s.scalar(text("select count(*) from flow_instances"))
             events = s.scalar(text("select count(*) from events"))
-        print(f"database {name}: {events:,} events, {flows:,} flows")  # noqa: T201
-        measure(db, url, args.runs, args.windows.split(","))
+            rollups = s.scalar(text("select count(*) from flow_rollups"))
+        print(f"database {name}: {events:,} events, {flows:,} flows, {rollups:,} rollup rows")  # noqa: T201
+        measure(db, url, slug, args.runs, windows)
     finally:
         engine.dispose()
         if not args.keep and not args.reuse:

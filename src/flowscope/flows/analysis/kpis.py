@@ -3,16 +3,21 @@
 An instance belongs to a timeframe when it *started* in it (`from <= started_at < to`).
 States are derived at `now` by `flowscope.flows.analysis.states`. Durations are last event − first
 event of an instance; the duration KPIs use completed instances only.
+
+Everything here is read from the rollups (`flowscope.flows.analysis.rollup_reads`): counts and
+sums are exact, medians and p90s within 1 % (DDSketch buckets). `flowscope.flows.analysis.exact`
+computes the same from the instance rows (the tests' oracle and the bench's baseline).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from flowscope.flows.analysis.context import FlowContext
+from flowscope.flows.analysis.rollup_reads import Figures, merge, read
 from flowscope.flows.analysis.schemas import (
     EdgeFigures,
     FlowAnalysis,
@@ -27,71 +32,25 @@ from flowscope.flows.analysis.schemas import (
     StepFigures,
     Window,
 )
-from flowscope.flows.analysis.states import state_sql, state_where
+from flowscope.flows.analysis.sketch import percentile
 from flowscope.flows.definitions.schemas import FlowDefinition
 from flowscope.timeframes import Timeframe, window
 
+KPI_KINDS = ("started", "completed", "duration", "exception", "revenue")
+PAGE_KINDS = (*KPI_KINDS, "open", "step", "step_exception", "step_completed", "edge", "delay")
 
-def _change(current: float | None, previous: float | None) -> float | None:
+
+def change(current: float | None, previous: float | None) -> float | None:
     if current is None or previous is None or previous == 0:
         return None
     return round((current - previous) / abs(previous) * 100, 2)
 
 
-# One scan of a window's instances gives its KPIs and, over the instances that started before
-# `:before` (old enough to have finished, see `settle_age`), the like-for-like outcomes.
-_WINDOW = """
-select count(*) as started,
-       count(*) filter (where i.completed_at is not null) as completed,
-       coalesce(sum(i.revenue), 0)::float8 as revenue,
-       count(*) filter (where i.has_exception) as exceptions,
-       avg(i.duration_s) filter (where i.completed_at is not null) as avg_duration_s,
-       percentile_cont(0.5) within group (order by i.duration_s)
-         filter (where i.completed_at is not null) as median_duration_s,
-       percentile_cont(0.9) within group (order by i.duration_s)
-         filter (where i.completed_at is not null) as p90_duration_s,
-       count(*) filter (where i.started_at < :before) as settled_flows,
-       count(*) filter (where i.started_at < :before and i.completed_at is not null)
-         as settled_completed,
-       avg(i.duration_s) filter (where i.started_at < :before and i.completed_at is not null)
-         as settled_avg_duration_s,
-       percentile_cont(0.5) within group (order by i.duration_s)
-         filter (where i.started_at < :before and i.completed_at is not null)
-         as settled_median_duration_s,
-       percentile_cont(0.9) within group (order by i.duration_s)
-         filter (where i.started_at < :before and i.completed_at is not null)
-         as settled_p90_duration_s
-from flow_instances i
-where i.build_id = :b and i.started_at >= :start and i.started_at < :end
-"""
-
-
-def _window(
-    session: Session, build_id: int, start: datetime, end: datetime, before: datetime
-) -> tuple[Kpis, Outcomes]:
-    """Revenue, conversion (completed / started), business exceptions and flow durations of
-    the instances that started in `[start, end)`; and conversion and durations of those of
-    them that started before `before`."""
-    params = {"b": build_id, "start": start, "end": end, "before": before}
-    row = dict(session.execute(text(_WINDOW), params).mappings().one())
-    settled = {
-        k.removeprefix("settled_"): row.pop(k) for k in list(row) if k.startswith("settled_")
-    }
-    started, flows = int(row["started"]), int(settled["flows"])
-    figures = Kpis(
-        **row,
-        conversion=row["completed"] / started if started else None,
-        exception_rate=row["exceptions"] / started if started else None,
-    )
-    outcomes = Outcomes(**settled, conversion=settled["completed"] / flows if flows else None)
-    return figures, outcomes
-
-
 def compare(current: Kpis, previous: Kpis, settled: Settled | None = None) -> KpiComparison:
     """The KPIs of a timeframe, of the one before, and the change of each in %."""
     now, before = current.model_dump(), previous.model_dump()
-    change = KpiChange(**{key: _change(now[key], before[key]) for key in now})
-    return KpiComparison(current=current, previous=previous, change_pct=change, settled=settled)
+    changes = KpiChange(**{key: change(now[key], before[key]) for key in now})
+    return KpiComparison(current=current, previous=previous, change_pct=changes, settled=settled)
 
 
 def settle_age(definition: FlowDefinition) -> timedelta | None:
@@ -106,111 +65,156 @@ def settle_age(definition: FlowDefinition) -> timedelta | None:
     return max(found) if found else None
 
 
+def _kpis(f: Figures) -> Kpis:
+    started, completed = f.count("started"), f.count("completed")
+    durations = f.sketch("duration")
+    return Kpis(
+        started=started,
+        completed=completed,
+        revenue=float(f.total("revenue")),
+        exceptions=f.count("exception"),
+        avg_duration_s=float(f.total("completed") / completed) if completed else None,
+        median_duration_s=percentile(durations, 0.5),
+        p90_duration_s=percentile(durations, 0.9),
+        conversion=completed / started if started else None,
+        exception_rate=f.count("exception") / started if started else None,
+    )
+
+
+def _outcomes(f: Figures) -> Outcomes:
+    k = _kpis(f)
+    return Outcomes(
+        flows=k.started,
+        completed=k.completed,
+        conversion=k.conversion,
+        avg_duration_s=k.avg_duration_s,
+        median_duration_s=k.median_duration_s,
+        p90_duration_s=k.p90_duration_s,
+    )
+
+
+class Pieces:
+    """The timeframe, the one before, and both cut at `before` (the like-for-like rule):
+    contiguous pieces read once, merged per timeframe."""
+
+    def __init__(self, frame: Timeframe, before: datetime) -> None:
+        previous = frame.previous()
+        cuts = sorted({previous.start, frame.start, frame.end} | {before})
+        cuts = [c for c in cuts if previous.start <= c <= frame.end]
+        self.bounds = list(zip(cuts, cuts[1:], strict=False))
+        self.frame, self.previous, self.before = frame, previous, before
+
+    def within(self, start: datetime, end: datetime) -> list[int]:
+        return [i for i, (lo, hi) in enumerate(self.bounds) if start <= lo and hi <= end]
+
+    def comparison(self, parts: Sequence[Figures], age: timedelta | None) -> KpiComparison:
+        def of(start: datetime, end: datetime) -> Figures:
+            return merge(parts[i] for i in self.within(start, end))
+
+        frame, previous, before = self.frame, self.previous, self.before
+        current_out = _outcomes(of(frame.start, min(frame.end, before)))
+        previous_out = _outcomes(of(previous.start, min(previous.end, before)))
+        fair = Settled(
+            age_s=age.total_seconds() if age is not None else None,
+            started_before=before,
+            current=current_out,
+            previous=previous_out,
+            change_pct=OutcomeChange(
+                conversion=change(current_out.conversion, previous_out.conversion),
+                avg_duration_s=change(current_out.avg_duration_s, previous_out.avg_duration_s),
+            ),
+        )
+        current = _kpis(of(frame.start, frame.end))
+        return compare(current, _kpis(of(previous.start, previous.end)), fair)
+
+
+def _read(
+    session: Session,
+    build_id: int,
+    definition: FlowDefinition,
+    frame: Timeframe,
+    now: datetime,
+    kinds: Sequence[str],
+) -> tuple[KpiComparison, Figures]:
+    age = settle_age(definition)
+    pieces = Pieces(frame, now - age if age is not None else now)
+    parts = read(session, build_id, pieces.bounds, now, kinds)
+    current = merge(parts[i] for i in pieces.within(frame.start, frame.end))
+    return pieces.comparison(parts, age), current
+
+
 def comparison(
     session: Session, build_id: int, definition: FlowDefinition, frame: Timeframe, now: datetime
 ) -> KpiComparison:
     """The KPIs of the timeframe against the one before, and conversion and duration compared
     like with like: only flows old enough to have finished count, in both timeframes."""
-    age = settle_age(definition)
-    before = now - age if age is not None else now
-    previous = frame.previous()
-    current, current_out = _window(session, build_id, frame.start, frame.end, before)
-    earlier, previous_out = _window(session, build_id, previous.start, previous.end, before)
-    fair = Settled(
-        age_s=age.total_seconds() if age is not None else None,
-        started_before=before,
-        current=current_out,
-        previous=previous_out,
-        change_pct=OutcomeChange(
-            conversion=_change(current_out.conversion, previous_out.conversion),
-            avg_duration_s=_change(current_out.avg_duration_s, previous_out.avg_duration_s),
-        ),
-    )
-    return compare(current, earlier, fair)
+    return _read(session, build_id, definition, frame, now, KPI_KINDS)[0]
 
 
-def _states(
-    session: Session, build_id: int, start: datetime, end: datetime, now: datetime
-) -> StateCounts:
-    rows = session.execute(
-        text(
-            f"select {state_sql('i')} as state, count(*) from flow_instances i "  # noqa: S608
-            "where i.build_id = :b and i.started_at >= :start and i.started_at < :end group by 1"
-        ),
-        {"b": build_id, "start": start, "end": end, "now": now},
-    ).all()
-    counts = dict.fromkeys(("completed", "in_progress", "stalled", "dropped"), 0)
-    counts.update({state: int(n) for state, n in rows})
-    return StateCounts(**counts)
+def _states(f: Figures) -> StateCounts:
+    counts = dict.fromkeys(("in_progress", "stalled", "dropped"), 0)
+    for (kind, _, state), n in f.counts.items():
+        if kind == "state":
+            counts[state] += n
+    return StateCounts(completed=f.count("completed"), **counts)
 
 
-# The instances of the timeframe come from the covering (build_id, started_at) index, and the
-# step rows from their own copy of started_at: no scan of all steps of the build (0007).
-_STEPS = f"""
-with i as materialized (
-  select i.correlation_id, i.current_step, i.completed_at, i.stall_at, i.drop_at
-  from flow_instances i
-  where i.build_id = :b and i.started_at >= :start and i.started_at < :end
-)
-select s.step,
-       count(*) as reached,
-       count(*) filter (where s.exception is not null) as with_exception,
-       count(*) filter (where i.current_step = s.step and {state_where("in_progress")})
-         as in_progress,
-       count(*) filter (where i.current_step = s.step and {state_where("stalled")}) as stalled,
-       count(*) filter (where i.current_step = s.step and {state_where("dropped")}) as dropped,
-       count(*) filter (where i.completed_at is not null) as completed
-from flow_instance_steps s
-join i on i.correlation_id = s.correlation_id
-where s.build_id = :b and s.started_at >= :start and s.started_at < :end
-group by s.step
-"""  # noqa: S608 - the state fragments are constants
-
-_EDGES = """
-select t.source, t.target,
-       count(distinct t.correlation_id) as flows,
-       count(*) as transitions,
-       percentile_cont(0.5) within group (order by t.delay_s) as median_delay_s,
-       percentile_cont(0.9) within group (order by t.delay_s) as p90_delay_s
-from flow_transitions t
-where t.build_id = :b and t.started_at >= :start and t.started_at < :end
-group by t.source, t.target
-order by flows desc, t.source, t.target
-"""
-
-
-def steps(
-    session: Session,
-    build_id: int,
-    definition: FlowDefinition,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-) -> list[StepFigures]:
+def steps(definition: FlowDefinition, f: Figures) -> list[StepFigures]:
     """Per step, in definition order: instances that reached it, and of those the ones that
     are at it and in progress / stalled / dropped, the ones with an exception there, and the
     completed ones."""
-    params = {"b": build_id, "start": start, "end": end, "now": now}
-    found = {
-        r["step"]: {k: v for k, v in r.items() if k != "step"}
-        for r in session.execute(text(_STEPS), params).mappings()
-    }
-    zero = dict.fromkeys(
-        ("reached", "with_exception", "in_progress", "stalled", "dropped", "completed"), 0
-    )
     return [
-        StepFigures(key=s.key, name=s.name, optional=s.optional, **(zero | found.get(s.key, {})))
+        StepFigures(
+            key=s.key,
+            name=s.name,
+            optional=s.optional,
+            reached=f.count("step", s.key),
+            with_exception=f.count("step_exception", s.key),
+            in_progress=f.count("state", s.key, "in_progress"),
+            stalled=f.count("state", s.key, "stalled"),
+            dropped=f.count("state", s.key, "dropped"),
+            completed=f.count("step_completed", s.key),
+        )
         for s in definition.steps
     ]
 
 
-def edges(
-    session: Session, build_id: int, definition: FlowDefinition, start: datetime, end: datetime
-) -> list[EdgeFigures]:
+def edges(definition: FlowDefinition, f: Figures) -> list[EdgeFigures]:
     """Observed transitions between consecutive events: instances, count, delay median/p90."""
     declared = set(definition.effective_edges())
-    rows = session.execute(text(_EDGES), {"b": build_id, "start": start, "end": end}).mappings()
-    return [EdgeFigures(**r, declared=(r["source"], r["target"]) in declared) for r in rows]
+    found = []
+    for _, source, target in f.keys("edge"):
+        delays = f.sketch("delay", source, target)
+        found.append(
+            EdgeFigures(
+                source=source,
+                target=target,
+                flows=f.count("edge", source, target),
+                transitions=int(f.total("edge", source, target)),
+                median_delay_s=percentile(delays, 0.5),
+                p90_delay_s=percentile(delays, 0.9),
+                declared=(source, target) in declared,
+            )
+        )
+    return sorted(found, key=lambda e: (-e.flows, e.source, e.target))
+
+
+def empty_analysis(flow: FlowContext, frame: Timeframe, now: datetime) -> FlowAnalysis:
+    """The page's frame with no figures yet (all there is until the first build is ready)."""
+    previous = frame.previous()
+    return FlowAnalysis(
+        flow=FlowRef(slug=flow.flow.slug, name=flow.flow.name),
+        version=flow.build.version if flow.build else None,
+        build=flow.status,
+        results_as_of=flow.results_as_of,
+        window=Window(from_=frame.start, to=frame.end),
+        previous_window=Window(from_=previous.start, to=previous.end),
+        now=now,
+        kpis=None,
+        states=None,
+        steps=[],
+        edges=[],
+    )
 
 
 def flow_analysis(
@@ -224,25 +228,12 @@ def flow_analysis(
     """Everything the flow page shows for a timeframe, and the KPIs of the one before it."""
     now = now or datetime.now(UTC)
     frame = window(start, end, now)
-    start, end, previous = frame.start, frame.end, frame.previous()
-    build = flow.build
-    result = FlowAnalysis(
-        flow=FlowRef(slug=flow.flow.slug, name=flow.flow.name),
-        version=build.version if build else None,
-        build=flow.status,
-        results_as_of=flow.results_as_of,
-        window=Window(from_=start, to=end),
-        previous_window=Window(from_=previous.start, to=previous.end),
-        now=now,
-        kpis=None,
-        states=None,
-        steps=[],
-        edges=[],
-    )
-    if build is None:
+    result = empty_analysis(flow, frame, now)
+    if flow.build is None:
         return result
-    result.kpis = comparison(session, build.id, flow.definition, frame, now)
-    result.states = _states(session, build.id, start, end, now)
-    result.steps = steps(session, build.id, flow.definition, start, end, now)
-    result.edges = edges(session, build.id, flow.definition, start, end)
+    kpis, current = _read(session, flow.build.id, flow.definition, frame, now, PAGE_KINDS)
+    result.kpis = kpis
+    result.states = _states(current)
+    result.steps = steps(flow.definition, current)
+    result.edges = edges(flow.definition, current)
     return result

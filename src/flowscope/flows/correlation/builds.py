@@ -20,7 +20,13 @@ from flowscope.flows.correlation.models import FlowBuild
 from flowscope.flows.definitions.models import Flow, FlowVersion
 from flowscope.flows.definitions.schemas import FlowDefinition
 
-RESULT_TABLES = ("flow_events", "flow_instances", "flow_instance_steps", "flow_transitions")
+RESULT_TABLES = (
+    "flow_events",
+    "flow_instances",
+    "flow_instance_steps",
+    "flow_transitions",
+    "flow_rollups",
+)
 
 
 def current_build(session: Session, flow_id: int) -> FlowBuild | None:

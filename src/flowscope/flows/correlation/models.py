@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -145,6 +146,19 @@ class FlowInstance(Base):
             "last_event_at",
             "correlation_id",
         ),
+        # The open instances whose deadline falls in the current hour (rollups, 0012).
+        Index(
+            "ix_flow_instances_open_stall_at",
+            "build_id",
+            "stall_at",
+            postgresql_where=text("completed_at is null"),
+        ),
+        Index(
+            "ix_flow_instances_open_drop_at",
+            "build_id",
+            "drop_at",
+            postgresql_where=text("completed_at is null"),
+        ),
     )
 
 
@@ -195,3 +209,26 @@ class FlowTransition(Base):
             postgresql_include=["correlation_id", "source", "target", "delay_s"],
         ),
     )
+
+
+class FlowRollup(Base):
+    """Counts, sums and sketch buckets of a build's instances per hour (`grain` 'h') and day
+    ('d') of their start: the flow page reads these instead of the instances. What each
+    `kind` holds and how it stays equal to a from-scratch aggregation: see
+    `flowscope.flows.correlation.rollups`."""
+
+    __tablename__ = "flow_rollups"
+
+    build_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    grain: Mapped[str] = mapped_column(String(1), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    d1: Mapped[str] = mapped_column(Text, primary_key=True)
+    d2: Mapped[str] = mapped_column(Text, primary_key=True)
+    stall_hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    drop_hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[Decimal] = mapped_column(Numeric)
+    # A sketch (kinds `duration`, `delay`) as sorted bucket keys and their counts; else empty.
+    skeys: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    scounts: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from flowscope.flows.correlation import rollups
 from flowscope.flows.correlation.matching import CompiledFlow
 
 _REVENUE = {
@@ -187,7 +188,7 @@ def recompute_sql(flow: CompiledFlow, staged: str) -> str:
 
 def recompute(conn: psycopg.Connection[Any], flow: CompiledFlow, staged: str) -> None:
     """Rewrite the instances of `flow`'s build that have memberships in the table `staged`
-    (this batch's) from all their memberships."""
+    (this batch's) from all their memberships, and their contribution to the rollups."""
     steps = list(flow.timeouts)
     params = {
         "b": flow.build_id,
@@ -197,8 +198,11 @@ def recompute(conn: psycopg.Connection[Any], flow: CompiledFlow, staged: str) ->
         "tstall": [_seconds(flow.timeouts[s][0]) for s in steps],
         "tdrop": [_seconds(flow.timeouts[s][1]) for s in steps],
     }
+    # The rollups move with the instances: their old contribution out, the new one in.
+    delta = rollups.subtract_old(conn, flow.build_id, staged)
     with conn.cursor() as cur:
         cur.execute(recompute_sql(flow, staged), params)
+    rollups.add_new(conn, flow.build_id, staged, delta)
 
 
 def _seconds(value: Any) -> float | None:
