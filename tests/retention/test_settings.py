@@ -14,6 +14,7 @@ from flowscope.auth.models import Role
 from flowscope.cli import app as cli_app
 from flowscope.db import Database
 from flowscope.retention.models import RetentionProvider
+from flowscope.settings import get_settings
 from tests.conftest import csrf_from
 from tests.flows.correlation_support import event, ingest
 
@@ -113,9 +114,13 @@ def test_viewers_cannot_see_or_change_retention(
     assert client.get("/admin/retention").status_code == 403
 
 
-def test_cli_sets_lists_and_runs(clean_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_sets_lists_and_runs(
+    clean_db: Database, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
     monkeypatch.setenv("FLOWSCOPE_DATABASE_URL", clean_db.url)
     monkeypatch.setenv("FLOWSCOPE_RETENTION_DAYS", "35")
+    get_settings.cache_clear()  # a page rendered earlier may have cached the suite's settings
+    request.addfinalizer(get_settings.cache_clear)
     runner = CliRunner()
     result = runner.invoke(cli_app, ["retention", "set", "shop", "90"])
     assert result.exit_code == 0, result.output

@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.orm import Session
 
+from flowscope.flows.correlation import rollups
 from flowscope.flows.correlation.correlator import MEMBERSHIP_COLUMNS
 from flowscope.flows.correlation.matching import CompiledFlow
 from flowscope.flows.correlation.recompute import recompute
@@ -96,6 +97,7 @@ def rederive(
     removed = Removed()
     for build_id, cid_set in sorted(touched.items()):
         cids = sorted(cid_set)
+        rollups.remove(conn, build_id, cids)  # before their rows go; a recompute adds back
         for table in DERIVED_TABLES:
             with conn.cursor() as cur:
                 cur.execute(

@@ -210,19 +210,22 @@ where ({", ".join("r." + k for k in _KEY.split(", "))})
 
 
 def _stage_contribution(
-    conn: psycopg.Connection[Any], build_id: int, staged: str, delta: str, sign: int
+    conn: psycopg.Connection[Any],
+    build_id: int,
+    staged: str,
+    delta: str,
+    sign: int,
+    **params: Any,
 ) -> None:
     tag = "date_trunc('hour', i.started_at, 'UTC')"
     sql = _STAGE.format(
         delta=delta, contribution=contribution_sql(_TOUCHED.format(staged=staged), tag)
     )
     with conn.cursor() as cur:
-        cur.execute(sql, {"b": build_id, "sign": sign, "kinds": KINDS})
+        cur.execute(sql, {"b": build_id, "sign": sign, "kinds": KINDS, **params})
 
 
-def subtract_old(conn: psycopg.Connection[Any], build_id: int, staged: str) -> str:
-    """Stage minus the current contribution of the instances with memberships in `staged`;
-    returns the delta table for `add_new`. Call before they are recomputed."""
+def _delta_table(conn: psycopg.Connection[Any]) -> str:
     delta = "stage_rollup_changes"
     with conn.cursor() as cur:
         # like `staging.stage`: per connection, emptied at commit, created again after a
@@ -232,6 +235,20 @@ def subtract_old(conn: psycopg.Connection[Any], build_id: int, staged: str) -> s
             "bucket timestamptz, kind text, d1 text, d2 text, key int, stall_hour timestamptz, "
             "drop_hour timestamptz, n int8, total numeric) on commit delete rows"
         )
+    return delta
+
+
+def _apply(conn: psycopg.Connection[Any], delta: str) -> None:
+    with conn.cursor() as cur:
+        cur.execute(_APPLY.format(delta=delta))  # noqa: S608 - a name from `_delta_table`
+        cur.execute(_PRUNE.format(delta=delta))  # noqa: S608
+    clear(conn, delta)
+
+
+def subtract_old(conn: psycopg.Connection[Any], build_id: int, staged: str) -> str:
+    """Stage minus the current contribution of the instances with memberships in `staged`;
+    returns the delta table for `add_new`. Call before they are recomputed."""
+    delta = _delta_table(conn)
     _stage_contribution(conn, build_id, staged, delta, -1)
     return delta
 
@@ -239,7 +256,18 @@ def subtract_old(conn: psycopg.Connection[Any], build_id: int, staged: str) -> s
 def add_new(conn: psycopg.Connection[Any], build_id: int, staged: str, delta: str) -> None:
     """Stage plus their recomputed contribution and apply the difference to the rollups."""
     _stage_contribution(conn, build_id, staged, delta, 1)
-    with conn.cursor() as cur:
-        cur.execute(_APPLY.format(delta=delta))  # noqa: S608 - a name from `stage`
-        cur.execute(_PRUNE.format(delta=delta))  # noqa: S608
-    clear(conn, delta)
+    _apply(conn, delta)
+
+
+# The given correlation ids of one build, in the shape `_TOUCHED` reads from a staged table.
+_GIVEN = (
+    "(select cast(%(b)s as int8) as build_id, unnest(cast(%(cids)s as text[])) as correlation_id)"
+)
+
+
+def remove(conn: psycopg.Connection[Any], build_id: int, correlation_ids: list[str]) -> None:
+    """Take these instances' contribution out of the rollups: call before deleting their rows
+    other than by `recompute` (retention does), or the rollups would keep counting them."""
+    delta = _delta_table(conn)
+    _stage_contribution(conn, build_id, _GIVEN, delta, -1, cids=correlation_ids)
+    _apply(conn, delta)
