@@ -236,3 +236,12 @@ def test_the_audit_page_takes_empty_and_local_times_and_names_a_bad_one(
     bad = browser.get("/admin/audit", params={"since": "yesterday"}, headers=HTML)
     assert bad.status_code == 400
     assert "since: &#39;yesterday&#39; is not a time" in bad.text
+
+
+@pytest.mark.parametrize("field", ["actor", "action", "target", "ip", "since", "until"])
+def test_the_api_refuses_text_the_database_cannot_store(
+    client: TestClient, clean_db: Database, admin_api: dict[str, str], field: str
+) -> None:
+    response = client.get(API, params={field: "a\x00b"}, headers=admin_api)
+    assert response.status_code in (400, 422), response.text
+    assert field in response.text

@@ -11,6 +11,7 @@ from flowscope.audit import service
 from flowscope.audit.schemas import AuditPage
 from flowscope.auth.models import ApiToken, Role, Scope, User
 from flowscope.deps import RequireScope, SessionDep
+from flowscope.params import Text
 from flowscope.timeframes import parse_time
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
@@ -26,18 +27,18 @@ Auditor = Annotated[ApiToken | User, Depends(RequireScope(Scope.admin, allow_use
 def audit_log(
     session: SessionDep,
     _: Auditor,
-    actor: Annotated[str | None, Query(max_length=128, description="Exact actor name")] = None,
+    actor: Annotated[Text | None, Query(max_length=128, description="Exact actor name")] = None,
     action: Annotated[
-        str | None, Query(max_length=64, description="An action, or its prefix: `flow`, `login`")
+        Text | None, Query(max_length=64, description="An action, or its prefix: `flow`, `login`")
     ] = None,
     target: Annotated[
-        str | None, Query(max_length=200, description="`flow:orders`, or a kind: `flow`")
+        Text | None, Query(max_length=200, description="`flow:orders`, or a kind: `flow`")
     ] = None,
-    ip: Annotated[str | None, Query(max_length=64)] = None,
+    ip: Annotated[Text | None, Query(max_length=64)] = None,
     since: Annotated[
-        str | None, Query(max_length=64, description="From this time (inclusive): ISO or -2h")
+        Text | None, Query(max_length=64, description="From this time (inclusive): ISO or -2h")
     ] = None,
-    until: Annotated[str | None, Query(max_length=64, description="Before this time")] = None,
+    until: Annotated[Text | None, Query(max_length=64, description="Before this time")] = None,
     before: Annotated[
         int | None, Query(gt=0, le=2**63 - 1, description="Entries older than this id")
     ] = None,
