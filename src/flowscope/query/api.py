@@ -11,7 +11,12 @@ from flowscope.auth.models import ApiToken, Role, Scope, User
 from flowscope.deps import RequireScope, SessionDep, SettingsDep
 from flowscope.query import service
 from flowscope.query.completion import completions
-from flowscope.query.schemas import QueryErrorResponse, QueryRequest, QueryResponse
+from flowscope.query.schemas import (
+    CompletionsResponse,
+    QueryErrorResponse,
+    QueryRequest,
+    QueryResponse,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["query"])
 Reader = Annotated[
@@ -43,7 +48,7 @@ def run_query(
     return result.as_dict()
 
 
-@router.get("/query/completions", name="api_query_completions")
+@router.get("/query/completions", name="api_query_completions", response_model=CompletionsResponse)
 def query_completions(session: SessionDep, reader: Reader) -> dict[str, Any]:
     """Commands, functions with their signatures, and the field names seen in recent events."""
     return completions(session).as_dict()

@@ -52,3 +52,16 @@ class QueryErrorDetail(BaseModel):
 
 class QueryErrorResponse(BaseModel):
     error: QueryErrorDetail
+
+
+class FunctionCompletion(BaseModel):
+    name: str
+    signature: str = Field(description="e.g. `round(x, decimals:)`")
+
+
+class CompletionsResponse(BaseModel):
+    """What the notebook's editor offers while typing."""
+
+    commands: list[str] = Field(description="Command names, offered after `|`")
+    functions: list[FunctionCompletion]
+    fields: list[str] = Field(description="Field names seen in the newest events (bounded)")
