@@ -24,20 +24,18 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, event, make_url, select, text
+from correlate import open_bench_database
+from sqlalchemy import event, select, text
 
 from flowscope.alerts import service
 from flowscope.alerts.evaluator import evaluate_due
 from flowscope.alerts.models import AlertRule
 from flowscope.alerts.schemas import FLOW_KPIS, RuleIn
-from flowscope.db import Database, make_engine, make_sessionmaker, transaction, upgrade_database
+from flowscope.db import Database, transaction
 from flowscope.flows.correlation.correlator import correlate
 from flowscope.flows.definitions.service import save_flow
 from flowscope.generator.engine import flows_in_window
@@ -47,30 +45,6 @@ from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
 
 INTERVAL = 60
-
-
-@contextmanager
-def open_bench_database() -> Iterator[Database]:
-    configured = os.environ.get("FLOWSCOPE_BENCH_DATABASE_URL")
-    admin = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    name = f"flowscope_bench_{secrets.token_hex(4)}"
-    url = configured or make_url(admin).set(database=name).render_as_string(hide_password=False)
-    if not configured:
-        engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text(f'create database "{name}"'))
-        engine.dispose()
-    try:
-        upgrade_database(url)
-        engine = make_engine(url, pool_size=4)
-        yield Database(url=url, engine=engine, sessions=make_sessionmaker(engine))
-        engine.dispose()
-    finally:
-        if not configured:
-            engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-            with engine.connect() as conn:
-                conn.execute(text(f'drop database if exists "{name}" with (force)'))
-            engine.dispose()
 
 
 def load(db: Database, flows: int, events: int, now: datetime) -> tuple[list[str], int]:
