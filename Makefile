@@ -39,6 +39,7 @@ bench_small_retention := --events 20000 --ingest-seconds 2
 bench_small_import := --copies 2 --duration 3
 bench_small_discover := --copies 2 --runs 3 --explorer-events 200000
 bench_small_alerts := --events 50000 --rules 200 --baseline-rules 20
+bench_small_scale := --orders 1000
 bench_args = $(if $(filter full,$(BENCH)),,$(bench_small_$(basename $(notdir $(1)))))
 
 bench: install

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, MetaData, create_engine, make_url, text
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from flowscope.cluster.distribution import distribute
 from flowscope.errors import FlowscopeError
 from flowscope.paths import resource_dir
 from flowscope.settings import Settings, get_settings, normalise_dsn
@@ -93,8 +94,13 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade_database(url: str, revision: str = "head") -> None:
-    """Bring the schema to `revision`; safe to call from several processes at once."""
+    """Bring the schema to `revision`; safe to call from several processes at once.
+
+    On a Citus coordinator the tables are then distributed (`flowscope.cluster.distribution`).
+    """
     command.upgrade(alembic_config(url), revision)
+    if revision == "head":
+        distribute(url, MIGRATION_LOCK_ID)
 
 
 @dataclass

@@ -68,21 +68,29 @@ def ingest(db: Database, events: list[NewEvent]) -> None:
 
 
 def caught_up(db: Database) -> bool:
+    """No build is still backfilling, and no stored event is outside a ready build's snapshot.
+
+    The builds are read first and the events asked per snapshot: on Citus a query may not
+    join the (coordinator-local) builds with the (distributed) events."""
     with db.sessions() as session:
-        row = session.execute(
-            text(
-                """
-                select
-                  (select count(*) from flow_builds where state = 'building'),
-                  (select count(*) from flow_builds b
-                   where b.state = 'ready' and exists (
-                     select 1 from events e
-                     where e.txid >= pg_snapshot_xmin(b.snapshot::pg_snapshot)
-                       and not pg_visible_in_snapshot(e.txid, b.snapshot::pg_snapshot)))
-                """
+        building = session.scalar(text("select count(*) from flow_builds where state = 'building'"))
+        snapshots = session.scalars(
+            text("select snapshot from flow_builds where state = 'ready'")
+        ).all()
+        behind = any(
+            session.scalar(
+                text(
+                    """
+                    select exists (
+                      select 1 from events e
+                      where e.txid >= pg_snapshot_xmin(cast(:s as pg_snapshot))
+                        and not pg_visible_in_snapshot(e.txid, cast(:s as pg_snapshot)))
+                    """
+                ),
+                {"s": snapshot},
             )
-        ).one()
-    building, behind = row
+            for snapshot in snapshots
+        )
     return not building and not behind
 
 

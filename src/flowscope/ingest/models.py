@@ -32,7 +32,8 @@ class Event(Base):
 
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     provider: Mapped[str] = mapped_column(String(256))
-    event_id: Mapped[str] = mapped_column(String(256))
+    # Part of the key (migration 0013): on Citus, `events` is distributed by event_id.
+    event_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     type: Mapped[str] = mapped_column(String(256))
     timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(

@@ -28,6 +28,7 @@ from flowscope.flows.correlation.correlator import MEMBERSHIP_COLUMNS
 from flowscope.flows.correlation.matching import CompiledFlow
 from flowscope.flows.correlation.recompute import recompute
 from flowscope.flows.correlation.staging import clear, copy_rows, stage
+from flowscope.flows.correlation.statements import Statements
 
 DERIVED_TABLES = ("flow_instances", "flow_instance_steps", "flow_transitions")
 _MEMBERSHIPS = (
@@ -89,6 +90,7 @@ def rederive(
     conn: psycopg.Connection[Any],
     touched: Mapping[int, set[str]],
     flows: Mapping[int, CompiledFlow],
+    statements: Statements,
     doomed_before: datetime | None = None,
 ) -> Removed:
     """Delete the flow rows of the `touched` instances and recompute those with memberships
@@ -97,7 +99,8 @@ def rederive(
     removed = Removed()
     for build_id, cid_set in sorted(touched.items()):
         cids = sorted(cid_set)
-        rollups.remove(conn, build_id, cids)  # before their rows go; a recompute adds back
+        # before their rows go; a recompute adds back
+        rollups.remove(conn, statements, build_id, cids)
         for table in DERIVED_TABLES:
             with conn.cursor() as cur:
                 cur.execute(
@@ -118,7 +121,8 @@ def rederive(
             continue
         staged = stage(conn, "flow_events")
         copy_rows(conn, staged, MEMBERSHIP_COLUMNS, left)
-        recompute(conn, flow, staged)  # every membership is "new": every row is written again
+        # every membership is "new": every row is written again
+        recompute(conn, flow, staged, statements)
         clear(conn, staged)
         still = sorted({row[1] for row in left})
         removed.recomputed += len(still)

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from flowscope.db import Database, transaction
 from flowscope.flows.correlation import builds
 from flowscope.flows.correlation.correlator import LOCK_ID
+from flowscope.flows.correlation.statements import statements_for
 from flowscope.metrics import RETENTION_DELETED
 from flowscope.retention.derived import Removed, forget_memberships, raw, rederive
 from flowscope.retention.rules import Rules, load_rules
@@ -165,7 +166,7 @@ def purge_batch(
     removed = Removed()
     if touched:
         flows = {build.id: flow for build, flow in builds.load_active(session)}
-        removed = rederive(conn, touched, flows, doomed_before)
+        removed = rederive(conn, touched, flows, statements_for(session), doomed_before)
     removed.rows["flow_events"] += memberships
     return deleted, removed
 

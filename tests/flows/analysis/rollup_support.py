@@ -15,6 +15,7 @@ from flowscope.db import Database
 from flowscope.flows.analysis.schemas import FlowAnalysis
 from flowscope.flows.analysis.sketch import ALPHA
 from flowscope.flows.correlation.rollups import KINDS, contribution_sql
+from flowscope.flows.correlation.statements import statements_for
 
 Row = tuple[str, datetime, str, str, str, int, str, str]  # deadline hours as text
 
@@ -49,10 +50,12 @@ def stored(db: Database, build_id: int) -> dict[Row, tuple[int, Decimal]]:
 
 def from_scratch(db: Database, build_id: int) -> dict[Row, tuple[int, Decimal]]:
     """The same rows aggregated from the build's instance tables now, zeros left out."""
-    sql = contribution_sql(
-        "flow_instances i where i.build_id = %(b)s", "date_trunc('hour', i.started_at, 'UTC')"
-    )
     with db.engine.connect() as conn:
+        sql = contribution_sql(
+            "flow_instances i where i.build_id = %(b)s",
+            "date_trunc('hour', i.started_at, 'UTC')",
+            statements_for(conn),
+        )
         rows = conn.exec_driver_sql(
             f"select tag, kind, d1, d2, key, sh::text, dh::text, n, total from ({sql}) c",  # noqa: S608
             {"b": build_id, "kinds": KINDS},

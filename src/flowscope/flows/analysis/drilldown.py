@@ -28,6 +28,7 @@ from flowscope.flows.analysis.schemas import (
     VariantFigures,
     Variants,
 )
+from flowscope.flows.analysis.statements import timeline_rows
 from flowscope.flows.analysis.states import state_sql, state_where
 from flowscope.flows.correlation.matching import START, CompiledFlow
 
@@ -225,15 +226,6 @@ from flow_instances i
 where i.build_id = :b and i.correlation_id = :c
 """  # noqa: S608 - the state fragment is a constant
 
-_TIMELINE = """
-select fe.seq, fe."timestamp", fe.step, fe.exception, e.provider, e.type, e.event_id,
-       e.received_at, e.attributes
-from flow_events fe
-join events e on e.seq = fe.seq
-where fe.build_id = :b and fe.correlation_id = :c
-order by fe."timestamp", fe.seq
-"""
-
 
 def timeline(
     session: Session, flow: FlowContext, correlation_id: str, *, now: datetime | None = None
@@ -256,7 +248,7 @@ def timeline(
     previous: datetime | None = None
     longest: int | None = None
     longest_delta = 0.0
-    rows = session.execute(text(_TIMELINE), {"b": build.id, "c": correlation_id}).mappings()
+    rows = timeline_rows(session, build.id, correlation_id)
     for n, row in enumerate(rows):
         delta = (row["timestamp"] - previous).total_seconds() if previous else None
         if delta is not None and (longest is None or delta > longest_delta):

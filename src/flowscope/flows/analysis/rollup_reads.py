@@ -27,8 +27,10 @@ from typing import Any
 import psycopg
 from sqlalchemy.orm import Session
 
+from flowscope.flows.analysis.statements import started_in
 from flowscope.flows.analysis.states import state_sql
 from flowscope.flows.correlation.rollups import COLUMNS, contribution_sql
+from flowscope.flows.correlation.statements import statements_for
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -160,14 +162,6 @@ cross join lateral (
 _RANGES = """unnest(%(piece)s::int[], %(lo)s::timestamptz[], %(hi)s::timestamptz[])
   as p(piece, lo, hi)"""
 
-# The instances that started in the partial hours, by index range scans per range.
-_EXACT_SOURCE = f"""{_RANGES}
-  cross join lateral (
-    select {COLUMNS} from flow_instances x
-    where x.build_id = %(b)s and x.started_at >= p.lo and x.started_at < p.hi
-    offset 0
-  ) as i"""  # noqa: S608 - fixed fragments
-
 # The undecided open instances: a deadline in the hour of now (the partial indexes of 0012).
 _UNDECIDED = f"""
 with a as materialized (
@@ -231,8 +225,11 @@ def read(
                     result[index].add_row("state", d1, d2, 0, n, total)
         if plan.exact:
             ranges = _arrays(("piece", "lo", "hi"), plan.exact)
-            source = _EXACT_SOURCE
-            contribution = contribution_sql(source, "p.piece", exact_states=_state())
+            # the instances that started in the partial hours, by index range scans
+            source = started_in(session, _RANGES, COLUMNS)
+            contribution = contribution_sql(
+                source, "p.piece", statements_for(session), exact_states=_state()
+            )
             # (without the deadline hours: 'infinity' here, which Python has no datetime for)
             sql = f"select tag, kind, d1, d2, key, n, total from ({contribution}) c"  # noqa: S608
             cur.execute(sql, {"b": build_id, "now": now, "kinds": wanted, **ranges})

@@ -41,6 +41,7 @@ from flowscope.flows.correlation.models import FlowBuild
 from flowscope.flows.correlation.prefetch import batches
 from flowscope.flows.correlation.reads import BACKFILL, Batch, read_batch
 from flowscope.flows.correlation.staging import clear, copy_rows, stage
+from flowscope.flows.correlation.statements import Statements
 
 
 def backfill(
@@ -109,6 +110,7 @@ def materialize(
     conn: psycopg.Connection[Any],
     build: FlowBuild,
     flow: CompiledFlow,
+    statements: Statements,
     *,
     batch_size: int,
     max_batches: int,
@@ -128,7 +130,7 @@ def materialize(
             staged = stage(conn, "flow_events")
             cur.execute(_STAGE_RANGE.format(staged=staged), {**params, "hi": upper})
             done += cur.rowcount
-        recompute_staged(conn, [flow], staged)
+        recompute_staged(conn, [flow], staged, statements)
         clear(conn, staged)
         build.materialize_from = upper
         if upper is None:

@@ -11,7 +11,9 @@ snapshot and reads the events visible in the new one and not in the old one, whi
     have finished since, and
   * events with `old.xmax <= txid < new.xmax` that are visible in the new snapshot,
 
-in (txid, seq) order and in batches. Snapshots only grow, so nothing can later appear behind
+in (txid, seq) order and in batches. On Citus the snapshot is first certified against
+transactions still committing on workers (`flowscope.flows.correlation.watermark`, with the
+reasoning for distributed commits). Snapshots only grow, so nothing can later appear behind
 a build's snapshot, and nothing is read twice. Compared with keeping only `xmin`, a long
 writing transaction (a log import, or a session in *another database* on the same server:
 transaction ids are server-wide) delays only its own events, not everything committed after
@@ -28,11 +30,12 @@ follows every build to the run's snapshot (the watermark moves only as a whole),
 path's run length is what the events since the last run take; only rebuild work is cut by
 the budget, and live builds are followed before it, so a rebuild does not delay them.
 
-Lag. `snapshot_at` (`statement_timestamp()` of the statement that took the snapshot, which
-precedes the snapshot) is stored with each build's snapshot: every event committed before it
-is in the results once the run commits. "Results as of N s ago" is `now - snapshot_at` of the
-ready build; `flowscope.flows.correlation.lag` exports it and each run's publication delay
-to /metrics.
+Lag. `snapshot_at` (`statement_timestamp()` of the statement that took the run's lock, just
+before the snapshot) is stored with each build's snapshot: every event committed before it is
+in the results once the run commits. On Citus too: a transaction the certification holds back
+was still prepared on a worker after that time, so its events were not visible before it.
+"Results as of N s ago" is `now - snapshot_at` of the ready build;
+`flowscope.flows.correlation.lag` exports it and each run's publication delay to /metrics.
 
 Recompute. Memberships are inserted idempotently (duplicates and re-reads change nothing),
 then every touched instance is recomputed from all its memberships inside PostgreSQL
@@ -53,7 +56,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.orm import Session
 
-from flowscope.flows.correlation import builds
+from flowscope.flows.correlation import builds, watermark
 from flowscope.flows.correlation.backfill import backfill, materialize
 from flowscope.flows.correlation.matching import CompiledFlow
 from flowscope.flows.correlation.memberships import (
@@ -66,32 +69,14 @@ from flowscope.flows.correlation.memberships import (
 from flowscope.flows.correlation.models import FlowBuild
 from flowscope.flows.correlation.prefetch import batches
 from flowscope.flows.correlation.reads import FINISHED, NEWER, Batch, read_batch
+from flowscope.flows.correlation.statements import statements_for
+from flowscope.flows.correlation.watermark import Snapshot
 
 __all__ = ["LOCK_ID", "MEMBERSHIP_COLUMNS", "Run", "Snapshot", "apply_events", "correlate", "run"]
 
 log = logging.getLogger(__name__)
 
 LOCK_ID = 0x434F5252  # "CORR": one correlator run at a time per database
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A transaction snapshot as PostgreSQL prints it: `xmin:xmax:xip1,xip2,…`."""
-
-    xmin: int
-    xmax: int
-    xip: tuple[int, ...]
-
-    @classmethod
-    def parse(cls, value: str) -> Snapshot:
-        xmin, xmax, xip = value.split(":")
-        return cls(int(xmin), int(xmax), tuple(int(x) for x in xip.split(",") if x))
-
-    def __str__(self) -> str:
-        return f"{self.xmin}:{self.xmax}:{','.join(map(str, self.xip))}"
-
-    def visible(self, txid: int) -> bool:
-        return txid < self.xmin or (txid < self.xmax and txid not in self.xip)
 
 
 @dataclass(frozen=True)
@@ -140,15 +125,15 @@ def run(
     started = time.monotonic()
     conn = raw(session)
     with conn.cursor() as cur:
-        cur.execute("select pg_try_advisory_xact_lock(%s)", (LOCK_ID,))
+        # `statement_timestamp()` here precedes the snapshot taken next (see Lag).
+        cur.execute("select pg_try_advisory_xact_lock(%s), statement_timestamp()", (LOCK_ID,))
         row = cur.fetchone()
         if not row or not row[0]:
             return Run(0, None)  # another run is busy; the next tick continues
-        # Taken before this transaction writes anything, so it does not contain itself.
-        cur.execute("select pg_current_snapshot()::text, statement_timestamp()")
-        snap_row = cur.fetchone()
-    assert snap_row is not None  # noqa: S101
-    snapshot, snapshot_at = Snapshot.parse(snap_row[0]), snap_row[1]
+        snapshot_at: datetime = row[1]
+    # Taken before this transaction writes anything, so it does not contain itself; on Citus
+    # certified against commits still pending on workers (see watermark.py).
+    snapshot = watermark.take(conn, distributed=statements_for(session).distributed)
     for build in builds.sync_builds(session, str(snapshot)):
         build.snapshot_at = snapshot_at
     active = builds.load_active(session)
@@ -178,6 +163,7 @@ def run(
                 conn,
                 build,
                 flow,
+                statements_for(session),
                 batch_size=batch_size,
                 max_batches=backfill_batches,
                 deadline=deadline,
@@ -201,6 +187,7 @@ def _follow(
 ) -> int:
     """Read the events visible in `until` but not in `since` for the builds in `members`."""
     conn = raw(session)
+    statements = statements_for(session)
     flows = [flow for _, flow in members]
     common = {
         "providers": sorted({p for flow in flows for p in flow.providers}),
@@ -229,7 +216,7 @@ def _follow(
 
     read = 0
     for batch, found in batches(session, conn, reader, parallel=prefetch):
-        apply_memberships(conn, flows, found)
+        apply_memberships(conn, flows, found, statements)
         read += len(batch.rows)
     for build, _ in members:
         build.snapshot = str(until)

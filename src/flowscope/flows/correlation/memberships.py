@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from flowscope.flows.correlation.matching import CompiledFlow
 from flowscope.flows.correlation.recompute import recompute
 from flowscope.flows.correlation.staging import clear, copy_rows, insert_staged, stage
+from flowscope.flows.correlation.statements import Statements, statements_for
 
 MEMBERSHIP_COLUMNS = [
     ("build_id", "int8"),
@@ -60,16 +61,22 @@ def memberships(
 
 
 def recompute_staged(
-    conn: psycopg.Connection[Any], flows: Sequence[CompiledFlow], staged: str
+    conn: psycopg.Connection[Any],
+    flows: Sequence[CompiledFlow],
+    staged: str,
+    statements: Statements,
 ) -> None:
     """Recompute the instances of `flows` (their builds) that have memberships in the table
-    `staged`."""
+    `staged`, with the statements of the connection's engine."""
     for flow in sorted(flows, key=lambda f: f.build_id):
-        recompute(conn, flow, staged)
+        recompute(conn, flow, staged, statements)
 
 
 def apply_memberships(
-    conn: psycopg.Connection[Any], flows: Sequence[CompiledFlow], found: list[tuple[Any, ...]]
+    conn: psycopg.Connection[Any],
+    flows: Sequence[CompiledFlow],
+    found: list[tuple[Any, ...]],
+    statements: Statements,
 ) -> int:
     """Store `found` (memberships; a re-read one is skipped by its key) and recompute the
     instances they touch."""
@@ -80,7 +87,7 @@ def apply_memberships(
     copy_rows(conn, staged, MEMBERSHIP_COLUMNS, found)
     insert_staged(conn, "flow_events", staged, MEMBERSHIP_COLUMNS, "on conflict do nothing")
     touched = {m[0] for m in found}
-    recompute_staged(conn, [f for f in flows if f.build_id in touched], staged)
+    recompute_staged(conn, [f for f in flows if f.build_id in touched], staged, statements)
     clear(conn, staged)
     return len(found)
 
@@ -89,4 +96,5 @@ def apply_events(
     session: Session, flows: Sequence[CompiledFlow], rows: Iterable[tuple[Any, ...]]
 ) -> int:
     """Record the memberships of `rows` (events) in `flows` and recompute touched instances."""
-    return apply_memberships(raw(session), flows, memberships(flows, rows))
+    found = memberships(flows, rows)
+    return apply_memberships(raw(session), flows, found, statements_for(session))

@@ -19,6 +19,7 @@ import psycopg
 
 from flowscope.flows.correlation import rollups
 from flowscope.flows.correlation.matching import CompiledFlow
+from flowscope.flows.correlation.statements import POSTGRES, Statements
 
 _REVENUE = {
     "sum": "sum(m.revenue) filter (where m.step = %(rstep)s)",
@@ -57,17 +58,9 @@ with new as (
   where n.build_id = %(b)s
 ),
 m as materialized (
-  -- one primary-key range scan per instance (lateral): the cost follows the instances
-  -- touched, never the size of the build, whatever the statistics say
-  select t.cid, f.seq, f."timestamp" as ts, f.step, f.exception, f.properties, f.revenue
-  from (select distinct n.cid from new n) as t(cid)
-  cross join lateral (
-    select x.seq, x."timestamp", x.step, x.exception, x.properties, x.revenue
-    from flow_events x
-    where x.build_id = %(b)s and x.correlation_id = t.cid
-    offset 0  -- keeps the subquery per instance: flattened, it became a scan of the build
-  ) as f
-),
+  -- all memberships of the touched instances: the cost follows the instances touched, never
+  -- the size of the build (the form differs per engine, see statements.py)
+{memberships}),
 first_new as (
   select distinct on (n.cid) n.cid, n.ts, n.seq from new n order by n.cid, n.ts, n.seq
 ),
@@ -89,6 +82,12 @@ agg as (
   from m
   group by m.cid
 ),
+moved as materialized (
+  -- instances whose start this batch moved (an older event arriving late), by key per
+  -- instance as in `m`. It reads the rows as they were before this statement: on PostgreSQL
+  -- every part of it sees the same snapshot; Citus runs the parts one after another in this
+  -- order, so it stays before the writes.
+{moved}),
 instances as (
   insert into flow_instances (build_id, correlation_id, started_at, last_event_at, duration_s,
       event_count, current_step, completed_at, stall_at, drop_at, has_exception,
@@ -125,18 +124,6 @@ steps as (
       is distinct from (excluded.first_at, excluded.last_at, excluded.count, excluded.exception,
                         excluded.started_at)
   returning 1
-),
-moved as (
-  -- instances whose start this batch moved (an older event arriving late): the statement's
-  -- snapshot still shows their rows as they were before it
-  select a.cid, a.started_at
-  from agg a
-  cross join lateral (
-    select i.started_at from flow_instances i
-    where i.build_id = %(b)s and i.correlation_id = a.cid
-    offset 0  -- by key per instance, as in `m`
-  ) as i
-  where i.started_at is distinct from a.started_at
 ),
 restamped as (
   -- the other step rows carry a copy of the instance's start (read indexes, migration 0007);
@@ -180,13 +167,24 @@ select (select count(*) from instances),
 """
 
 
-def recompute_sql(flow: CompiledFlow, staged: str) -> str:
+def recompute_sql(flow: CompiledFlow, staged: str, statements: Statements = POSTGRES) -> str:
     revenue = flow.definition.revenue
     expr = _REVENUE[revenue.aggregate] if revenue else "null::numeric"
-    return _SQL.format(revenue=expr, instance_set=_INSTANCE_SET, staged=staged)
+    return _SQL.format(
+        revenue=expr,
+        instance_set=_INSTANCE_SET,
+        staged=staged,
+        memberships=statements.memberships,
+        moved=statements.moved,
+    )
 
 
-def recompute(conn: psycopg.Connection[Any], flow: CompiledFlow, staged: str) -> None:
+def recompute(
+    conn: psycopg.Connection[Any],
+    flow: CompiledFlow,
+    staged: str,
+    statements: Statements,
+) -> None:
     """Rewrite the instances of `flow`'s build that have memberships in the table `staged`
     (this batch's) from all their memberships, and their contribution to the rollups."""
     steps = list(flow.timeouts)
@@ -199,10 +197,10 @@ def recompute(conn: psycopg.Connection[Any], flow: CompiledFlow, staged: str) ->
         "tdrop": [_seconds(flow.timeouts[s][1]) for s in steps],
     }
     # The rollups move with the instances: their old contribution out, the new one in.
-    delta = rollups.subtract_old(conn, flow.build_id, staged)
+    delta = rollups.subtract_old(conn, statements, flow.build_id, staged)
     with conn.cursor() as cur:
-        cur.execute(recompute_sql(flow, staged), params)
-    rollups.add_new(conn, flow.build_id, staged, delta)
+        cur.execute(recompute_sql(flow, staged, statements), params)
+    rollups.add_new(conn, statements, flow.build_id, staged, delta)
 
 
 def _seconds(value: Any) -> float | None:

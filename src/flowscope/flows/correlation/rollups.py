@@ -43,6 +43,10 @@ stalled, and one whose deadline hours are both > H is in progress, for any now i
 Only rows with a deadline in H itself are undecided: the reader ignores them and classifies
 exactly the open instances with stall_at or drop_at in [H, H+1h) (two partial indexes,
 migration 0012): at most one hour of deadlines, whatever the window.
+
+On Citus `flow_rollups` stays on the coordinator (`flowscope.cluster.distribution` says why);
+the reads of the touched instances take the engine's form (`Statements.touched`,
+`Statements.per_instance`).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from typing import Any
 import psycopg
 
 from flowscope.flows.correlation.staging import clear
+from flowscope.flows.correlation.statements import Statements
 
 INF = "'infinity'::timestamptz"
 
@@ -65,23 +70,15 @@ with i as materialized (
          i.revenue, i.current_step, {open_d2} as od2, {open_sh} as sh, {open_dh} as dh
   from {source}
 ),
--- steps and transitions by primary-key range per instance (lateral): the cost follows the
--- instances asked for, never the size of the build, whatever the statistics say
+-- steps and transitions by primary-key range per instance (`Statements.per_instance`): the
+-- cost follows the instances asked for, never the size of the build
 s as materialized (
   select i.tag, x.step, x.exception, i.completed_at
-  from i cross join lateral (
-    select s.step, s.exception from flow_instance_steps s
-    where s.build_id = %(b)s and s.correlation_id = i.correlation_id
-    offset 0  -- keeps the subquery per instance
-  ) as x
+  from {steps}
 ),
 t as materialized (
   select i.tag, i.correlation_id, x.source, x.target, x.delay_s
-  from i cross join lateral (
-    select t.source, t.target, t.delay_s from flow_transitions t
-    where t.build_id = %(b)s and t.correlation_id = i.correlation_id
-    offset 0
-  ) as x
+  from {transitions}
 ),
 c (tag, kind, d1, d2, key, sh, dh, n, total) as (
   select tag, 'started', '', '', 0, {inf}, {inf}, 1::int8, 0::numeric from i
@@ -132,9 +129,12 @@ KINDS = [
 ]
 
 
-def contribution_sql(source: str, tag: str, *, exact_states: str | None = None) -> str:
-    """The contribution query over `source`; with `exact_states` (a state SQL fragment) open
-    instances are reported as kind `state` with d2 = their state at `:now` instead."""
+def contribution_sql(
+    source: str, tag: str, statements: Statements, *, exact_states: str | None = None
+) -> str:
+    """The contribution query over `source` (in `statements`' engine's form); with
+    `exact_states` (a state SQL fragment) open instances are reported as kind `state` with
+    d2 = their state at `:now` instead."""
     if exact_states is None:
         open_ = {
             "open_kind": "open",
@@ -144,7 +144,18 @@ def contribution_sql(source: str, tag: str, *, exact_states: str | None = None) 
         }
     else:
         open_ = {"open_kind": "state", "open_d2": exact_states, "open_sh": INF, "open_dh": INF}
-    return CONTRIBUTION.format(source=source, tag=tag, inf=INF, **open_)
+    return CONTRIBUTION.format(
+        source=source,
+        tag=tag,
+        inf=INF,
+        steps=statements.per_instance.format(
+            table="flow_instance_steps", columns="x.step, x.exception"
+        ),
+        transitions=statements.per_instance.format(
+            table="flow_transitions", columns="x.source, x.target, x.delay_s"
+        ),
+        **open_,
+    )
 
 
 # The columns the contribution reads: all in the covering (build_id, started_at) index.
@@ -153,15 +164,6 @@ COLUMNS = (
     "x.revenue, x.current_step, x.stall_at, x.drop_at"
 )
 
-# The instances of this batch (the correlation ids staged for the build), one primary-key
-# look-up each.
-_TOUCHED = f"""(select distinct n.correlation_id as cid from {{staged}} n where n.build_id = %(b)s)
-  as touched
-  cross join lateral (
-    select {COLUMNS} from flow_instances x
-    where x.build_id = %(b)s and x.correlation_id = touched.cid
-    offset 0
-  ) as i"""  # noqa: S608 - fixed names
 
 _STAGE = """
 insert into {delta} (build_id, grain, bucket, kind, d1, d2, key, stall_hour, drop_hour, n, total)
@@ -211,16 +213,17 @@ where ({", ".join("r." + k for k in _KEY.split(", "))})
 
 def _stage_contribution(
     conn: psycopg.Connection[Any],
+    statements: Statements,
     build_id: int,
     staged: str,
     delta: str,
     sign: int,
     **params: Any,
 ) -> None:
+    # the instances of this batch (the correlation ids staged for the build), by primary key
+    touched = statements.touched.format(staged=staged, columns=COLUMNS)
     tag = "date_trunc('hour', i.started_at, 'UTC')"
-    sql = _STAGE.format(
-        delta=delta, contribution=contribution_sql(_TOUCHED.format(staged=staged), tag)
-    )
+    sql = _STAGE.format(delta=delta, contribution=contribution_sql(touched, tag, statements))
     with conn.cursor() as cur:
         cur.execute(sql, {"b": build_id, "sign": sign, "kinds": KINDS, **params})
 
@@ -245,29 +248,39 @@ def _apply(conn: psycopg.Connection[Any], delta: str) -> None:
     clear(conn, delta)
 
 
-def subtract_old(conn: psycopg.Connection[Any], build_id: int, staged: str) -> str:
+def subtract_old(
+    conn: psycopg.Connection[Any], statements: Statements, build_id: int, staged: str
+) -> str:
     """Stage minus the current contribution of the instances with memberships in `staged`;
     returns the delta table for `add_new`. Call before they are recomputed."""
     delta = _delta_table(conn)
-    _stage_contribution(conn, build_id, staged, delta, -1)
+    _stage_contribution(conn, statements, build_id, staged, delta, -1)
     return delta
 
 
-def add_new(conn: psycopg.Connection[Any], build_id: int, staged: str, delta: str) -> None:
+def add_new(
+    conn: psycopg.Connection[Any], statements: Statements, build_id: int, staged: str, delta: str
+) -> None:
     """Stage plus their recomputed contribution and apply the difference to the rollups."""
-    _stage_contribution(conn, build_id, staged, delta, 1)
+    _stage_contribution(conn, statements, build_id, staged, delta, 1)
     _apply(conn, delta)
 
 
-# The given correlation ids of one build, in the shape `_TOUCHED` reads from a staged table.
+# The given correlation ids of one build, in the shape `Statements.touched` reads from a
+# staged table.
 _GIVEN = (
     "(select cast(%(b)s as int8) as build_id, unnest(cast(%(cids)s as text[])) as correlation_id)"
 )
 
 
-def remove(conn: psycopg.Connection[Any], build_id: int, correlation_ids: list[str]) -> None:
+def remove(
+    conn: psycopg.Connection[Any],
+    statements: Statements,
+    build_id: int,
+    correlation_ids: list[str],
+) -> None:
     """Take these instances' contribution out of the rollups: call before deleting their rows
     other than by `recompute` (retention does), or the rollups would keep counting them."""
     delta = _delta_table(conn)
-    _stage_contribution(conn, build_id, _GIVEN, delta, -1, cids=correlation_ids)
+    _stage_contribution(conn, statements, build_id, _GIVEN, delta, -1, cids=correlation_ids)
     _apply(conn, delta)
