@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from flowscope.cluster.engine import Engine
 from flowscope.query import ast
 from flowscope.query.errors import QueryError
 from flowscope.query.expressions import Base, Col, ExprCompiler, Mode
@@ -33,8 +34,11 @@ __all__ = ["CompiledQuery", "Compiler", "Layer", "OutputColumn", "compile_query"
 
 
 class Compiler:
-    def __init__(self, timeframe: Timeframe, now: datetime) -> None:
+    def __init__(
+        self, timeframe: Timeframe, now: datetime, engine: Engine = Engine.postgres
+    ) -> None:
         self.params = Params()
+        self.engine = engine
         self.default_timeframe = timeframe
         self.now = now
         self._now_sql: str | None = None
@@ -342,7 +346,11 @@ def _join_keys(target: Typed, source: Typed, command: ast.Lookup) -> tuple[str, 
 
 
 def compile_query(
-    query: ast.Query, timeframe: Timeframe, now: datetime, row_cap: int
+    query: ast.Query,
+    timeframe: Timeframe,
+    now: datetime,
+    row_cap: int,
+    engine: Engine = Engine.postgres,
 ) -> CompiledQuery:
-    compiler = Compiler(timeframe, now)
+    compiler = Compiler(timeframe, now, engine)
     return compiler.finish(compiler.query(query), row_cap)

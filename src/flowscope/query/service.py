@@ -17,6 +17,7 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import set_json_loads
 from sqlalchemy.orm import Session
 
+from flowscope.cluster.engine import Engine, engine_of
 from flowscope.query.compiler import CompiledQuery, OutputColumn, compile_query
 from flowscope.query.errors import QueryError
 from flowscope.query.parser import parse_cached, too_deep
@@ -75,13 +76,14 @@ def compile_text(
     now: datetime | None = None,
     row_cap: int = 10_000,
     default_from: str = DEFAULT_FROM,
+    engine: Engine = Engine.postgres,
 ) -> CompiledQuery:
     """Text → SQL and parameters; every mistake is a QueryError with its position."""
     now = now or datetime.now(UTC)
     timeframe = caller_timeframe(time_from, time_to, now, default_from)
     query = parse_cached(text)
     try:
-        return compile_query(query, timeframe, now, row_cap)
+        return compile_query(query, timeframe, now, row_cap, engine)
     except RecursionError:
         raise too_deep() from None
 
@@ -107,6 +109,7 @@ def run_query(
         now=now,
         row_cap=row_cap,
         default_from=default_from,
+        engine=engine_of(session),
     )
     compiled_at = time.perf_counter()
     named = sum(1 for c in compiled.columns if not c.attributes)
