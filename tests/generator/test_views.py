@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from flowscope.auth.models import Role
 from flowscope.dashboards.models import Dashboard
 from flowscope.db import Database
-from flowscope.generator import service
+from flowscope.generator import service, views
 from flowscope.generator.models import Generator, GeneratorRun
 from tests.conftest import csrf_from
 from tests.generator.factories import make_generator
@@ -142,6 +143,28 @@ def test_run_now_runs_the_generator_and_records_the_run(sign_in: SignIn, session
     assert session.scalar(text("select count(*) from events")) == run.events_written
     page = client.get("/generators/test-orders")
     assert f"{run.events_written:,}" in page.text
+
+
+def test_the_page_after_run_now_shows_the_run_before_it_begins(
+    sign_in: SignIn, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run itself happens after the response; the page the redirect shows may come first.
+    It must show the run as going on, and poll, not "No runs yet" for good (seen in Chromium
+    on a loaded machine)."""
+    make_generator(session)
+    held: list[int] = []
+    monkeypatch.setattr(
+        views, "_run_in_background", lambda db, slug, run_id, hooks: held.append(run_id)
+    )
+    client = sign_in(Role.editor)
+    token = csrf_from(client.get("/generators/test-orders").text)
+    page = client.post("/generators/test-orders/run", data={"csrf_token": token})
+    assert page.status_code == 200
+    assert "No runs yet" not in page.text
+    assert 'aria-busy="true"' in page.text  # the run history polls until the run ends
+    run = session.scalars(select(GeneratorRun)).one()
+    assert held == [run.id]
+    assert (run.trigger, run.finished_at) == ("manual", None)
 
 
 def test_run_now_gives_the_created_flow_its_template_dashboard(

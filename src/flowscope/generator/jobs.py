@@ -51,24 +51,16 @@ def run_once(
     on_flow_created: Sequence[FlowCreatedHook],
     now: datetime | None = None,
     since: datetime | None = None,
+    run_id: int | None = None,
 ) -> tuple[GeneratorRun, RunOutcome | None]:
     """Run a generator and record the run; a failure is recorded, then raised.
 
     The generator's row is locked for the run, so runs of one generator never overlap, even
     from different processes (a "Run now" while the scheduler runs it waits, then finds
     little left to do). `on_flow_created` has no default so that no caller forgets the hooks
-    its wiring gives it.
+    its wiring gives it. `run_id`: a run already recorded by `start_run`.
     """
-    with transaction(db.sessions) as session:
-        generator = service.get_generator(session, slug)
-        run = GeneratorRun(
-            generator_id=generator.id,
-            trigger=trigger,
-            started_at=datetime.now(UTC),
-            events_written=0,
-            pending_added=0,
-        )
-        session.add(run)
+    run = _started(db, run_id) if run_id is not None else start_run(db, slug, trigger)
     try:
         with transaction(db.sessions) as session:
             generator = service.get_generator(session, slug, for_update=True)
@@ -93,6 +85,28 @@ def run_once(
                 run = failed
         raise
     return recorded, outcome
+
+
+def start_run(db: Database, slug: str, trigger: str) -> GeneratorRun:
+    """Record that a run of `slug` starts now (committed): the history shows it at once, so a
+    page rendered before the run itself begins (a "Run now" done after the response) shows it
+    running, and polls, rather than "No runs yet" for good."""
+    with transaction(db.sessions) as session:
+        generator = service.get_generator(session, slug)
+        run = GeneratorRun(
+            generator_id=generator.id,
+            trigger=trigger,
+            started_at=datetime.now(UTC),
+            events_written=0,
+            pending_added=0,
+        )
+        session.add(run)
+    return run
+
+
+def _started(db: Database, run_id: int) -> GeneratorRun:
+    with db.sessions() as session:
+        return session.get_one(GeneratorRun, run_id)
 
 
 def run_scheduled(

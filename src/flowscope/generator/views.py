@@ -177,9 +177,11 @@ def disable_generator(
     return redirect(request, request.url_for("generator", slug=slug).path)
 
 
-def _run_in_background(db: Database, slug: str, hooks: Sequence[FlowCreatedHook]) -> None:
+def _run_in_background(
+    db: Database, slug: str, run_id: int, hooks: Sequence[FlowCreatedHook]
+) -> None:
     try:
-        jobs.run_once(db, slug, trigger="manual", on_flow_created=hooks)
+        jobs.run_once(db, slug, trigger="manual", on_flow_created=hooks, run_id=run_id)
     except Exception:
         # Recorded in the run history with its error; nothing else to tell the user here.
         log.exception("manual generator run failed", extra={"generator": slug})
@@ -196,6 +198,8 @@ def run_generator(
     hooks: FlowCreatedHooks,
 ) -> Response:
     service.get_generator(session, slug)  # 404 now rather than a failed run later
-    # After the response: a first run may backfill days of history.
-    background.add_task(_run_in_background, db, slug, hooks)
+    # Recorded now, so the page the redirect shows has the run (and polls until it ends); run
+    # after the response: a first run may backfill days of history.
+    run = jobs.start_run(db, slug, "manual")
+    background.add_task(_run_in_background, db, slug, run.id, hooks)
     return redirect(request, request.url_for("generator", slug=slug).path)
