@@ -102,6 +102,9 @@ def test_invalid_fields_are_marked_in_the_browser(
     page.fill("#name", "Broken")
     page.fill("#slug", "Not A Slug")
     page.fill("#providers_extra", "shop")
+    # leaving the providers refreshes the steps (their event types): wait for that swap, which
+    # would otherwise replace the step typed below with the steps as they were when it left
+    _htmx(page, lambda: page.locator("#providers_extra").press("Tab"))
     page.fill("#correlation", "order.id")
     page.fill("[name=steps-0-key]", "placed")
     page.click("text=Create flow")
