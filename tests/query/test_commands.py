@@ -238,6 +238,22 @@ def test_lookup_without_a_match_gives_nulls(few: Session) -> None:
     assert result == [{"event.type": "c", "lookup.event.id": None, "lookup.amount": None}]
 
 
+@pytest.mark.parametrize(
+    ("subquery_sort", "first"),
+    [("sort amount desc", "e1"), ("sort amount asc", "e3"), ("sort amount asc | limit 1", "e3")],
+)
+def test_lookup_takes_the_first_match_in_the_subquery_order(
+    few: Session, subquery_sort: str, first: str
+) -> None:
+    result = rows(
+        few,
+        'fetch bizevents | filter event.id == "e1" | fields event.type '
+        f'| lookup [fetch bizevents | filter event.type == "a" | {subquery_sort}], '
+        "sourceField: event.type, lookupField: event.type | fields lookup.event.id",
+    )
+    assert result == [{"lookup.event.id": first}]
+
+
 def test_make_timeseries_by_group_with_an_interval(few: Session) -> None:
     result = run(
         few,

@@ -128,7 +128,8 @@ def test_aggregations_in_braces_with_names(shop: Session) -> None:
         ),
         ('fetch bizevents | fields replaceString(event.type, ".", "-")', 1, 26,
          "DQL function 'replaceString'"),
-        ("fetch bizevents | summarize stddev(revenue)", 1, 29, "DQL function 'stddev'"),
+        ("fetch bizevents | summarize correlation(revenue, n)", 1, 29,
+         "DQL function 'correlation'"),
     ],
 )  # fmt: skip
 def test_unsupported_dql_is_named_as_such(query: str, line: int, column: int, message: str) -> None:

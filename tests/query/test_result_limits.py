@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from flowscope.dashboards import tiles
@@ -87,6 +88,18 @@ def test_a_widening_query_is_cut_by_bytes_not_held_whole(
     result = service.run_query(session, wide, max_bytes=10_000)
     assert result.truncated
     assert len(json.dumps(result.rows)) <= 10_000
+
+
+def test_a_query_cut_early_leaves_the_session_as_it_was(session: Session) -> None:
+    """Cutting the stream cancels the rest of the query; the caller's transaction goes on,
+    read-write, and sees what it wrote before."""
+    plant(session, 300, 1)
+    result = service.run_query(session, "fetch bizevents", max_bytes=4_000)
+    assert result.truncated
+    assert 0 < result.row_count < 300
+    session.execute(text("create temporary table after_cut (n int)"))  # still read-write
+    again = service.run_query(session, "fetch bizevents | summarize n = count()")
+    assert again.rows == [[300]]
 
 
 def test_one_row_over_the_byte_cap_is_a_clear_400(

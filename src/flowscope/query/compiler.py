@@ -83,8 +83,13 @@ class Compiler:
             sql += f" limit {layer.limit_param}"
         return sql
 
-    def wrap(self, layer: Layer, extra: list[tuple[str, str]] | None = None) -> Layer:
-        """Close `layer` into a subquery; fields, open sources and sort order carry over."""
+    def wrap(
+        self, layer: Layer, extra: list[tuple[str, str]] | None = None, *, ordered: bool = True
+    ) -> Layer:
+        """Close `layer` into a subquery; fields, open sources and sort order carry over.
+
+        `ordered=False`: the caller sorts by the carried-over order itself, so the subquery
+        need not (unless a limit or distinct on depends on its order)."""
         alias = self.alias("s")
         items: list[tuple[str, str]] = []
         fields: dict[str, Col] = {}
@@ -103,7 +108,8 @@ class Compiler:
             items.append((sql, f"o{k}"))
             order.append((f"{alias}.o{k}", desc))
         items.extend(extra or [])
-        inner = self.render(layer, items)
+        unsorted = not ordered and layer.limit_param is None and not layer.distinct_on
+        inner = self.render(replace(layer, order=[]) if unsorted else layer, items)
         return Layer(f"({inner}) as {alias}", fields, bases, layer.timeframe, order=order)
 
     # --- queries -----------------------------------------------------------------------
@@ -276,7 +282,8 @@ class Compiler:
         target = self.exprs(sub).resolve(command.lookup_field.name, command.lookup_field.pos)
         source = self.exprs(layer).resolve(command.source_field.name, command.source_field.pos)
         target_sql, source_sql = _join_keys(target, source, command)
-        sub = self.wrap(sub, extra=[(target_sql, "k")])
+        # distinct on (k) sorts by k and the subquery's order: it need not sort before
+        sub = self.wrap(sub, extra=[(target_sql, "k")], ordered=False)
         inner = sub.from_sql.rsplit(" as ", 1)[1]
         order = ", ".join(
             f"{sql} {'desc' if desc else 'asc'} nulls last" for sql, desc in sub.order

@@ -31,8 +31,7 @@ COMMANDS = frozenset(
 
 FUNCTIONS = frozenset(
     # aggregations
-    {"correlation", "countDistinctApprox"}
-    | {"percentiles", "stddev", "variance"}
+    {"correlation", "percentRank", "percentileFromSamples"}
     # text
     | {"decodeUrl", "encodeUrl", "lastIndexOf", "matchesPattern"}
     | {

@@ -87,8 +87,11 @@ def build_expr(node: Node) -> ast.Expr:
             elif named:
                 raise QueryError.at(node_pos(arg), "positional arguments come before named ones")
             elif isinstance(arg, Tree) and arg.data == "expr_list":
-                if str(name) != "in":  # DQL's in(x, {"a", "b"}): the list is the options
-                    raise QueryError.at(node_pos(arg), "a {…} list is only allowed in in()")
+                # DQL's in(x, {"a", "b"}) and percentiles(x, {50, 90}): the list is the rest
+                if str(name) not in ("in", "percentiles"):
+                    raise QueryError.at(
+                        node_pos(arg), "a {…} list is only allowed in in() and percentiles()"
+                    )
                 positional.extend(build_expr(item) for item in arg.children)
             else:
                 positional.append(build_expr(arg))

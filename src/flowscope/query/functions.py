@@ -6,7 +6,6 @@ function only decides the types it accepts and the SQL template around its argum
 
 from __future__ import annotations
 
-from flowscope.query import ast
 from flowscope.query.array_functions import (
     array,
     in_values,
@@ -16,7 +15,14 @@ from flowscope.query.array_functions import (
     to_boolean,
 )
 from flowscope.query.calls import CallContext, Function, Impl
-from flowscope.query.errors import QueryError
+from flowscope.query.stat_functions import (
+    count_distinct,
+    median,
+    percentile,
+    percentiles,
+    stddev,
+    variance,
+)
 from flowscope.query.text_functions import (
     duration,
     format_timestamp,
@@ -289,10 +295,6 @@ def _count_if(c: CallContext, a: list[Typed]) -> Typed:
     return Typed(f"count(*) filter (where {c.arg(a, 0, T.BOOLEAN)})", T.NUMBER)
 
 
-def _count_distinct(c: CallContext, a: list[Typed]) -> Typed:
-    return Typed(f"count(distinct {a[0].sql})", T.NUMBER)
-
-
 def _sum(c: CallContext, a: list[Typed]) -> Typed:
     kind = _numeric_kind(a[0])
     return Typed(f"(sum({c.arg(a, 0, kind)}))::{SQL_TYPE[kind]}", kind)
@@ -319,27 +321,6 @@ def _extreme(sql_function: str) -> Impl:
         return Typed(f"{sql_function}({value.sql})", value.type)
 
     return impl
-
-
-def _percentile_of(c: CallContext, a: list[Typed], fraction_sql: str) -> Typed:
-    kind = _numeric_kind(a[0])
-    value = c.arg(a, 0, kind)
-    sql = f"percentile_cont({fraction_sql}) within group (order by ({value})::double precision)"
-    return Typed(sql, kind)
-
-
-def _percentile(c: CallContext, a: list[Typed]) -> Typed:
-    p = c.call.args[1]
-    if not (isinstance(p, ast.Literal) and p.kind == "number"):
-        raise QueryError.at(p.pos, "percentile(): the percentile must be a number from 0 to 100")
-    assert isinstance(p.value, int | float)  # noqa: S101 - number literals are int or float
-    if not 0 <= p.value <= 100:
-        raise QueryError.at(p.pos, "percentile(): the percentile must be from 0 to 100")
-    return _percentile_of(c, a, c.params.bind(p.value / 100, "double precision"))
-
-
-def _median(c: CallContext, a: list[Typed]) -> Typed:
-    return _percentile_of(c, a, "0.5")
 
 
 def _take(descending: bool) -> Impl:
@@ -382,16 +363,26 @@ def _take_any(c: CallContext, a: list[Typed]) -> Typed:
 AGGREGATES: dict[str, Function] = {
     "count": Function(_count, 0, 1, "count()"),
     "countIf": Function(_count_if, 1, 1, "countIf(condition)"),
-    "countDistinct": Function(_count_distinct, 1, 1, "countDistinct(value)"),
-    "countDistinctExact": Function(_count_distinct, 1, 1, "countDistinctExact(value)"),
+    "countDistinct": Function(count_distinct, 1, 1, "countDistinct(value)"),
+    "countDistinctExact": Function(count_distinct, 1, 1, "countDistinctExact(value)"),
+    "countDistinctApprox": Function(
+        count_distinct,
+        1,
+        2,
+        "countDistinctApprox(value) (exact here)",
+        ("expression", "precision"),
+    ),
     "sum": Function(_sum, 1, 1, "sum(number)"),
     "avg": Function(_avg, 1, 1, "avg(number)"),
     "min": Function(_extreme("min"), 1, 1, "min(value)"),
     "max": Function(_extreme("max"), 1, 1, "max(value)"),
     "takeMin": Function(_extreme("min"), 1, 1, "takeMin(value)"),
     "takeMax": Function(_extreme("max"), 1, 1, "takeMax(value)"),
-    "percentile": Function(_percentile, 2, 2, "percentile(number, 0-100)"),
-    "median": Function(_median, 1, 1, "median(number)"),
+    "percentile": Function(percentile, 2, 2, "percentile(number, 0-100)"),
+    "percentiles": Function(percentiles, 2, None, "percentiles(number, 50, 90, 99)"),
+    "median": Function(median, 1, 1, "median(number)"),
+    "stddev": Function(stddev, 1, 1, "stddev(number)"),
+    "variance": Function(variance, 1, 1, "variance(number)"),
     "takeFirst": Function(_take(False), 1, 1, "takeFirst(value)"),
     "takeLast": Function(_take(True), 1, 1, "takeLast(value)"),
     "takeAny": Function(_take_any, 1, 1, "takeAny(value)"),
@@ -401,5 +392,6 @@ AGGREGATES: dict[str, Function] = {
 
 # Aggregations that count: an empty time-series bin is 0 for them, null for the others.
 COUNTING = frozenset({"count", "countIf", "countDistinct"})
+COUNTING |= {"countDistinctExact", "countDistinctApprox"}
 ALL_FUNCTIONS = frozenset(SCALARS) | frozenset(AGGREGATES)
 assert not set(SCALARS) & set(AGGREGATES)  # noqa: S101 - one name, one meaning

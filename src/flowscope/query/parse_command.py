@@ -117,7 +117,9 @@ def parse_fields(compiler: Parser, layer: Layer, command: ast.Parse) -> Layer:
     )
     alias = compiler.alias("p")
     regex = compiler.params.bind(pattern.regex, "text")
-    layer.from_sql += f" cross join lateral (select regexp_match({text}, {regex}) as m) as {alias}"
+    # A function in FROM runs once per record; `lateral (select regexp_match(…) as m)` was
+    # pulled up by the planner and ran the regex again for every captured field.
+    layer.from_sql += f" cross join lateral regexp_match({text}, {regex}) as {alias}(m)"
     for i, (name, kind) in enumerate(pattern.captures, start=1):
         value = f"{alias}.m[{i}]"
         if kind is T.NUMBER:

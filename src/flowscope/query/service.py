@@ -7,10 +7,13 @@ import math
 import threading
 import time
 from collections import Counter
+from collections.abc import Generator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from itertools import islice
+from typing import Any, cast
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -35,6 +38,9 @@ MAX_RESULT_BYTES = 16 * 1024 * 1024
 OTHER_ATTRIBUTES = "other attributes"
 FIRST_CHUNK = 20
 MAX_CHUNK = 5_000
+# rows per result that libpq hands over, held before they are measured (chunked mode needs
+# libpq 17; older ones hand them over row by row)
+STREAM_CHUNK = 100 if psycopg.pq.version() >= 170000 else 1
 
 
 @dataclass
@@ -152,7 +158,7 @@ def execute(
     """Run `sql` in a read-only savepoint with a statement timeout; the savepoint is always
     rolled back, which also undoes the read-only mode and the timeout for the caller.
 
-    Rows come from a server-side cursor in chunks and stop once their JSON passes `max_bytes`
+    Rows are streamed in chunks and stop once their JSON passes `max_bytes`
     (the second value says so; the third is their size): a query that widens rows (`concat`
     of a large attribute, many wide events) never holds much more than `max_bytes` of rows.
     """
@@ -163,12 +169,10 @@ def execute(
     # transaction's read-write mode and timeout, and clears any error of the query.
     with driver.cursor() as cur:
         timeout_ms = max(1, math.ceil(timeout_s * 1000))  # an int of ours, not user text
-        # one round trip to set up (a simple-protocol batch), then the cursor, one to undo;
-        # cursor_tuple_fraction = 1: plan for all rows, as a plain query is
+        # one round trip to set up (a simple-protocol batch), one for the query, one to undo
         cur.execute(
             f"savepoint fql_query; set transaction read only; "
-            f"set local statement_timeout = {timeout_ms:d}; "
-            f"set local cursor_tuple_fraction = 1"
+            f"set local statement_timeout = {timeout_ms:d}"
         )
         try:
             return _fetch(driver, sql, params, max_rows, max_bytes, deadline, timeout_s)
@@ -249,39 +253,45 @@ def _fetch(
 ) -> tuple[list[tuple[Any, ...]], bool, int]:
     """(rows, whether the byte cap cut them, their JSON size).
 
-    The first chunk is small, in case rows are huge; later ones are sized to the room left
-    at the average row size so far, so no chunk holds much more than the cap."""
+    Rows are streamed (libpq chunked mode), not read through a server-side cursor:
+    PostgreSQL never plans a DECLAREd cursor in parallel, which made scans and aggregations
+    up to 1.5× slower than the same SQL run plainly. They are measured in chunks: the first
+    is small, in case rows are huge; later ones are sized to the room left at the average row
+    size so far, so no chunk holds much more than the cap. Stopping early cancels the query.
+    """
     rows: list[tuple[Any, ...]] = []
     size = 0
     wanted = FIRST_CHUNK
-    with driver.cursor(name="fql_result") as cursor:
+    with driver.cursor() as cursor:
         set_json_loads(_counting_loads, cursor)
-        cursor.execute(sql, params)  # compiled SQL: no user text
-        while len(rows) < max_rows:
-            wanted = min(wanted, max_rows - len(rows))
-            _json_bytes.count = 0
-            chunk = cursor.fetchmany(wanted)
-            chunk_size = _json_bytes.count + _plain_size(chunk)
-            if size + chunk_size > max_bytes:  # the cap falls inside this chunk: find where
-                for row in chunk:
-                    size += _json_size(row)
-                    if size > max_bytes:
-                        break
-                    rows.append(row)
-                if not rows:
-                    raise QueryError(
-                        f"one row of the result is over {max_bytes:,} bytes of JSON: "
-                        "pick fewer or smaller fields"
-                    )
-                return rows, True, size
-            rows.extend(chunk)
-            size += chunk_size
-            if len(chunk) < wanted:
-                break
-            if time.monotonic() > deadline:  # each FETCH has the timeout; all of them too
-                raise _timed_out(timeout_s)
-            average = max(1, size // len(rows))
-            wanted = max(1, min(MAX_CHUNK, (max_bytes - size) // average))
+        # compiled SQL: no user text; `stream` is a generator (typed as an iterator)
+        stream = cast(Generator[Any], cursor.stream(sql, params, size=STREAM_CHUNK))
+        with closing(stream):  # closed early, it cancels the query and drains the connection
+            while len(rows) < max_rows:
+                wanted = min(wanted, max_rows - len(rows))
+                _json_bytes.count = 0
+                chunk = list(islice(stream, wanted))
+                chunk_size = _json_bytes.count + _plain_size(chunk)
+                if size + chunk_size > max_bytes:  # the cap falls inside this chunk: where?
+                    for row in chunk:
+                        size += _json_size(row)
+                        if size > max_bytes:
+                            break
+                        rows.append(row)
+                    if not rows:
+                        raise QueryError(
+                            f"one row of the result is over {max_bytes:,} bytes of JSON: "
+                            "pick fewer or smaller fields"
+                        )
+                    return rows, True, size
+                rows.extend(chunk)
+                size += chunk_size
+                if len(chunk) < wanted:
+                    break
+                if time.monotonic() > deadline:  # the statement has the timeout; all rows too
+                    raise _timed_out(timeout_s)
+                average = max(1, size // len(rows))
+                wanted = max(1, min(MAX_CHUNK, (max_bytes - size) // average))
     return rows, False, size
 
 

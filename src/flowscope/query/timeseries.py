@@ -24,6 +24,7 @@ _NICE_INTERVALS_S = (
     + tuple(86400 * d for d in (1, 2, 7))
 )
 DEFAULT_BINS = 120
+_PER_BIN = frozenset({T.NUMBER, T.DURATION, T.JSON, T.NULL})
 MAX_BINS = 10_000
 
 
@@ -73,6 +74,14 @@ def make_timeseries(compiler: SeriesCompiler, layer: Layer, command: ast.MakeTim
     seen: set[str] = set()
     keys = compiler._named(exprs, command.by, Mode.ROW, seen)
     values = compiler._named(exprs, command.aggregates, Mode.AGG, seen)
+    for assign, col in zip(command.aggregates, values, strict=True):
+        if col.type not in _PER_BIN:  # a bin holds one number: not an array, text or time
+            kind = "an array" if col.type is T.ARRAY else f"a {col.type.value}"
+            hint = ": use percentile(x, 90) once per percentile" if col.type is T.ARRAY else ""
+            raise QueryError.at(
+                assign.pos,
+                f"makeTimeseries: '{assign.name}' gives {kind}, but a bin holds a number{hint}",
+            )
     bucket = f"floor(extract(epoch from ({time_sql} - {start_sql})) / {seconds_sql})::integer"
     items = [(c.sql, f"k{i}") for i, c in enumerate(keys)] + [(bucket, "bin")]
     items += [(c.sql, f"a{i}") for i, c in enumerate(values)]
