@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from ingest import (  # noqa: E402
     admin_conninfo,
     batch_template,
     count_events,
+    cpu_meter,
     flowscope_bin,
     free_port,
     run_clients,
@@ -46,19 +48,54 @@ from ingest import (  # noqa: E402
 TARGET_RATIO = 0.5
 
 
-def import_log(env: dict[str, str], path: Path, jobs: int) -> tuple[int, float, int]:
-    """(events stored, seconds, peak RSS in KB) of one `flowscope import-log` run."""
+def import_log(env: dict[str, str], path: Path, jobs: int, conninfo: str) -> ImportRun:
+    """One `flowscope import-log` run: events stored, seconds, peak RSS, CPU seconds."""
     cmd = [flowscope_bin(), "import-log", str(path), "--provider", "bench", "--jobs", str(jobs)]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
+    backends: dict[int, int] = {}  # the import's backends exit with it: sampled meanwhile
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        while True:
+            pid_done, status, usage = os.wait4(proc.pid, os.WNOHANG)  # keeps the child's rusage
+            if pid_done:
+                break
+            pids = conn.execute(
+                "select pid from pg_stat_activity where datname = current_database() "
+                "and pid <> pg_backend_pid()"
+            ).fetchall()
+            for (pid,) in pids:
+                backends[pid] = max(backends.get(pid, 0), _ticks(pid))
+            time.sleep(0.1)
     elapsed = time.perf_counter() - started
     out = proc.stdout.read().decode() if proc.stdout else ""
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"import-log failed: {out}")
     stored = int(out.split(":")[1].split("stored")[0].strip())
-    return stored, elapsed, usage.ru_maxrss
+    return ImportRun(
+        stored,
+        elapsed,
+        usage.ru_maxrss,
+        usage.ru_utime + usage.ru_stime,
+        sum(backends.values()) / os.sysconf("SC_CLK_TCK"),
+    )
+
+
+def _ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
+@dataclass
+class ImportRun:
+    stored: int
+    seconds: float
+    rss_kb: int
+    cpu_seconds: float  # the import-log process, start-up included
+    postgres_seconds: float  # its backends, sampled every 0.1 s (the last tenth is lost)
 
 
 def pm4py_read(path: Path) -> float | None:
@@ -109,16 +146,24 @@ def main() -> int:
         )
         truncate_events(conninfo)
         template = batch_template(500, datetime.now(UTC) - timedelta(minutes=5))
-        tally = run_clients(port, token, template, 500, 8, 2, 1.0, args.duration)
+        with cpu_meter(server.proc.pid, conninfo) as cpu:
+            tally = run_clients(port, token, template, 500, 8, 2, 1.0, args.duration)
         http_rate = tally.acked_events / args.duration
-        print(f"  HTTP batch ingest (baseline): {http_rate:,.0f} events/s")
+        http_server_us = cpu.server * cpu.seconds * 1e6 / max(tally.all_events, 1)
+        http_postgres_us = cpu.postgres * cpu.seconds * 1e6 / max(tally.all_events, 1)
+        print(
+            f"  HTTP batch ingest (baseline): {http_rate:,.0f} events/s; CPU per event: server "
+            f"{http_server_us:.0f} us, postgres {http_postgres_us:.0f} us"
+        )
+        print(f"    {cpu.describe(tally.cpu_seconds)}")
         server.stop()
         server = None
 
         truncate_events(conninfo)
-        stored_small, seconds_small, rss_small = import_log(env, small, args.jobs)
+        small_run = import_log(env, small, args.jobs, conninfo)
         truncate_events(conninfo)
-        stored, seconds, rss = import_log(env, big, args.jobs)
+        run = import_log(env, big, args.jobs, conninfo)
+        stored, seconds = run.stored, run.seconds
         assert stored == events == count_events(conninfo), (stored, events)  # noqa: S101
         rate = stored / seconds
         ratio = rate / http_rate
@@ -127,10 +172,20 @@ def main() -> int:
             f"{ratio:.2f} to HTTP (target >= {TARGET_RATIO}: "
             f"{'met' if ratio >= TARGET_RATIO else 'MISSED'})"
         )
+        # CPU per event holds up better than rates on a shared machine. The process's start-up
+        # (imports, migrations check: the small run's cost minus its share) is left out.
+        per_event = (run.cpu_seconds - small_run.cpu_seconds) / (stored - small_run.stored)
         print(
-            f"  peak RSS: {rss_small / 1024:.0f} MB for {stored_small:,} events "
-            f"({stored_small / seconds_small:,.0f} events/s), {rss / 1024:.0f} MB for "
-            f"{stored:,} events: {rss / rss_small:.2f}x for {stored / stored_small:.1f}x the file"
+            f"    CPU per event: import-log {per_event * 1e6:.0f} us (start-up "
+            f"{run.cpu_seconds - per_event * stored:.1f} s left out), postgres "
+            f"{run.postgres_seconds * 1e6 / stored:.0f} us; HTTP: server {http_server_us:.0f} us,"
+            f" postgres {http_postgres_us:.0f} us"
+        )
+        print(
+            f"  peak RSS: {small_run.rss_kb / 1024:.0f} MB for {small_run.stored:,} events "
+            f"({small_run.stored / small_run.seconds:,.0f} events/s), {run.rss_kb / 1024:.0f} MB "
+            f"for {stored:,} events: {run.rss_kb / small_run.rss_kb:.2f}x for "
+            f"{stored / small_run.stored:.1f}x the file"
         )
         if not args.no_pm4py:
             read = pm4py_read(big)

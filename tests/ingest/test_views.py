@@ -14,7 +14,7 @@ from flowscope.auth.models import Role
 from flowscope.db import Database
 from flowscope.flows.definitions.schemas import FlowDefinition
 from flowscope.flows.definitions.service import save_flow
-from flowscope.ingest.explorer import type_overview
+from flowscope.ingest.explorer import latest_events, type_overview
 from flowscope.ingest.schemas import NewEvent
 from flowscope.ingest.service import store_events
 from tests.flows.views_support import SHOP
@@ -149,3 +149,34 @@ def test_older_events_page_by_keyset_and_counts_stop_at_the_cap(
     assert [n for n in range(-1, 45) if shows(page.text, n)] == list(range(-1, 5))
     assert '<a class="older"' not in page.text
     assert client.get("/events?before=0").status_code in (400, 422)
+
+
+def test_latest_events_follow_event_time_and_page_through_equal_times(
+    clean_db: Database, sign_in: Callable[..., TestClient]
+) -> None:
+    """Imported history arrives after live events: the list follows the events' own time, and
+    a page boundary inside a run of equal timestamps loses and repeats nothing (seq breaks the
+    tie)."""
+    same = NOW - timedelta(minutes=10)
+    with clean_db.sessions.begin() as s:
+        store_events(s, [NewEvent("shop", f"live{n}", "a", same, {"n": n}) for n in range(5)])
+        store_events(
+            s,
+            [NewEvent("shop", f"old{n}", "b", NOW - timedelta(hours=n + 1), {"n": 10 + n})
+             for n in range(5)],
+        )  # fmt: skip
+    with clean_db.sessions() as s:
+        for kwargs in ({}, {"provider": "shop"}, {"provider": "shop", "type_": "b"}):
+            seen: list[int] = []
+            before = None
+            while True:
+                page = latest_events(s, limit=3, before=before, **kwargs)  # type: ignore[arg-type]
+                seen.extend(e["attributes"]["n"] for e in page)
+                if len(page) < 3:
+                    break
+                before = page[-1]["seq"]
+            expected = [4, 3, 2, 1, 0, 10, 11, 12, 13, 14]
+            assert seen == (expected if "type_" not in kwargs else expected[5:]), kwargs
+    page = sign_in(Role.viewer).get("/events?window=all&limit=20")
+    assert [n for n in range(15) if shows(page.text, n)] == list(range(5)) + list(range(10, 15))
+    assert page.text.index(">live4<") < page.text.index(">old0<")

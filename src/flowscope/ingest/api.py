@@ -25,7 +25,7 @@ from flowscope.deps import (
     require_token_scope,
 )
 from flowscope.errors import ErrorResponse, ServiceUnavailable, Unauthorized
-from flowscope.ingest import service
+from flowscope.ingest import explorer, service
 from flowscope.ingest.formats import SUPPORTED, parse_body
 from flowscope.ingest.schemas import IngestRejected, IngestResult, LatestEvents, Parsed
 from flowscope.ingest.writer import writer_for
@@ -267,11 +267,11 @@ def get_latest_events(
     since: Annotated[datetime | None, Query(description="event timestamps from (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
-    """The latest stored events, newest received first: does my app's data arrive?"""
+    """The latest stored events, newest timestamp first: does my app's data arrive?"""
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)  # naive times are UTC, as everywhere in the API
     return {
-        "events": service.latest_events(
+        "events": explorer.latest_events(
             session, provider=provider, type_=type, since=since, limit=limit
         )
     }

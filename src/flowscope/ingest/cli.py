@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import getpass
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -46,6 +49,25 @@ def keep_history(session: Session, provider: str, default_days: int) -> str | No
             f"{horizon.isoformat(timespec='seconds')}: older ones are skipped as present"
         )
     return "; ".join(notes) or None
+
+
+@contextmanager
+def _collecting_less() -> Iterator[None]:
+    """While importing, each event makes a few short-lived dicts: at Python's default
+    thresholds a collection runs every ~175 events, and the older generations, which hold the
+    batches waiting for the writer (~75,000 objects), are rescanned every ~1,750 and ~17,500.
+    Freezing what exists (modules, the app's tables) and collecting young objects every 50,000
+    allocations instead: 26.5 -> 22.5-23.5 us of CPU per event read (bench/README.md,
+    import-log). The collector still runs; the defaults come back afterwards (the command also
+    runs inside other processes, such as the tests')."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def import_log_command(
@@ -107,17 +129,18 @@ def import_log_command(
             bar.update(position - done)
             done = position
 
-        result = eventlog.import_event_log(
-            session,
-            file,
-            provider,
-            fields,
-            batch_size=batch_size,
-            max_future=timedelta(seconds=settings.max_future_seconds),
-            max_depth=settings.max_json_depth,
-            jobs=jobs,
-            on_batch=batch_done,
-        )
+        with _collecting_less():
+            result = eventlog.import_event_log(
+                session,
+                file,
+                provider,
+                fields,
+                batch_size=batch_size,
+                max_future=timedelta(seconds=settings.max_future_seconds),
+                max_depth=settings.max_json_depth,
+                jobs=jobs,
+                on_batch=batch_done,
+            )
     for problem in result.problems:
         typer.echo(f"rejected: {problem}", err=True)
     typer.echo(

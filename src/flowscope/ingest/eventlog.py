@@ -41,7 +41,7 @@ from flowscope.ingest.logreaders import (
 )
 from flowscope.ingest.logwriter import BatchWriter, ImportResult
 from flowscope.ingest.schemas import NewEvent
-from flowscope.ingest.validation import MAX_NAME_LENGTH, Invalid, Limits, from_json_object
+from flowscope.ingest.validation import MAX_NAME_LENGTH, Invalid, Limits, from_fields
 
 # For `flowscope import-log --help`: the mapping above, in paragraphs the terminal can wrap.
 MAPPING_HELP = "\n\n".join(
@@ -82,27 +82,54 @@ def event_id(case_id: str, n: int) -> str:
     return f"sha256:{hashlib.sha256(plain.encode()).hexdigest()}"
 
 
-def _to_object(row: Row, provider: str, fields: LogFields, case_id: str, n: int) -> dict[str, Any]:
-    """The row as an ingest API JSON object, so the API's validation applies unchanged."""
-    values = dict(row.fields)
-    activity = values.pop(fields.activity, None)
-    timestamp = values.pop(fields.timestamp, None)
-    values.pop(fields.case, None)
+# Where a log field goes (see the module docstring), decided once per field name.
+_ACTIVITY, _TIMESTAMP, _CASE_FIELD, _CASE_ATTRIBUTE, _RENAMED, _KEPT = range(6)
+
+
+def _route(key: str, fields: LogFields) -> tuple[int, str]:
+    if key == fields.activity:
+        return _ACTIVITY, key
+    if key == fields.timestamp:
+        return _TIMESTAMP, key
+    if key == fields.case:
+        return _CASE_FIELD, key
+    if key.startswith("case:") and key[5:] != "id":  # `id` is the case id's own
+        return _CASE_ATTRIBUTE, key[5:]
+    if key in _RESERVED or key.startswith("event.") or key.startswith("case:"):
+        return _RENAMED, f"log:{key}"
+    return _KEPT, key
+
+
+def _to_event(
+    row: Row,
+    provider: str,
+    fields: LogFields,
+    case_id: str,
+    n: int,
+    limits: Limits,
+    routes: dict[str, tuple[int, str]],
+) -> NewEvent:
+    """The row as the ingest API would store it, were it sent as a JSON object with the log's
+    fields mapped (module docstring): the same checks apply (`from_fields`), without building
+    that object first. `routes` caches `_route` per field name across rows."""
     case: dict[str, Any] = {"id": case_id}
-    obj: dict[str, Any] = {}
-    for key, value in values.items():
-        if key.startswith("case:") and key[5:] not in case:
-            case[key[5:]] = value
-        elif key in _RESERVED or key.startswith("event.") or key.startswith("case:"):
-            obj[f"log:{key}"] = value
-        else:
-            obj[key] = value
-    obj[CASE_KEY] = case
-    obj["event.provider"] = provider
-    obj["event.type"] = activity
-    obj["event.id"] = event_id(case_id, n)
-    obj["timestamp"] = timestamp
-    return obj
+    attrs: dict[str, Any] = {}
+    activity = timestamp = None
+    for key, value in row.fields.items():
+        route = routes.get(key)
+        if route is None:
+            route = routes[key] = _route(key, fields)
+        where, name = route
+        if where >= _RENAMED:
+            attrs[name] = value
+        elif where == _CASE_ATTRIBUTE:
+            case[name] = value
+        elif where == _ACTIVITY:
+            activity = value
+        elif where == _TIMESTAMP:
+            timestamp = value
+    attrs[CASE_KEY] = case
+    return from_fields(provider, activity, event_id(case_id, n), timestamp, attrs, limits)
 
 
 def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
@@ -155,6 +182,7 @@ def import_event_log(
     )
     result = ImportResult()
     seen: dict[str, int] = {}
+    routes: dict[str, tuple[int, str]] = {}
     batch: list[NewEvent] = []
     stream, raw = _open(path)
     writer = BatchWriter(session, result, on_batch, background=jobs > 1)
@@ -175,8 +203,7 @@ def import_event_log(
                     raise Invalid(fields.timestamp, "is required in an imported log")
                 if row.fields.get(fields.activity) is None:
                     raise Invalid(fields.activity, "is required (it becomes event.type)")
-                obj = _to_object(row, provider, fields, case_id, n)
-                batch.append(from_json_object(obj, limits))
+                batch.append(_to_event(row, provider, fields, case_id, n, limits, routes))
             except Invalid as exc:
                 _reject(result, row.where, exc.field, exc.message)
                 continue

@@ -90,19 +90,21 @@ def _xes_value(elem: Any, depth: int) -> Any:
     return value
 
 
-def _xes_attributes(elem: Any, depth: int, prefix: str = "") -> dict[str, Any]:
-    """The keyed children of `elem` (at `depth` in the document) as `{prefix + key: value}`."""
+def _xes_attributes(elem: Any, depth: int) -> dict[str, Any]:
+    """The keyed children of `elem` (at `depth` in the document) as `{key: value}`."""
     out: dict[str, Any] = {}
+    names, text_kinds = _local_names, _TEXT_KINDS
     for child in elem:
         key = child.get("key")
         if key is None:
             continue
         tag = child.tag
-        kind = _local_names.get(tag) if isinstance(tag, str) else None
-        if kind in _TEXT_KINDS and not len(child):  # the common case, without a call
-            out[prefix + key] = child.get("value")
+        # The common case without a call: a known text tag (lxml's comment, entity and PI
+        # "tags" are functions, never in the cache) and no child elements.
+        if names.get(tag) in text_kinds and not len(child):
+            out[key] = child.get("value")
         elif _local(tag) not in ("event", "trace"):
-            out[prefix + key] = _xes_value(child, depth + 1)
+            out[key] = _xes_value(child, depth + 1)
     return out
 
 
@@ -163,7 +165,9 @@ def read_xes(stream: IO[bytes]) -> Iterator[Row]:
                 checked = True
             parent = elem.getparent()
             if _local(elem.tag) == "event":
-                trace = _trace_of(elem)
+                trace = parent if parent is not None and _local(parent.tag) == "trace" else None
+                if trace is None:
+                    trace = _trace_of(elem)
                 attrs = _xes_attributes(elem, _EVENT_DEPTH)
                 if trace is None:  # usable when --case-field names one of its attributes
                     loose += 1

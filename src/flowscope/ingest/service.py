@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 import orjson
 import psycopg
 from psycopg.types.json import Jsonb
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from flowscope.attributes import correlation_sql, sql_parameters, value_sql
 from flowscope.db import Database
 from flowscope.ingest.schemas import NewEvent
 
@@ -213,55 +210,3 @@ def store_event_groups(
                 stored += 1
         results.append((stored, len(group) - stored))
     return results
-
-
-def latest_events(
-    session: Session,
-    *,
-    provider: str | None = None,
-    type_: str | None = None,
-    since: datetime | None = None,
-    limit: int = 50,
-    correlation_id: str | None = None,
-    correlation_paths: Sequence[str] = (),
-    before: int | None = None,
-) -> list[dict[str, Any]]:
-    """The latest stored events (newest received first), with their attributes: what a
-    developer checks to see that their app's events arrive as intended.
-
-    Ordered by `seq` (ingest order), which the primary key serves without a sort; a filter on
-    provider/type/time is applied while walking that index backwards. `before` (a `seq`) starts
-    the walk below it: the next page of a keyset pagination, with no offset to skip over.
-    """
-    where = ["true"]
-    params: dict[str, Any] = {"limit": limit}
-    if provider:
-        where.append("provider = :provider")
-        params["provider"] = provider
-    if type_:
-        where.append("type = :type")
-        params["type"] = type_
-    if since is not None:
-        where.append('"timestamp" >= :since')
-        params["since"] = since
-    if before is not None:
-        where.append("seq < :before")
-        params["before"] = before
-    if correlation_id:
-        # The id under any flow's correlation field, read by the correlator's own path rule.
-        # No index serves this: the walk stops at `limit` matches, or at the window's start.
-        matches = []
-        for n, path in enumerate(dict.fromkeys(correlation_paths)):
-            params[f"ck{n}"], params[f"cj{n}"] = sql_parameters(path)
-            value = value_sql("attributes", f"cast(:ck{n} as text)", f":cj{n}")
-            matches.append(f"{correlation_sql(value)} = :cid")
-        where.append(f"({' or '.join(matches)})" if matches else "false")
-        params["cid"] = correlation_id
-    rows = session.execute(
-        text(
-            'select seq, provider, type, event_id, "timestamp", received_at, attributes '  # noqa: S608
-            f"from events where {' and '.join(where)} order by seq desc limit :limit"
-        ),
-        params,
-    ).mappings()
-    return [dict(row) for row in rows]

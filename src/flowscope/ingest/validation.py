@@ -191,10 +191,27 @@ def from_json_object(obj: Any, limits: Limits) -> NewEvent:
     if not isinstance(obj, dict):
         raise Invalid("", f"an event must be a JSON object, not {_json_type(obj)}")
     attrs = dict(obj)
-    provider = _name(_pop(attrs, "event.provider", "provider"), "event.provider")
-    etype = _name(_pop(attrs, "event.type", "type"), "event.type")
-    event_id = _optional_name(_pop(attrs, "event.id", "id"), "event.id")
-    ts = parse_timestamp(attrs.pop("timestamp", None), "timestamp", limits)
+    provider = _pop(attrs, "event.provider", "provider")
+    etype = _pop(attrs, "event.type", "type")
+    event_id = _pop(attrs, "event.id", "id")
+    return from_fields(provider, etype, event_id, attrs.pop("timestamp", None), attrs, limits)
+
+
+def from_fields(
+    provider_value: Any,
+    type_value: Any,
+    id_value: Any,
+    time_value: Any,
+    attrs: dict[str, Any],
+    limits: Limits,
+) -> NewEvent:
+    """`from_json_object` once the event's own fields are taken out of the object: `attrs` is
+    the rest (kept as the event's attributes, not copied). For callers that build events field
+    by field (`import-log`), with the same checks in the same order."""
+    provider = _name(provider_value, "event.provider")
+    etype = _name(type_value, "event.type")
+    event_id = _optional_name(id_value, "event.id")
+    ts = parse_timestamp(time_value, "timestamp", limits)
     _check_age(provider, ts, "timestamp", limits)
     _check_tree(attrs, "", limits)
     if limits.check_strings:

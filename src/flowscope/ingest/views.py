@@ -13,7 +13,7 @@ from flowscope.deps import CurrentUser, SessionDep
 from flowscope.errors import FlowscopeError
 from flowscope.flows.analysis.formatting import register
 from flowscope.flows.definitions.service import definition_of, list_flows
-from flowscope.ingest import explorer, service
+from flowscope.ingest import explorer
 from flowscope.timeframes import DEFAULT_RANGE, RANGE_LABELS, RANGES
 from flowscope.web import render, templates
 
@@ -75,7 +75,7 @@ def events_overview(
     ]
     providers = by_volume(rows)
     cid = cid.strip()
-    latest = service.latest_events(
+    latest = explorer.latest_events(
         session,
         provider=provider or None,
         type_=type or None,
@@ -84,6 +84,7 @@ def events_overview(
         correlation_id=cid or None,
         correlation_paths=correlation_paths(session) if cid else (),
         before=before,
+        pairs=[(str(r["provider"]), str(r["type"])) for r in everything],
     )
     context = {
         "providers": providers,
