@@ -138,7 +138,7 @@ def correlate_all(db: Database, probe: list[float] | None = None, prefetch: bool
     read = 0
     while True:
         with transaction(db.sessions) as session:
-            read += correlate(session, batch_size=5000, budget_seconds=1.0, prefetch=prefetch)
+            read += correlate(session, budget_seconds=1.0, prefetch=prefetch)
         with db.sessions() as session:
             if probe is not None:
                 started = time.perf_counter()
@@ -239,7 +239,7 @@ def lag(db: Database, rate: int, seconds: float) -> None:
         while not stop.is_set():
             before = time.perf_counter()
             with transaction(db.sessions) as session:
-                correlate(session, batch_size=5000)
+                correlate(session)
                 snapshot = session.scalar(
                     text("select snapshot from flow_builds where state = 'ready'")
                 )
