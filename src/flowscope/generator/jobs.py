@@ -60,7 +60,8 @@ def run_once(
     little left to do). `on_flow_created` has no default so that no caller forgets the hooks
     its wiring gives it. `run_id`: a run already recorded by `start_run`.
     """
-    run = _started(db, run_id) if run_id is not None else start_run(db, slug, trigger)
+    if run_id is None:
+        run_id = start_run(db, slug, trigger)
     try:
         with transaction(db.sessions) as session:
             generator = service.get_generator(session, slug, for_update=True)
@@ -71,26 +72,25 @@ def run_once(
                 since=since,
                 on_flow_created=on_flow_created,
             )
-            _close_interrupted_runs(session, generator.id, run.id)
-            recorded = session.get_one(GeneratorRun, run.id)
+            _close_interrupted_runs(session, generator.id, run_id)
+            recorded = session.get_one(GeneratorRun, run_id)
             recorded.finished_at = datetime.now(UTC)
             recorded.events_written = outcome.written
             recorded.pending_added = outcome.pending_added
     except Exception as exc:
         with transaction(db.sessions) as session:
-            failed = session.get(GeneratorRun, run.id)
+            failed = session.get(GeneratorRun, run_id)
             if failed is not None:
                 failed.finished_at = datetime.now(UTC)
                 failed.error = f"{type(exc).__name__}: {exc}"[:2000]
-                run = failed
         raise
     return recorded, outcome
 
 
-def start_run(db: Database, slug: str, trigger: str) -> GeneratorRun:
-    """Record that a run of `slug` starts now (committed): the history shows it at once, so a
-    page rendered before the run itself begins (a "Run now" done after the response) shows it
-    running, and polls, rather than "No runs yet" for good."""
+def start_run(db: Database, slug: str, trigger: str) -> int:
+    """Record that a run of `slug` starts now (committed) and return its id: the history shows
+    it at once, so a page rendered before the run itself begins (a "Run now" done after the
+    response) shows it running, and polls, rather than "No runs yet" for good."""
     with transaction(db.sessions) as session:
         generator = service.get_generator(session, slug)
         run = GeneratorRun(
@@ -101,12 +101,8 @@ def start_run(db: Database, slug: str, trigger: str) -> GeneratorRun:
             pending_added=0,
         )
         session.add(run)
-    return run
-
-
-def _started(db: Database, run_id: int) -> GeneratorRun:
-    with db.sessions() as session:
-        return session.get_one(GeneratorRun, run_id)
+        session.flush()
+        return run.id
 
 
 def run_scheduled(

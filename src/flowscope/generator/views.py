@@ -200,6 +200,6 @@ def run_generator(
     service.get_generator(session, slug)  # 404 now rather than a failed run later
     # Recorded now, so the page the redirect shows has the run (and polls until it ends); run
     # after the response: a first run may backfill days of history.
-    run = jobs.start_run(db, slug, "manual")
-    background.add_task(_run_in_background, db, slug, run.id, hooks)
+    run_id = jobs.start_run(db, slug, "manual")
+    background.add_task(_run_in_background, db, slug, run_id, hooks)
     return redirect(request, request.url_for("generator", slug=slug).path)
