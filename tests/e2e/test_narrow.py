@@ -237,6 +237,9 @@ def test_a_wide_query_result_scrolls_in_its_box_with_a_hint(
     assert box["x"] + box["width"] <= PHONE["width"], box
     page.goto(f"/query?q={quote(WIDE_QUERY)}")
     expect(page.locator("#result-table tbody tr")).to_have_count(20)
+    # the hints are drawn on the animation frame after htmx settles the result: wait for one
+    # before reading every box, or the read can land between the swap and that frame
+    expect(page.locator(".scroll-hint").first).to_be_visible()
     _fits(page)
     boxes = page.evaluate(OVERFLOWING_JS)
     assert boxes, "the wide result should overflow its own box"
