@@ -223,7 +223,9 @@ select i.correlation_id, i.started_at, i.last_event_at, i.duration_s, i.event_co
        i.exception_name, i.properties, i.revenue::float8 as revenue, i.variant,
        {state_sql("i")} as state
 from flow_instances i
-where i.build_id = :b and i.correlation_id = :c
+-- the build as a value the planner does not know (see `correlation.statements.BUILD`): a
+-- build younger than the last ANALYZE was read through the (build_id, started_at) index
+where i.build_id = (select cast(:b as int8)) and i.correlation_id = :c
 """  # noqa: S608 - the state fragment is a constant
 
 

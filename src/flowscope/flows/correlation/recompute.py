@@ -131,7 +131,7 @@ restamped as (
   -- key (`= any(array(…))`): a join let the planner scan all the build's step rows per batch
   update flow_instance_steps s set started_at = mv.started_at
   from moved mv
-  where s.build_id = %(b)s and s.correlation_id = any(array(select cid from moved))
+  where s.build_id = {build} and s.correlation_id = any(array(select cid from moved))
     and s.correlation_id = mv.cid
     and s.started_at is distinct from mv.started_at
     and (s.correlation_id, s.step) not in (select n.cid, n.step from new n)
@@ -176,6 +176,7 @@ def recompute_sql(flow: CompiledFlow, staged: str, statements: Statements = POST
         staged=staged,
         memberships=statements.memberships,
         moved=statements.moved,
+        build=statements.build,
     )
 
 
@@ -187,8 +188,17 @@ def recompute(
 ) -> None:
     """Rewrite the instances of `flow`'s build that have memberships in the table `staged`
     (this batch's) from all their memberships, and their contribution to the rollups."""
+    # The rollups move with the instances: their old contribution out, the new one in.
+    delta = rollups.subtract_old(conn, statements, flow.build_id, staged)
+    with conn.cursor() as cur:
+        cur.execute(recompute_sql(flow, staged, statements), recompute_params(flow))
+    rollups.add_new(conn, statements, flow.build_id, staged, delta)
+
+
+def recompute_params(flow: CompiledFlow) -> dict[str, Any]:
+    """The parameters of `recompute_sql(flow, …)`."""
     steps = list(flow.timeouts)
-    params = {
+    return {
         "b": flow.build_id,
         "ends": sorted(flow.end_steps),
         "rstep": flow.definition.revenue.step if flow.definition.revenue else None,
@@ -196,11 +206,6 @@ def recompute(
         "tstall": [_seconds(flow.timeouts[s][0]) for s in steps],
         "tdrop": [_seconds(flow.timeouts[s][1]) for s in steps],
     }
-    # The rollups move with the instances: their old contribution out, the new one in.
-    delta = rollups.subtract_old(conn, statements, flow.build_id, staged)
-    with conn.cursor() as cur:
-        cur.execute(recompute_sql(flow, staged, statements), params)
-    rollups.add_new(conn, statements, flow.build_id, staged, delta)
 
 
 def _seconds(value: Any) -> float | None:
