@@ -177,8 +177,8 @@ class FlowInstanceStep(Base):
     # The instance's start, copied so a timeframe's step counts need no join to find their rows.
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
+    # (build_id, started_at): the alert series' step counts per interval
     __table_args__ = (
-        Index("ix_flow_instance_steps_build_id_step", "build_id", "step"),
         Index(
             "ix_flow_instance_steps_build_id_started_at",
             "build_id",
@@ -200,15 +200,8 @@ class FlowTransition(Base):
     target: Mapped[str] = mapped_column(String(64))
     delay_s: Mapped[float] = mapped_column(Float)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the instance's start
-
-    __table_args__ = (
-        Index(
-            "ix_flow_transitions_build_id_started_at",
-            "build_id",
-            "started_at",
-            postgresql_include=["correlation_id", "source", "target", "delay_s"],
-        ),
-    )
+    # Read by primary key only (per instance); a timeframe's edges and delays are rollups
+    # (migration 0016 dropped the (build_id, started_at) index they were counted from).
 
 
 class FlowRollup(Base):
