@@ -1,25 +1,31 @@
-"""The correlator's batches are bounded by rows and by the bytes of the events' attributes."""
+"""The correlator's batches are bounded by rows and by the bytes of the events' attributes; a
+backfill walks the stored events in windows by key, whatever the statistics say."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from sqlalchemy import text
 
 from flowscope.db import Database
 from flowscope.flows.correlation.memberships import raw
-from flowscope.flows.correlation.reads import BACKFILL, read_batch
+from flowscope.flows.correlation.reads import _BOUNDED, BACKFILL, read_backfill
 from tests.flows.correlation_support import PROVIDER, event, ingest
 
 
 def _read(db: Database, n: int, max_bytes: int, after: int = 0) -> tuple[list[int], bool]:
+    seqs, exhausted, _ = _window(db, n, max_bytes, after)
+    return seqs, exhausted
+
+
+def _window(db: Database, n: int, max_bytes: int, after: int = 0) -> tuple[list[int], bool, int]:
     with db.sessions() as session:
         conn = raw(session)
         with conn.cursor() as cur:
             horizon = cur.execute("select pg_current_snapshot()::text").fetchone()[0]  # type: ignore[index]
-        batch = read_batch(
+        batch = read_backfill(
             conn,
-            BACKFILL,
             {
                 "after": after,
                 "horizon": horizon,
@@ -29,7 +35,8 @@ def _read(db: Database, n: int, max_bytes: int, after: int = 0) -> tuple[list[in
             n=n,
             max_bytes=max_bytes,
         )
-    return [row[0] for row in batch.rows], batch.exhausted
+    assert batch.after is not None
+    return [row[0] for row in batch.rows], batch.exhausted, batch.after
 
 
 def test_batches_stop_at_the_row_limit_and_say_when_nothing_follows(clean_db: Database) -> None:
@@ -67,3 +74,45 @@ def test_batches_stop_at_the_byte_limit_but_always_hold_one_event(clean_db: Data
     seqs, exhausted = _read(clean_db, n=10, max_bytes=10**9)
     assert len(seqs) == 10
     assert not exhausted
+
+
+def test_a_window_without_matching_events_still_moves_the_backfill_on(clean_db: Database) -> None:
+    ingest(clean_db, [event(f"o{i}", "payment.captured", i) for i in range(10)])
+    ingest(clean_db, [event(f"o{i}", "order.placed", 20 + i) for i in range(3)])
+    with clean_db.sessions() as s:
+        stored = list(s.scalars(text("select seq from events order by seq")))
+    windows, after, exhausted = [], 0, False
+    while not exhausted:
+        seqs, exhausted, after = _window(clean_db, n=4, max_bytes=10**9, after=after)
+        windows.append(seqs)
+    assert windows == [[], [], stored[10:12], stored[12:]]
+    assert after == stored[-1]
+
+
+def test_the_backfill_read_is_a_key_range_scan_at_any_size(clean_db: Database) -> None:
+    """Asked for the next n *matching* events in seq order, the planner (estimating the
+    filters to keep a few rows of the table) sorted the whole table per batch: quadratic."""
+    for part in range(6):
+        ingest(clean_db, [event(f"o{part}-{i}", "order.placed", i) for i in range(5000)])
+    with clean_db.engine.begin() as conn:
+        conn.exec_driver_sql("analyze events")
+    with clean_db.sessions() as session:
+        conn = raw(session)
+        with conn.cursor() as cur:
+            first = cur.execute("select min(seq) from events").fetchone()[0]  # type: ignore[index]
+            cur.execute(
+                f"explain (format json) {_BOUNDED[BACKFILL]}",  # noqa: S608 - a constant
+                {
+                    "after": first,
+                    "upto": first + 1000,
+                    "horizon": "1:1:",
+                    "providers": [PROVIDER],
+                    "types": ["order.placed"],
+                    "n": 1000,
+                    "max_bytes": 10**9,
+                },
+            )
+            (document,) = cur.fetchone()  # type: ignore[misc]
+    plan = json.dumps(document)
+    assert "Seq Scan" not in plan, plan
+    assert "pk_events" in plan, plan

@@ -9,6 +9,15 @@ A batch is at most `n` rows and, past its first row, at most `max_bytes` of stor
 (`pg_column_size`: the size on disk, which a compressed large document can exceed in memory
 by its compression ratio): a burst of large events cannot make one batch hold gigabytes.
 The cut is made in PostgreSQL over the rows the limit picked, so nothing past it is sent.
+
+A backfill walks `seq` in windows of `n` stored events, whatever they match (`read_backfill`):
+the end of the window is found first, on the primary key alone, and the batch is the
+window's matching events. Asked for "the next `n` matching events in seq order" instead,
+the planner estimated the filters (a function of the snapshot, `x || ''`) to keep a few
+hundred rows of the whole table, so a walk in key order looked like a full scan anyway, and
+at 20 M events it sorted the whole table for every batch (13 s per 20,000 events; 2 M was
+already 0.5–1 s): the backfill was quadratic. A bounded window is a short range scan,
+whatever the statistics.
 """
 
 from __future__ import annotations
@@ -42,14 +51,21 @@ order by txid, seq
 limit %(n)s
 """
 
-# A new build's backfill: the events visible in its horizon snapshot, in seq order.
+# A new build's backfill: the events visible in its horizon snapshot, in seq order, of the
+# window (after, upto] (`read_backfill`).
 BACKFILL = """
 select seq, provider, type, "timestamp", attributes, txid::text::bigint as tx
 from events
-where seq > %(after)s and pg_visible_in_snapshot(txid, %(horizon)s::pg_snapshot)
+where seq > %(after)s and seq <= coalesce(%(upto)s::int8, 9223372036854775807)
+  and pg_visible_in_snapshot(txid, %(horizon)s::pg_snapshot)
   and provider || '' = any(%(providers)s) and type || '' = any(%(types)s)
 order by seq
 limit %(n)s
+"""
+
+# The last seq of the next `n` stored events after `after`; none when fewer are left.
+_WINDOW_END = """
+select seq from events where seq > %(after)s order by seq offset %(skip)s limit 1
 """
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024
@@ -59,6 +75,7 @@ MAX_BATCH_BYTES = 32 * 1024 * 1024
 class Batch:
     rows: list[tuple[Any, ...]]  # (seq, provider, type, timestamp, attributes, txid)
     exhausted: bool  # the statement had fewer than `n` rows left: nothing follows this batch
+    after: int | None = None  # a backfill's position: the next batch starts after this seq
 
 
 def _bounded(sql: str, order: str) -> str:
@@ -84,6 +101,18 @@ _BOUNDED = {
 }
 
 
+def _read(
+    conn: psycopg.Connection[Any], sql: str, params: dict[str, Any], n: int, max_bytes: int
+) -> tuple[list[tuple[Any, ...]], int]:
+    """The rows of `sql` bounded by `n` and `max_bytes`, and how many the limit picked."""
+    with conn.cursor() as cur:
+        set_json_loads(orjson.loads, cur)
+        cur.execute(_BOUNDED[sql], {**params, "n": n, "max_bytes": max_bytes})
+        rows = cur.fetchall()
+    fetched = rows[0][-1] if rows else 0
+    return [row[:-1] for row in rows], fetched
+
+
 def read_batch(
     conn: psycopg.Connection[Any],
     sql: str,
@@ -94,9 +123,27 @@ def read_batch(
 ) -> Batch:
     """One batch of `sql` (one of this module's statements): at most `n` rows, and rows past
     the first only while the attributes before them stay under `max_bytes`."""
+    rows, fetched = _read(conn, sql, params, n, max_bytes)
+    return Batch(rows, exhausted=fetched < n)
+
+
+def read_backfill(
+    conn: psycopg.Connection[Any],
+    params: dict[str, Any],
+    *,
+    n: int,
+    max_bytes: int = MAX_BATCH_BYTES,
+) -> Batch:
+    """The matching events of the next window of `n` stored events after `params["after"]`
+    (see the module's docstring), at most `max_bytes` of them as in `read_batch`;
+    `Batch.after` says where the next batch starts."""
+    after: int = params["after"]
     with conn.cursor() as cur:
-        set_json_loads(orjson.loads, cur)
-        cur.execute(_BOUNDED[sql], {**params, "n": n, "max_bytes": max_bytes})
-        rows = cur.fetchall()
-    fetched = rows[0][-1] if rows else 0
-    return Batch([row[:-1] for row in rows], exhausted=fetched < n)
+        end = cur.execute(_WINDOW_END, {"after": after, "skip": n - 1}).fetchone()
+    upto: int | None = end[0] if end else None
+    rows, fetched = _read(conn, BACKFILL, {**params, "upto": upto}, n, max_bytes)
+    if len(rows) < fetched:  # cut by bytes: the rest of the window comes next
+        return Batch(rows, exhausted=False, after=rows[-1][0])
+    if upto is None:  # the window reached the last stored event
+        return Batch(rows, exhausted=True, after=rows[-1][0] if rows else after)
+    return Batch(rows, exhausted=False, after=upto)
