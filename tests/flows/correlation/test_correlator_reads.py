@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
 from sqlalchemy import text
 
 from flowscope.db import Database
 from flowscope.flows.correlation.memberships import raw
-from flowscope.flows.correlation.reads import _BOUNDED, BACKFILL, read_backfill
+from flowscope.flows.correlation.reads import _BOUNDED, _WINDOW_END, BACKFILL, NEWER, read_window
 from tests.flows.correlation_support import PROVIDER, event, ingest
 
 
@@ -24,10 +25,12 @@ def _window(db: Database, n: int, max_bytes: int, after: int = 0) -> tuple[list[
         conn = raw(session)
         with conn.cursor() as cur:
             horizon = cur.execute("select pg_current_snapshot()::text").fetchone()[0]  # type: ignore[index]
-        batch = read_backfill(
+        batch = read_window(
             conn,
+            BACKFILL,
             {
-                "after": after,
+                "ct": 0,
+                "cs": after,
                 "horizon": horizon,
                 "providers": [PROVIDER],
                 "types": ["order.placed"],
@@ -35,8 +38,7 @@ def _window(db: Database, n: int, max_bytes: int, after: int = 0) -> tuple[list[
             n=n,
             max_bytes=max_bytes,
         )
-    assert batch.after is not None
-    return [row[0] for row in batch.rows], batch.exhausted, batch.after
+    return [row[0] for row in batch.rows], batch.exhausted, batch.after[1]
 
 
 def test_batches_stop_at_the_row_limit_and_say_when_nothing_follows(clean_db: Database) -> None:
@@ -89,8 +91,9 @@ def test_a_window_without_matching_events_still_moves_the_backfill_on(clean_db: 
     assert after == stored[-1]
 
 
-def test_the_backfill_read_is_a_key_range_scan_at_any_size(clean_db: Database) -> None:
-    """Asked for the next n *matching* events in seq order, the planner (estimating the
+@pytest.mark.parametrize("statement", [BACKFILL, NEWER], ids=["backfill", "newer"])
+def test_a_read_is_a_key_range_scan_at_any_size(clean_db: Database, statement: str) -> None:
+    """Asked for the next n *matching* events in key order, the planner (estimating the
     filters to keep a few rows of the table) sorted the whole table per batch: quadratic."""
     for part in range(6):
         ingest(clean_db, [event(f"o{part}-{i}", "order.placed", i) for i in range(5000)])
@@ -99,20 +102,30 @@ def test_the_backfill_read_is_a_key_range_scan_at_any_size(clean_db: Database) -
     with clean_db.sessions() as session:
         conn = raw(session)
         with conn.cursor() as cur:
-            first = cur.execute("select min(seq) from events").fetchone()[0]  # type: ignore[index]
-            cur.execute(
-                f"explain (format json) {_BOUNDED[BACKFILL]}",  # noqa: S608 - a constant
-                {
-                    "after": first,
-                    "upto": first + 1000,
-                    "horizon": "1:1:",
-                    "providers": [PROVIDER],
-                    "types": ["order.placed"],
-                    "n": 1000,
-                    "max_bytes": 10**9,
-                },
-            )
+            row = cur.execute(
+                "select min(seq), min(txid)::text, max(txid)::text, "
+                "pg_current_snapshot()::text from events"
+            ).fetchone()
+            assert row is not None
+            first, lo, hi, snapshot = row
+            params = {
+                "ct": "0",
+                "cs": first,
+                "lo": lo,
+                "hi": str(int(hi) + 1),
+                "snapshot": snapshot,
+                "horizon": snapshot,
+                "providers": [PROVIDER],
+                "types": ["order.placed"],
+                "n": 1000,
+                "max_bytes": 10**9,
+                "skip": 999,
+            }
+            end = cur.execute(_WINDOW_END[statement], params).fetchone()
+            assert end is not None
+            params["ut"], params["us"] = end
+            cur.execute(f"explain (format json) {_BOUNDED[statement]}", params)  # noqa: S608
             (document,) = cur.fetchone()  # type: ignore[misc]
     plan = json.dumps(document)
-    assert "Seq Scan" not in plan, plan
-    assert "pk_events" in plan, plan
+    assert '"Seq Scan"' not in plan, plan
+    assert "pk_events" in plan or "ix_events_txid" in plan, plan

@@ -39,7 +39,7 @@ from flowscope.flows.correlation.memberships import (
 )
 from flowscope.flows.correlation.models import FlowBuild
 from flowscope.flows.correlation.prefetch import batches
-from flowscope.flows.correlation.reads import Batch, read_backfill
+from flowscope.flows.correlation.reads import BACKFILL, Batch, read_window
 from flowscope.flows.correlation.staging import clear, copy_rows, stage
 from flowscope.flows.correlation.statements import Statements
 
@@ -65,11 +65,11 @@ def backfill(
     def reader(rconn: psycopg.Connection[Any]) -> Iterator[tuple[Batch, list[tuple[Any, ...]]]]:
         after = build.backfill_seq
         while True:
-            batch = read_backfill(rconn, {**params, "after": after}, n=batch_size)
+            batch = read_window(rconn, BACKFILL, {**params, "ct": 0, "cs": after}, n=batch_size)
             yield batch, memberships([flow], batch.rows)
-            if batch.exhausted or batch.after is None:
+            if batch.exhausted:
                 return
-            after = batch.after
+            after = batch.after[1]
 
     read = 0
     for number, (batch, found) in enumerate(
@@ -79,8 +79,7 @@ def backfill(
             copy_rows(conn, "flow_events", MEMBERSHIP_COLUMNS, found)
             build.events_done += len(batch.rows)
             read += len(batch.rows)
-        if batch.after is not None:
-            build.backfill_seq = batch.after
+        build.backfill_seq = batch.after[1]
         if batch.exhausted:
             build.backfill_done = True
             break

@@ -68,7 +68,7 @@ from flowscope.flows.correlation.memberships import (
 )
 from flowscope.flows.correlation.models import FlowBuild
 from flowscope.flows.correlation.prefetch import batches
-from flowscope.flows.correlation.reads import FINISHED, NEWER, Batch, read_batch
+from flowscope.flows.correlation.reads import FINISHED, NEWER, Batch, read_window
 from flowscope.flows.correlation.statements import statements_for
 from flowscope.flows.correlation.watermark import Snapshot
 
@@ -212,15 +212,15 @@ def _follow(
 
     def reader(rconn: psycopg.Connection[Any]) -> Iterator[tuple[Batch, list[tuple[Any, ...]]]]:
         for sql, params in phases:
-            ct, cs = 0, 0
+            ct, cs = "0", 0
             while True:
-                batch = read_batch(
-                    rconn, sql, {**common, **params, "ct": str(ct), "cs": cs}, n=batch_size
+                batch = read_window(
+                    rconn, sql, {**common, **params, "ct": ct, "cs": cs}, n=batch_size
                 )
                 yield batch, memberships(flows, batch.rows)
                 if batch.exhausted:
                     break
-                ct, cs = batch.rows[-1][5], batch.rows[-1][0]
+                ct, cs = batch.after
 
     read = 0
     for batch, found in batches(session, conn, reader, parallel=prefetch):

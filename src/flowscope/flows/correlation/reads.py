@@ -10,14 +10,15 @@ A batch is at most `n` rows and, past its first row, at most `max_bytes` of stor
 by its compression ratio): a burst of large events cannot make one batch hold gigabytes.
 The cut is made in PostgreSQL over the rows the limit picked, so nothing past it is sent.
 
-A backfill walks `seq` in windows of `n` stored events, whatever they match (`read_backfill`):
-the end of the window is found first, on the primary key alone, and the batch is the
-window's matching events. Asked for "the next `n` matching events in seq order" instead,
-the planner estimated the filters (a function of the snapshot, `x || ''`) to keep a few
-hundred rows of the whole table, so a walk in key order looked like a full scan anyway, and
-at 20 M events it sorted the whole table for every batch (13 s per 20,000 events; 2 M was
-already 0.5–1 s): the backfill was quadratic. A bounded window is a short range scan,
-whatever the statistics.
+Every read walks its key order (`seq` for a backfill, (txid, seq) for the live phases) in
+windows of `n` stored events, whatever they match (`read_window`): the end of the window is
+found first, on the key's index alone, and the batch is the window's matching events.
+Asked for "the next `n` matching events in key order" instead, the planner estimated the
+filters (a function of the snapshot, `x || ''`) to keep a few hundred rows of the table, so a
+walk in key order looked like a full scan anyway: at 20 M events it sorted the whole table
+for every batch (13 s per 20,000 events; 2 M was already 0.5–1 s), and a catch-up over a
+wide range of transactions did the same. A bounded window is a short range scan, whatever
+the statistics.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ FINISHED = """
 select seq, provider, type, "timestamp", attributes, txid::text::bigint as tx, txid
 from events
 where txid = any(%(txids)s::text[]::xid8[]) and (txid, seq) > (%(ct)s::text::xid8, %(cs)s)
+  and (txid, seq) <= (%(ut)s::text::xid8, %(us)s::int8)
   and provider || '' = any(%(providers)s) and type || '' = any(%(types)s)
 order by txid, seq
 limit %(n)s
@@ -46,27 +48,43 @@ from events
 where txid >= %(lo)s::text::xid8 and txid < %(hi)s::text::xid8
   and pg_visible_in_snapshot(txid, %(snapshot)s::pg_snapshot)
   and (txid, seq) > (%(ct)s::text::xid8, %(cs)s)
+  and (txid, seq) <= (%(ut)s::text::xid8, %(us)s::int8)
   and provider || '' = any(%(providers)s) and type || '' = any(%(types)s)
 order by txid, seq
 limit %(n)s
 """
 
-# A new build's backfill: the events visible in its horizon snapshot, in seq order, of the
-# window (after, upto] (`read_backfill`).
+# A new build's backfill: the events visible in its horizon snapshot, in seq order.
 BACKFILL = """
 select seq, provider, type, "timestamp", attributes, txid::text::bigint as tx
 from events
-where seq > %(after)s and seq <= coalesce(%(upto)s::int8, 9223372036854775807)
+where seq > %(cs)s and seq <= %(us)s::int8
   and pg_visible_in_snapshot(txid, %(horizon)s::pg_snapshot)
   and provider || '' = any(%(providers)s) and type || '' = any(%(types)s)
 order by seq
 limit %(n)s
 """
 
-# The last seq of the next `n` stored events after `after`; none when fewer are left.
-_WINDOW_END = """
-select seq from events where seq > %(after)s order by seq offset %(skip)s limit 1
-"""
+# Each statement's window: the key of the n-th stored event after (ct, cs) in its order, by
+# the key's index alone (`skip` = n - 1); none when fewer are left.
+_WINDOW_END = {
+    FINISHED: """
+select txid::text, seq from events
+where txid = any(%(txids)s::text[]::xid8[]) and (txid, seq) > (%(ct)s::text::xid8, %(cs)s)
+order by txid, seq offset %(skip)s limit 1
+""",
+    NEWER: """
+select txid::text, seq from events
+where txid >= %(lo)s::text::xid8 and txid < %(hi)s::text::xid8
+  and (txid, seq) > (%(ct)s::text::xid8, %(cs)s)
+order by txid, seq offset %(skip)s limit 1
+""",
+    BACKFILL: """
+select '0', seq from events where seq > %(cs)s order by seq offset %(skip)s limit 1
+""",
+}
+# Past every key: the upper bound of the last window.
+_END = ("18446744073709551615", 9223372036854775807)
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024
 
@@ -74,8 +92,9 @@ MAX_BATCH_BYTES = 32 * 1024 * 1024
 @dataclass(frozen=True)
 class Batch:
     rows: list[tuple[Any, ...]]  # (seq, provider, type, timestamp, attributes, txid)
-    exhausted: bool  # the statement had fewer than `n` rows left: nothing follows this batch
-    after: int | None = None  # a backfill's position: the next batch starts after this seq
+    exhausted: bool  # the walk reached the last stored event: nothing follows this batch
+    # where the next batch starts: after this (txid, seq) key ('0' for a backfill's seq walk)
+    after: tuple[str, int]
 
 
 def _bounded(sql: str, order: str) -> str:
@@ -113,7 +132,7 @@ def _read(
     return [row[:-1] for row in rows], fetched
 
 
-def read_batch(
+def read_window(
     conn: psycopg.Connection[Any],
     sql: str,
     params: dict[str, Any],
@@ -121,29 +140,20 @@ def read_batch(
     n: int,
     max_bytes: int = MAX_BATCH_BYTES,
 ) -> Batch:
-    """One batch of `sql` (one of this module's statements): at most `n` rows, and rows past
-    the first only while the attributes before them stay under `max_bytes`."""
-    rows, fetched = _read(conn, sql, params, n, max_bytes)
-    return Batch(rows, exhausted=fetched < n)
-
-
-def read_backfill(
-    conn: psycopg.Connection[Any],
-    params: dict[str, Any],
-    *,
-    n: int,
-    max_bytes: int = MAX_BATCH_BYTES,
-) -> Batch:
-    """The matching events of the next window of `n` stored events after `params["after"]`
-    (see the module's docstring), at most `max_bytes` of them as in `read_batch`;
-    `Batch.after` says where the next batch starts."""
-    after: int = params["after"]
+    """The events of `sql` (one of this module's statements) in the next window of `n` stored
+    events after the key `params["ct"], params["cs"]`, rows past the first only while the
+    attributes before them stay under `max_bytes`."""
+    after = (str(params["ct"]), int(params["cs"]))
     with conn.cursor() as cur:
-        end = cur.execute(_WINDOW_END, {"after": after, "skip": n - 1}).fetchone()
-    upto: int | None = end[0] if end else None
-    rows, fetched = _read(conn, BACKFILL, {**params, "upto": upto}, n, max_bytes)
+        end = cur.execute(_WINDOW_END[sql], {**params, "skip": n - 1}).fetchone()
+    ut, us = (end[0], end[1]) if end else _END
+    rows, fetched = _read(conn, sql, {**params, "ut": ut, "us": us}, n, max_bytes)
     if len(rows) < fetched:  # cut by bytes: the rest of the window comes next
-        return Batch(rows, exhausted=False, after=rows[-1][0])
-    if upto is None:  # the window reached the last stored event
-        return Batch(rows, exhausted=True, after=rows[-1][0] if rows else after)
-    return Batch(rows, exhausted=False, after=upto)
+        return Batch(rows, exhausted=False, after=_key(sql, rows[-1]))
+    if end is None:  # the window reached the last stored event
+        return Batch(rows, exhausted=True, after=_key(sql, rows[-1]) if rows else after)
+    return Batch(rows, exhausted=False, after=(ut, us))
+
+
+def _key(sql: str, row: tuple[Any, ...]) -> tuple[str, int]:
+    return ("0" if sql is BACKFILL else str(row[5]), row[0])
