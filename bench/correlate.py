@@ -150,13 +150,21 @@ def correlate_all(db: Database, probe: list[float] | None = None, prefetch: bool
                     )
                 )
                 probe.append(time.perf_counter() - started)
-            pending = session.scalar(
-                text(
-                    "select count(*) from flow_builds b where b.state = 'ready' and exists ("
-                    " select 1 from events e"
-                    " where e.txid >= pg_snapshot_xmin(b.snapshot::pg_snapshot)"
-                    " and not pg_visible_in_snapshot(e.txid, b.snapshot::pg_snapshot))"
+            # each snapshot as a value: read from a joined row, it made the planner scan
+            # every event per check
+            snapshots = session.scalars(
+                text("select snapshot from flow_builds where state = 'ready'")
+            ).all()
+            pending = any(
+                session.scalar(
+                    text(
+                        "select exists (select 1 from events e"
+                        " where e.txid >= pg_snapshot_xmin(cast(:s as pg_snapshot))"
+                        " and not pg_visible_in_snapshot(e.txid, cast(:s as pg_snapshot)))"
+                    ),
+                    {"s": snapshot},
                 )
+                for snapshot in snapshots
             )
             building = session.scalar(
                 text("select count(*) from flow_builds where state = 'building'")
