@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowscope.db import Database
-from flowscope.flows.analysis import exact, kpis
+from flowscope.flows.analysis import drilldown, exact, kpis
 from flowscope.flows.analysis.context import load_flow_context
 from flowscope.flows.definitions.service import get_flow
 from flowscope.ingest.schemas import NewEvent
@@ -59,6 +59,16 @@ def check_windows(db: Database, data: st.DataObject, slug: str = "flow") -> None
             end = start + timedelta(minutes=length)
             fast = kpis.flow_analysis(s, flow, start=start, end=end, now=now)
             slow = exact.flow_analysis(s, flow, start=start, end=end, now=now)
+            # the drill-down's total, from the rollups, for every status and step
+            assert flow.build is not None
+            for status in (None, "completed", "in_progress", "stalled", "dropped", "exception"):
+                for step in (None, *(defined.key for defined in flow.definition.steps)):
+                    filters = drilldown.InstanceFilter(
+                        step=step, status=status, start=start, end=end
+                    )
+                    counted = drilldown.count_instances(s, flow, filters, now=now)
+                    scanned = drilldown.count_exactly(s, flow.build.id, filters, now)
+                    assert counted == scanned, (status, step)
         assert comparable(fast) == comparable(slow)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from flowscope.errors import FlowscopeError, NotFound
+from flowscope.flows.analysis import rollup_reads
 from flowscope.flows.analysis.context import FlowContext
 from flowscope.flows.analysis.schemas import (
     BuildStatus,
@@ -169,10 +170,58 @@ def count_instances(
     _check_step(flow, filters.step)
     if flow.build is None:
         return None
-    where, params = _matching(flow.build.id, filters, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    start, end = filters.start, filters.end
+    if start is not None and end is not None and not filters.q and not filters.properties:
+        return _count_from_rollups(
+            session, flow.build.id, filters.step, filters.status, start, end, now
+        )
+    return count_exactly(session, flow.build.id, filters, now)
+
+
+def count_exactly(session: Session, build_id: int, filters: InstanceFilter, now: datetime) -> int:
+    """`count_instances` from the instance rows: a scan of the timeframe's instances."""
+    where, params = _matching(build_id, filters, now)
     # The fragments are constants; values are bound parameters.
     sql = f"select count(*) from flow_instances i where {' and '.join(where)}"  # noqa: S608
     return int(session.execute(text(sql), params).scalar_one())
+
+
+# Which rollup counts the instances a filter selects, by (status, with a step): see
+# `_matching` for the conditions, `flowscope.flows.correlation.rollups` for the kinds.
+_ROLLUP_KIND: dict[tuple[str | None, bool], str] = {
+    (None, False): "started",
+    (None, True): "step",
+    ("completed", False): "completed",
+    ("completed", True): "step_completed",
+    ("exception", False): "exception",
+    ("exception", True): "step_exception",
+}
+
+
+def _count_from_rollups(
+    session: Session,
+    build_id: int,
+    step: str | None,
+    status: Status | None,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> int:
+    """The count of a timeframe's instances by status and step from the rollups (exact, as
+    every count there): O(hours) rows instead of a scan of the timeframe's instances, which
+    took 340 ms for 30 days at 20 M events."""
+    kind = "open" if status in ("in_progress", "stalled", "dropped") else None
+    kind = kind or _ROLLUP_KIND[(status, step is not None)]
+    (figures,) = rollup_reads.read(session, build_id, [(start, end)], now, [kind])
+    if kind != "open":
+        return figures.count(kind, step or "")
+    # open instances come back by (current step, state at `now`)
+    return sum(
+        n
+        for (k, d1, d2), n in figures.counts.items()
+        if k == "state" and d2 == status and (step is None or d1 == step)
+    )
 
 
 def _check_step(flow: FlowContext, step: str | None) -> None:
