@@ -1,6 +1,6 @@
 """Correlator benchmark (run by hand): catch-up, rebuild and lag at a sustained rate.
 
-    .venv/bin/python bench/correlate.py [--events 200000] [--rate 20000] [--seconds 15]
+    .venv/bin/python bench/correlate.py [--events 200000] [--rate 20000] [--seconds 15] [--parts …]
 
 Baseline (same run, same events): a raw scan of the stored events in the correlator's order
 (fetch only), the least any correlation of them costs.
