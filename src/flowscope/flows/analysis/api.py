@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 
 from flowscope.auth.models import Role, Scope
 from flowscope.deps import RequireScope, SessionDep
-from flowscope.flows.analysis import drilldown, kpis, overview
+from flowscope.flows.analysis import drilldown, kpis, overview, timeline
 from flowscope.flows.analysis.context import FlowContextDep
 from flowscope.flows.analysis.schemas import (
     Builds,
@@ -90,7 +90,7 @@ def get_instances(
 )
 def get_instance(session: SessionDep, flow: FlowContextDep, correlation_id: str) -> Timeline:
     """One instance and its events in time order, with the wait before each."""
-    return drilldown.timeline(session, flow, correlation_id)
+    return timeline.timeline(session, flow, correlation_id)
 
 
 @router.get("/flows/{slug}/variants", name="api_flow_variants", response_model=Variants)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from flowscope.auth.models import Role
 from flowscope.deps import CurrentUser, DatabaseDep, SessionDep
 from flowscope.errors import FlowscopeError
-from flowscope.flows.analysis import drilldown, kpis, overview
+from flowscope.flows.analysis import drilldown, kpis, overview, timeline
 from flowscope.flows.analysis.context import FlowContext, FlowContextDep
 from flowscope.flows.analysis.csv_export import csv_rows
 from flowscope.flows.analysis.diagram import figures, layout
@@ -275,7 +275,7 @@ def flow_timeline(
     flow: FlowContextDep,
     correlation_id: str,
 ) -> Response:
-    data = drilldown.timeline(session, flow, correlation_id)
+    data = timeline.timeline(session, flow, correlation_id)
     page_path = request.url_for("flow", slug=flow.slug).path
     # Links back keep a timeframe that holds this flow, else its step table would not list it.
     back = _range_containing(data.instance.started_at, datetime.now(UTC))
