@@ -207,17 +207,17 @@ def _count_from_rollups(
     """The count of a timeframe's instances by status and step from the rollups (exact, as
     every count there): O(hours) rows instead of a scan of the timeframe's instances, which
     took 340 ms for 30 days at 20 M events."""
-    kind = "open" if status in ("in_progress", "stalled", "dropped") else None
-    kind = kind or _ROLLUP_KIND[(status, step is not None)]
+    if status in ("in_progress", "stalled", "dropped"):
+        # open instances come back by (current step, state at `now`)
+        (figures,) = rollup_reads.read(session, build_id, [(start, end)], now, ["open"])
+        return sum(
+            n
+            for (k, d1, d2), n in figures.counts.items()
+            if k == "state" and d2 == status and (step is None or d1 == step)
+        )
+    kind = _ROLLUP_KIND[(status, step is not None)]
     (figures,) = rollup_reads.read(session, build_id, [(start, end)], now, [kind])
-    if kind != "open":
-        return figures.count(kind, step or "")
-    # open instances come back by (current step, state at `now`)
-    return sum(
-        n
-        for (k, d1, d2), n in figures.counts.items()
-        if k == "state" and d2 == status and (step is None or d1 == step)
-    )
+    return figures.count(kind, step or "")
 
 
 def _check_step(flow: FlowContext, step: str | None) -> None:
