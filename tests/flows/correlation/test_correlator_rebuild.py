@@ -1,15 +1,18 @@
 """A rebuild stores memberships first and computes instance rows per correlation id after:
-interleaved with live events, and with instances larger than a batch, its rows equal those
-of a build made in one go."""
+interleaved with live events, with instances larger than a batch, on several connections at
+once, and after a run that failed, its rows equal those of a build made in one go."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from flowscope.db import Database, transaction
+from flowscope.flows.correlation import correlator, materialization
 from flowscope.flows.correlation.correlator import correlate
+from tests.flows.analysis.rollup_support import from_scratch, stored
 from tests.flows.correlation.test_correlator import steps_of
 from tests.flows.correlation_support import (
     comparable,
@@ -110,4 +113,84 @@ def test_an_instance_larger_than_a_batch_is_materialized_on_its_own(clean_db: Da
     rows = instances(clean_db)
     assert rows["big"]["event_count"] == 30
     assert rows["big"]["variant"] == ["order.placed"] + ["payment.captured"] * 29
+    _same_as_fresh(clean_db)
+
+
+def _build_id(db: Database) -> int:
+    with db.sessions() as s:
+        return int(s.scalar(text("select max(id) from flow_builds")) or 0)
+
+
+def _orders_with_mixed_starts(db: Database) -> None:
+    """60 instances over several transactions and hours, some with a late earlier event."""
+    ingest(db, [event(f"o{i:02}", "order.placed", 37 * i) for i in range(60)])
+    ingest(db, [event(f"o{i:02}", "payment.captured", 37 * i + 5) for i in range(0, 60, 2)])
+    ingest(db, [event(f"o{i:02}", "parcel.shipped", 37 * i + 90) for i in range(0, 60, 3)])
+    ingest(db, [event(f"o{i:02}", "payment.captured", 37 * i - 1) for i in range(1, 60, 5)])
+
+
+def test_ranges_are_materialized_on_several_connections_at_once(
+    clean_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _orders_with_mixed_starts(clean_db)
+    make_flow(clean_db)
+    drain(clean_db)
+    make_flow(clean_db, steps=V2)
+    rounds: list[set[int]] = []
+    real = materialization._committed_range
+
+    def recorded(conn: Any, *args: Any) -> int:
+        rounds[-1].add(conn.info.backend_pid)
+        return real(conn, *args)
+
+    monkeypatch.setattr(materialization, "_committed_range", recorded)
+    for _ in range(100):
+        rounds.append(set())
+        with transaction(clean_db.sessions) as session:
+            correlate(session, batch_size=12, backfill_batches=4)
+        if _state(clean_db, "orders") == (2, True, True):
+            break
+    # Each round's ranges ran on two pooled connections (neither is the run's own), each
+    # range committed on its own; the rows and their rollups are those of a build in one go.
+    assert max(len(pids) for pids in rounds) == materialization.WORKERS == 2
+    build = _build_id(clean_db)
+    assert stored(clean_db, build) == from_scratch(clean_db, build)
+    _same_as_fresh(clean_db)
+
+
+def test_a_round_whose_run_failed_after_it_is_done_again_with_the_same_rows(
+    clean_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _orders_with_mixed_starts(clean_db)
+    make_flow(clean_db)
+    drain(clean_db)
+    make_flow(clean_db, steps=V2)
+    while _state(clean_db, "orders") != (2, True, False):  # backfilled, not materialized
+        with transaction(clean_db.sessions) as session:
+            correlate(session, batch_size=12, backfill_batches=2)
+    build = _build_id(clean_db)
+
+    def fails(*args: Any, **kwargs: Any) -> int:
+        raise RuntimeError("the run fails after its materialization round")
+
+    monkeypatch.setattr(correlator, "_follow", fails)
+    with pytest.raises(RuntimeError), transaction(clean_db.sessions) as session:
+        correlate(session, batch_size=12, backfill_batches=2)
+    # The round's ranges were committed by their connections; the cursor was not.
+    with clean_db.sessions() as s:
+        materialized = s.scalar(
+            text("select count(*) from flow_instances where build_id = :b"), {"b": build}
+        )
+        cursor = s.scalar(
+            text("select materialize_from from flow_builds where id = :b"), {"b": build}
+        )
+    assert materialized
+    assert cursor is None
+    monkeypatch.undo()
+    for _ in range(100):
+        with transaction(clean_db.sessions) as session:
+            correlate(session, batch_size=12, backfill_batches=2)
+        if _state(clean_db, "orders") == (2, True, True):
+            break
+    assert stored(clean_db, build) == from_scratch(clean_db, build)
     _same_as_fresh(clean_db)

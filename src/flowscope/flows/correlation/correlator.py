@@ -21,9 +21,9 @@ it began; its id stays in `xip` until it ends.
 
 Each build (one flow version) has its own snapshot; builds at the same snapshot are served
 by one scan. A new build first backfills the events visible in its horizon snapshot in `seq`
-order, then computes its instance rows (`flowscope.flows.correlation.backfill`), within a
-time budget per run, then follows like the others and is promoted once it has caught up
-(see `flowscope.flows.correlation.builds`).
+order, then computes its instance rows (`flowscope.flows.correlation.backfill` and
+`.materialization`), within a time budget per run, then follows like the others and is
+promoted once it has caught up (see `flowscope.flows.correlation.builds`).
 
 Batches are bounded by rows and by bytes (`flowscope.flows.correlation.reads`). A run
 follows every build to the run's snapshot (the watermark moves only as a whole), so the live
@@ -57,8 +57,9 @@ import psycopg
 from sqlalchemy.orm import Session
 
 from flowscope.flows.correlation import builds, watermark
-from flowscope.flows.correlation.backfill import backfill, materialize
+from flowscope.flows.correlation.backfill import backfill
 from flowscope.flows.correlation.matching import CompiledFlow
+from flowscope.flows.correlation.materialization import materialize
 from flowscope.flows.correlation.memberships import (
     MEMBERSHIP_COLUMNS,
     apply_events,
@@ -124,11 +125,13 @@ def run(
 ) -> Run:
     """One correlator run in the caller's transaction (a job commits it).
 
-    Live builds are followed to the run's snapshot first; then rebuilds (backfill, then
-    materialization) work until `budget_seconds` have passed since the run began, at most
-    `backfill_batches` batches per phase, so a run stays short and its progress is
-    committed run by run. `prefetch`: read and match the next batch on a second connection
-    while this one applies the last (`flowscope.flows.correlation.prefetch`).
+    A rebuild's materialization comes first (on pooled connections, each range committed on
+    its own: `flowscope.flows.correlation.materialization`), then live builds are followed
+    to the run's snapshot, then backfills. Rebuild work stops once `budget_seconds` have
+    passed since the run began, at most `backfill_batches` batches per phase, so a run stays
+    short and its progress is committed run by run. `prefetch`: read and match the next
+    batch on a second connection while this one applies the last
+    (`flowscope.flows.correlation.prefetch`).
     """
     started = time.monotonic()
     conn = raw(session)
@@ -145,6 +148,19 @@ def run(
     for build in builds.sync_builds(session, str(snapshot)):
         build.snapshot_at = snapshot_at
     active = builds.load_active(session)
+    deadline = started + budget_seconds
+    # Materialization first, before this transaction writes any flow row: it runs on
+    # connections of its own (see materialization.py).
+    for build, flow in active:
+        if build.backfill_done and not build.materialized:
+            materialize(
+                session,
+                build,
+                flow,
+                batch_size=batch_size,
+                max_batches=backfill_batches,
+                deadline=deadline,
+            )
     read = 0
     groups: dict[str, list[tuple[FlowBuild, CompiledFlow]]] = defaultdict(list)
     for build, flow in active:
@@ -154,7 +170,6 @@ def run(
         read += _follow(session, members, Snapshot.parse(since), snapshot, batch_size, prefetch)
         for build, _ in members:
             build.snapshot_at = snapshot_at
-    deadline = started + budget_seconds
     for build, flow in active:
         if not build.backfill_done:
             read += backfill(
@@ -165,16 +180,6 @@ def run(
                 max_batches=backfill_batches,
                 deadline=deadline,
                 prefetch=prefetch,
-            )
-        if build.backfill_done and not build.materialized:
-            materialize(
-                conn,
-                build,
-                flow,
-                statements_for(session),
-                batch_size=batch_size,
-                max_batches=backfill_batches,
-                deadline=deadline,
             )
     for build, _ in active:
         caught_up = build.backfill_done and build.snapshot == str(snapshot)

@@ -29,14 +29,14 @@ Reader = Callable[[psycopg.Connection[Any]], Iterator[T]]
 _DONE = object()
 
 
-def second_connection(session: Session) -> AbstractContextManager[Any] | None:
-    """A pooled connection of the session's engine (None when the session is bound to one
-    connection, as in some tests: then the run reads on its own)."""
+def pooled_connection(session: Session) -> AbstractContextManager[Any] | None:
+    """Another pooled connection of the session's engine (None when the session is bound to
+    one connection, as in some tests: then the run does the work on its own)."""
     bind = session.get_bind()
     return bind.connect() if isinstance(bind, Engine) else None
 
 
-def _driver(connection: Any) -> psycopg.Connection[Any]:
+def driver(connection: Any) -> psycopg.Connection[Any]:
     driver = connection.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)  # noqa: S101 - we only run on psycopg
     return driver
@@ -52,7 +52,7 @@ def batches(
 ) -> Iterator[T]:
     """The items of `reader`, run on a second connection in a thread when `parallel` (and
     one is available), else on `own` inline. Leaving the loop early stops the reader."""
-    opened = second_connection(session) if parallel else None
+    opened = pooled_connection(session) if parallel else None
     if opened is None:
         yield from reader(own)
         return
@@ -71,7 +71,7 @@ def batches(
     def run() -> None:
         try:
             with opened as connection:
-                for item in reader(_driver(connection)):
+                for item in reader(driver(connection)):
                     if not put(item):
                         return
                     if stop.is_set():

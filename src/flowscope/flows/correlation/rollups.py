@@ -194,6 +194,9 @@ changes as (
 )
 insert into flow_rollups as r ({_KEY}, n, total, skeys, scounts)
 select {_KEY}, n, total, skeys, scounts from changes
+-- in key order: connections that materialize at once lock shared rows in the same order
+-- (`flowscope.flows.correlation.materialization`), so they cannot deadlock
+order by {_KEY}
 on conflict ({_KEY}) do update
   set n = r.n + excluded.n, total = r.total + excluded.total,
       (skeys, scounts) = (
