@@ -17,6 +17,10 @@ Baseline (same run, same events): a raw scan of the stored events in the correla
    p50/p99 against the 2 s target, and the runs' delay (commit − previous snapshot, what
    `flowscope_correlation_delay_seconds` observes).
 
+Catch-up and rebuild also print their CPU per event, Python's and the rest's (PostgreSQL's on
+a quiet machine), and how many cores were busy: at 50 k events/s, N cores leave N × 20 us of
+CPU per event, so these figures say whether more parallelism can still reach the target.
+
 Prints `uptime`'s load average before and after: the machine is shared.
 Uses FLOWSCOPE_BENCH_DATABASE_URL, else a new database on 127.0.0.1:5432 (dropped at the end).
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import secrets
 import statistics
 import threading
@@ -173,6 +178,49 @@ def correlate_all(db: Database, probe: list[float] | None = None, prefetch: bool
             return read
 
 
+class CpuMeter:
+    """CPU time spent while it is open: this process's (Python: reading, matching, COPY
+    encoding) and the whole machine's (/proc/stat; on a quiet machine the rest is PostgreSQL's
+    backends). Where the time goes decides what a faster correlator must cut: on N cores,
+    50,000 events/s leaves N × 20 us of CPU per event, whatever the parallelism."""
+
+    def __enter__(self) -> CpuMeter:
+        self.machine0, self.own0, self.wall0 = _machine_busy(), _own_cpu(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall0
+        self.own = _own_cpu() - self.own0
+        machine = _machine_busy()
+        self.machine = None if machine is None or self.machine0 is None else machine - self.machine0
+
+    def line(self, events: int) -> str:
+        if self.machine is None:
+            return "  CPU: /proc/stat not readable here"
+        rest = self.machine - self.own
+        return (
+            f"  CPU per event: Python {self.own / events * 1e6:.1f} us, PostgreSQL and the rest"
+            f" {rest / events * 1e6:.1f} us; {self.machine / self.wall:.2f} of"
+            f" {os.cpu_count()} cores busy (50 k events/s allows"
+            f" {(os.cpu_count() or 1) * 20} us per event)"
+        )
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _machine_busy() -> float | None:
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - fields[3] - fields[4]) / ticks  # all but idle and iowait
+
+
 def raw_scan(db: Database) -> tuple[int, float]:
     with db.engine.connect() as conn:
         started = time.perf_counter()
@@ -193,9 +241,9 @@ def throughput(db: Database, events: int, prefetch: bool) -> None:
     with db.engine.begin() as conn:
         conn.exec_driver_sql("analyze")
     total, scan = raw_scan(db)
-    started = time.perf_counter()
-    read = correlate_all(db, prefetch=prefetch)
-    catch_up = time.perf_counter() - started
+    with CpuMeter() as catch_up_cpu:
+        read = correlate_all(db, prefetch=prefetch)
+    catch_up = catch_up_cpu.wall
     with db.sessions() as session:
         instances = session.scalar(text("select count(*) from flow_instances"))
     how = "reading ahead on a second connection" if prefetch else "serial (one connection)"
@@ -205,6 +253,7 @@ def throughput(db: Database, events: int, prefetch: bool) -> None:
         f"  catch-up after a pause:          {read / catch_up:10,.0f} events/s"
         f"  ({scan / catch_up:.3f} × raw scan; target ≥ 50,000)"
     )
+    print(catch_up_cpu.line(read))
     # By now autovacuum would have analyzed the flow tables, with only this build in them: the
     # new build's id is in no statistics, so the planner takes it for a handful of rows. The
     # rebuild must stay linear anyway (it did not: issue 14's quadratic materialization).
@@ -215,13 +264,14 @@ def throughput(db: Database, events: int, prefetch: bool) -> None:
     with transaction(db.sessions) as session:
         save_flow(session, edited, "bench")
     probe: list[float] = []
-    started = time.perf_counter()
-    correlate_all(db, probe, prefetch)
-    rebuild = time.perf_counter() - started
+    with CpuMeter() as rebuild_cpu:
+        correlate_all(db, probe, prefetch)
+    rebuild = rebuild_cpu.wall
     print(
         f"  rebuild after an edit:           {total / rebuild:10,.0f} events/s"
         f"  ({scan / rebuild:.3f} × raw scan; target ≥ 50,000)"
     )
+    print(rebuild_cpu.line(total))
     print(f"  old results read during it:      {len(probe)} reads, max {max(probe) * 1000:.0f} ms")
 
 

@@ -1,18 +1,33 @@
 """The correlator's batches are bounded by rows and by the bytes of the events' attributes; a
-backfill walks the stored events in windows by key, whatever the statistics say."""
+backfill walks the stored events in windows by key, whatever the statistics say; of the
+attributes only the paths the flows read are sent, and they read the same from them."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Connection, text
 
+from flowscope.attributes import MISSING, get_path
 from flowscope.db import Database
 from flowscope.flows.correlation.memberships import raw
-from flowscope.flows.correlation.reads import _BOUNDED, _WINDOW_END, BACKFILL, NEWER, read_window
+from flowscope.flows.correlation.reads import (
+    _WINDOW_END,
+    BACKFILL,
+    NEWER,
+    bounded,
+    project,
+    projected,
+    read_window,
+)
 from tests.flows.correlation_support import PROVIDER, event, ingest
+from tests.test_attributes import ATTRIBUTES, PATHS, same
 
 
 def _read(db: Database, n: int, max_bytes: int, after: int = 0) -> tuple[list[int], bool]:
@@ -36,6 +51,7 @@ def _window(db: Database, n: int, max_bytes: int, after: int = 0) -> tuple[list[
                 "types": ["order.placed"],
             },
             n=n,
+            paths=["order.id"],
             max_bytes=max_bytes,
         )
     return [row[0] for row in batch.rows], batch.exhausted, batch.after[1]
@@ -124,8 +140,81 @@ def test_a_read_is_a_key_range_scan_at_any_size(clean_db: Database, statement: s
             end = cur.execute(_WINDOW_END[statement], params).fetchone()
             assert end is not None
             params["ut"], params["us"] = end
-            cur.execute(f"explain (format json) {_BOUNDED[statement]}", params)  # noqa: S608
+            sql, projection = bounded(statement, ["order.id", "customer.tier"])
+            cur.execute(f"explain (format json) {sql}", {**params, **projection})
             (document,) = cur.fetchone()  # type: ignore[misc]
     plan = json.dumps(document)
     assert '"Seq Scan"' not in plan, plan
     assert "pk_events" in plan or "ix_events_txid" in plan, plan
+
+
+def test_a_batch_carries_the_attributes_at_the_paths_read(clean_db: Database) -> None:
+    ingest(clean_db, [event("o1", "order.placed", attrs={"note": "x" * 500, "n": None})])
+    with clean_db.sessions() as session:
+        conn = raw(session)
+        horizon = conn.execute("select pg_current_snapshot()::text").fetchone()[0]  # type: ignore[index]
+        batch = read_window(
+            conn,
+            BACKFILL,
+            {
+                "ct": 0,
+                "cs": 0,
+                "horizon": horizon,
+                "providers": [PROVIDER],
+                "types": ["order.placed"],
+            },
+            n=10,
+            paths=["n", "nowhere", "order.id"],
+        )
+    ((*_, attributes, _),) = batch.rows
+    assert attributes == {"n": None, "order.id": "o1"}  # a JSON null is there, "nowhere" not
+
+
+@pytest.fixture(scope="module")
+def connection(database: Database) -> Iterator[Connection]:
+    with database.engine.connect() as conn:
+        yield conn
+
+
+def _chains(document: dict[str, Any]) -> Iterator[str]:
+    """Every key of `document` and every chain of keys through its nested objects, dotted,
+    and through the first item of an array (a path that must not index it)."""
+    for key, value in document.items():
+        yield key
+        if isinstance(value, list) and value:
+            yield f"{key}.0"
+            value = {"0": value[0]}
+        if isinstance(value, dict):
+            yield from (f"{key}.{rest}" for rest in _chains(value))
+
+
+@st.composite
+def documents_and_paths(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
+    """A document and paths to read, half of them taken from the document's own keys (flat
+    dotted keys and nested chains), so that most are present."""
+    attributes = draw(ATTRIBUTES)
+    own = sorted(set(_chains(attributes)))
+    choices = PATHS | st.sampled_from(own) if own else PATHS
+    return attributes, draw(st.lists(choices, min_size=1, max_size=4, unique=True))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=documents_and_paths())
+def test_every_path_reads_the_same_from_the_projection_as_from_the_document(
+    connection: Connection, case: tuple[dict[str, Any], list[str]]
+) -> None:
+    """Read back as the correlator reads them (`project`'s columns, `projected`'s dict), the
+    values at the paths a flow reads are those `get_path` finds in the whole document: a path
+    missing there is missing here, even where another path's value could lead a walk on."""
+    attributes, paths = case
+    columns, params = project(paths)
+    values = connection.exec_driver_sql(
+        f"select {columns} from (select cast(%(doc)s as jsonb) as attributes) as b",  # noqa: S608
+        {**params, "doc": json.dumps(attributes)},
+    ).one()
+    seen = projected(paths, list(values))
+    for path in paths:
+        expected, found = get_path(attributes, path), get_path(seen, path)
+        assert (found is MISSING) == (expected is MISSING), path
+        if expected is not MISSING:
+            assert same(expected, found), path

@@ -60,7 +60,13 @@ def backfill(
     def reader(rconn: psycopg.Connection[Any]) -> Iterator[tuple[Batch, list[tuple[Any, ...]]]]:
         after = build.backfill_seq
         while True:
-            batch = read_window(rconn, BACKFILL, {**params, "ct": 0, "cs": after}, n=batch_size)
+            batch = read_window(
+                rconn,
+                BACKFILL,
+                {**params, "ct": 0, "cs": after},
+                n=batch_size,
+                paths=flow.attribute_paths,
+            )
             yield batch, memberships([flow], batch.rows)
             if batch.exhausted:
                 return

@@ -206,6 +206,7 @@ def _follow(
         "providers": sorted({p for flow in flows for p in flow.providers}),
         "types": sorted({t for flow in flows for _, t in flow.by_event}),
     }
+    paths = sorted({p for flow in flows for p in flow.attribute_paths})
     finished = [str(t) for t in since.xip if until.visible(t)]
     phases: list[tuple[str, dict[str, Any]]] = []
     if finished:
@@ -220,7 +221,7 @@ def _follow(
             ct, cs = "0", 0
             while True:
                 batch = read_window(
-                    rconn, sql, {**common, **params, "ct": ct, "cs": cs}, n=batch_size
+                    rconn, sql, {**common, **params, "ct": ct, "cs": cs}, n=batch_size, paths=paths
                 )
                 yield batch, memberships(flows, batch.rows)
                 if batch.exhausted:

@@ -151,6 +151,17 @@ class CompiledFlow:
     def providers(self) -> list[str]:
         return self.definition.providers
 
+    @property
+    def attribute_paths(self) -> list[str]:
+        """Every attribute path `match` reads: all it needs of an event's attributes."""
+        paths = set(self.paths.values())
+        for step in self.definition.steps:
+            paths.update(str(rule.field) for rule in self.conditions[step.key])
+            paths.update(prop.path for prop in step.properties)
+        if self.definition.revenue is not None:
+            paths.add(self.definition.revenue.field)
+        return sorted(paths)
+
     def match(self, provider: str, type_: str, attributes: dict[str, Any]) -> Match | None:
         found = self.by_event.get((provider, type_))
         if found is None:

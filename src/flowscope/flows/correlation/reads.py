@@ -19,16 +19,25 @@ walk in key order looked like a full scan anyway: at 20 M events it sorted the w
 for every batch (13 s per 20,000 events; 2 M was already 0.5–1 s), and a catch-up over a
 wide range of transactions did the same. A bounded window is a short range scan, whatever
 the statistics.
+
+Only the attributes the flows read are sent (`project`): each path the matcher reads (the
+correlation fields, exception conditions, step properties, revenue) as one JSON text column,
+which Python puts back as `{path: value}`. `get_path` on that dict finds every path by its
+flat key and misses exactly the ones missing from the whole document, so matching sees what
+it would see in the whole document. Parsing whole documents was most of a backfill's time:
+the retail demo's events (~240 bytes, 8 nested objects) cost 2 s of Python per 200,000 events
+to read whole, 1 s projected; bench/flow_page.py's 2 M backfill was bound by it (Python CPU
+55.6 s of 63 s).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import psycopg
-from psycopg.types.json import set_json_loads
 
 # Events of the given transactions (finished since the build's snapshot).
 FINISHED = """
@@ -91,16 +100,25 @@ MAX_BATCH_BYTES = 32 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Batch:
-    rows: list[tuple[Any, ...]]  # (seq, provider, type, timestamp, attributes, txid)
+    # (seq, provider, type, timestamp, attributes at the paths read, txid)
+    rows: list[tuple[Any, ...]]
     exhausted: bool  # the walk reached the last stored event: nothing follows this batch
     # where the next batch starts: after this (txid, seq) key ('0' for a backfill's seq walk)
     after: tuple[str, int]
 
 
-def _bounded(sql: str, order: str) -> str:
+# In the statements' own order (txid, not its bigint copy): no sort besides theirs.
+_ORDER = {FINISHED: "txid, seq", NEWER: "txid, seq", BACKFILL: "seq"}
+
+
+def bounded(sql: str, paths: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """`sql` (one of this module's statements) cut by `n` rows and `max_bytes`, with the
+    attributes at `paths` as text columns (`project`), and the parameters that spell them."""
+    order = _ORDER[sql]
+    columns, params = project(paths)
     # `fetched` counts what the limit picked, so a cut by bytes is not taken for the end.
-    return f"""
-select seq, provider, type, "timestamp", attributes, tx, fetched
+    statement = f"""
+select seq, provider, type, "timestamp", {columns}, tx, fetched
 from (
   select q.*, count(*) over () as fetched,
          sum(pg_column_size(q.attributes)) over (order by {order} rows unbounded preceding)
@@ -109,27 +127,54 @@ from (
 ) as b
 where before < %(max_bytes)s
 order by {order}
-"""  # noqa: S608 - fixed statements of this module
+"""  # noqa: S608 - fixed statements of this module; paths are bound parameters
+    return statement, params
 
 
-_BOUNDED = {
-    # In the statements' own order (txid, not its bigint copy): no sort besides theirs.
-    FINISHED: _bounded(FINISHED, "txid, seq"),
-    NEWER: _bounded(NEWER, "txid, seq"),
-    BACKFILL: _bounded(BACKFILL, "seq"),
-}
+def project(paths: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """SQL columns of `b.attributes` at each of `paths`, as JSON text (SQL NULL: missing),
+    following `flowscope.attributes`' rule: the top-level key spelled like the whole path,
+    else the nested objects. `->` with a text key yields NULL on anything but an object, so
+    arrays are never indexed, as in `get_path`. Keys are bound parameters (`a<i>_<j>`)."""
+    columns = []
+    params: dict[str, str] = {}
+    for i, path in enumerate(paths):
+        parts = path.split(".")
+        params[f"a{i}"] = path
+        params.update({f"a{i}_{j}": part for j, part in enumerate(parts)})
+        flat = f"b.attributes -> %(a{i})s::text"
+        if len(parts) == 1:
+            columns.append(f"({flat})::text")
+            continue
+        nested = "".join(f" -> %(a{i}_{j})s::text" for j in range(len(parts)))
+        columns.append(f"coalesce({flat}, b.attributes{nested})::text")
+    return ", ".join(columns) or "null::text", params
 
 
 def _read(
-    conn: psycopg.Connection[Any], sql: str, params: dict[str, Any], n: int, max_bytes: int
+    conn: psycopg.Connection[Any],
+    sql: str,
+    params: dict[str, Any],
+    n: int,
+    max_bytes: int,
+    paths: Sequence[str],
 ) -> tuple[list[tuple[Any, ...]], int]:
-    """The rows of `sql` bounded by `n` and `max_bytes`, and how many the limit picked."""
+    """The rows of `sql` bounded by `n` and `max_bytes`, and how many the limit picked; each
+    row's attributes are the values at `paths` (`{path: value}`, a missing one left out)."""
+    statement, keys = bounded(sql, paths)
     with conn.cursor() as cur:
-        set_json_loads(orjson.loads, cur)
-        cur.execute(_BOUNDED[sql], {**params, "n": n, "max_bytes": max_bytes})
+        cur.execute(statement, {**params, **keys, "n": n, "max_bytes": max_bytes})
         rows = cur.fetchall()
     fetched = rows[0][-1] if rows else 0
-    return [row[:-1] for row in rows], fetched
+    k = max(len(paths), 1)
+    return [(*row[:4], projected(paths, row[4 : 4 + k]), row[4 + k]) for row in rows], fetched
+
+
+def projected(paths: Sequence[str], values: Sequence[str | None]) -> dict[str, Any]:
+    """The attributes as `project`'s columns give them back: `{path: value}`, a missing one
+    left out (`flowscope.attributes.get_path` reads each path from it as from the document)."""
+    loads = orjson.loads
+    return {p: loads(v) for p, v in zip(paths, values, strict=False) if v is not None}
 
 
 def read_window(
@@ -138,16 +183,18 @@ def read_window(
     params: dict[str, Any],
     *,
     n: int,
+    paths: Sequence[str],
     max_bytes: int = MAX_BATCH_BYTES,
 ) -> Batch:
     """The events of `sql` (one of this module's statements) in the next window of `n` stored
     events after the key `params["ct"], params["cs"]`, rows past the first only while the
-    attributes before them stay under `max_bytes`."""
+    attributes before them stay under `max_bytes`; of the attributes, only the values at
+    `paths` (what the flows read: `CompiledFlow.attribute_paths`)."""
     after = (str(params["ct"]), int(params["cs"]))
     with conn.cursor() as cur:
         end = cur.execute(_WINDOW_END[sql], {**params, "skip": n - 1}).fetchone()
     ut, us = (end[0], end[1]) if end else _END
-    rows, fetched = _read(conn, sql, {**params, "ut": ut, "us": us}, n, max_bytes)
+    rows, fetched = _read(conn, sql, {**params, "ut": ut, "us": us}, n, max_bytes, paths)
     if len(rows) < fetched:  # cut by bytes: the rest of the window comes next
         return Batch(rows, exhausted=False, after=_key(sql, rows[-1]))
     if end is None:  # the window reached the last stored event
