@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
-from flowscope.db import Database, transaction
+from flowscope.db import Database, make_sessionmaker, transaction
 from flowscope.flows.correlation import correlator, materialization
 from flowscope.flows.correlation.correlator import correlate
 from tests.flows.analysis.rollup_support import from_scratch, stored
@@ -192,5 +192,27 @@ def test_a_round_whose_run_failed_after_it_is_done_again_with_the_same_rows(
             correlate(session, batch_size=12, backfill_batches=2)
         if _state(clean_db, "orders") == (2, True, True):
             break
+    assert stored(clean_db, build) == from_scratch(clean_db, build)
+    _same_as_fresh(clean_db)
+
+
+def test_with_no_connection_to_spare_the_run_materializes_on_its_own(clean_db: Database) -> None:
+    _orders_with_mixed_starts(clean_db)
+    make_flow(clean_db)
+    drain(clean_db)
+    make_flow(clean_db, steps=V2)
+    # One connection in all: the run holds it, so neither a worker nor the reader ahead can
+    # have one (each waits the pool's timeout, then the run does the work itself).
+    engine = create_engine(clean_db.url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    sessions = make_sessionmaker(engine)
+    try:
+        for _ in range(100):
+            with transaction(sessions) as session:
+                correlate(session, batch_size=12, backfill_batches=4)
+            if _state(clean_db, "orders") == (2, True, True):
+                break
+    finally:
+        engine.dispose()
+    build = _build_id(clean_db)
     assert stored(clean_db, build) == from_scratch(clean_db, build)
     _same_as_fresh(clean_db)

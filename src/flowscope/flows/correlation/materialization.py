@@ -37,8 +37,9 @@ pages it has marked all-visible before, so the pass costs what the new membershi
 what the table holds; autovacuum would get there too, but at a time of its choosing (and it
 is off on some servers).
 
-Without a pooled connection to spare (a session bound to one connection, as some tests are),
-or with `workers=1`, the ranges run one after another in the run's own transaction.
+Without a pooled connection to spare (the pool exhausted, or a session bound to one
+connection, as some tests are), or with `workers=1`, the ranges run one after another in the
+run's own transaction.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 import psycopg
+import sqlalchemy.exc
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -30,10 +31,16 @@ _DONE = object()
 
 
 def pooled_connection(session: Session) -> AbstractContextManager[Any] | None:
-    """Another pooled connection of the session's engine (None when the session is bound to
-    one connection, as in some tests: then the run does the work on its own)."""
+    """Another pooled connection of the session's engine; None when there is none to spare
+    (the pool stayed exhausted for its timeout: pages and queries share it) or the session is
+    bound to one connection, as in some tests. Then the run does the work on its own."""
     bind = session.get_bind()
-    return bind.connect() if isinstance(bind, Engine) else None
+    if not isinstance(bind, Engine):
+        return None
+    try:
+        return bind.connect()
+    except sqlalchemy.exc.TimeoutError:
+        return None
 
 
 def driver(connection: Any) -> psycopg.Connection[Any]:
