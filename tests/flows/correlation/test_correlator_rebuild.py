@@ -121,21 +121,22 @@ def _build_id(db: Database) -> int:
         return int(s.scalar(text("select max(id) from flow_builds")) or 0)
 
 
-def _orders_with_mixed_starts(db: Database) -> None:
-    """60 instances over several transactions and hours, some with a late earlier event."""
+def _edited_after_orders(db: Database) -> None:
+    """60 instances over several transactions and hours, some with a late earlier event,
+    correlated; then the flow is edited, so the next runs rebuild it."""
     ingest(db, [event(f"o{i:02}", "order.placed", 37 * i) for i in range(60)])
     ingest(db, [event(f"o{i:02}", "payment.captured", 37 * i + 5) for i in range(0, 60, 2)])
     ingest(db, [event(f"o{i:02}", "parcel.shipped", 37 * i + 90) for i in range(0, 60, 3)])
     ingest(db, [event(f"o{i:02}", "payment.captured", 37 * i - 1) for i in range(1, 60, 5)])
+    make_flow(db)
+    drain(db)
+    make_flow(db, steps=V2)
 
 
 def test_ranges_are_materialized_on_several_connections_at_once(
     clean_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _orders_with_mixed_starts(clean_db)
-    make_flow(clean_db)
-    drain(clean_db)
-    make_flow(clean_db, steps=V2)
+    _edited_after_orders(clean_db)
     rounds: list[set[int]] = []
     real = materialization._committed_range
 
@@ -161,10 +162,7 @@ def test_ranges_are_materialized_on_several_connections_at_once(
 def test_a_round_whose_run_failed_after_it_is_done_again_with_the_same_rows(
     clean_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _orders_with_mixed_starts(clean_db)
-    make_flow(clean_db)
-    drain(clean_db)
-    make_flow(clean_db, steps=V2)
+    _edited_after_orders(clean_db)
     while _state(clean_db, "orders") != (2, True, False):  # backfilled, not materialized
         with transaction(clean_db.sessions) as session:
             correlate(session, batch_size=12, backfill_batches=2)
@@ -197,10 +195,7 @@ def test_a_round_whose_run_failed_after_it_is_done_again_with_the_same_rows(
 
 
 def test_with_no_connection_to_spare_the_run_materializes_on_its_own(clean_db: Database) -> None:
-    _orders_with_mixed_starts(clean_db)
-    make_flow(clean_db)
-    drain(clean_db)
-    make_flow(clean_db, steps=V2)
+    _edited_after_orders(clean_db)
     # One connection in all: the run holds it, so neither a worker nor the reader ahead can
     # have one (each waits the pool's timeout, then the run does the work itself).
     engine = create_engine(clean_db.url, pool_size=1, max_overflow=0, pool_timeout=0.2)
