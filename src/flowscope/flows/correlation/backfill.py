@@ -56,6 +56,7 @@ def backfill(
         "providers": flow.providers,
         "types": sorted({t for _, t in flow.by_event}),
     }
+    paths = flow.attribute_paths
 
     def reader(rconn: psycopg.Connection[Any]) -> Iterator[tuple[Batch, list[tuple[Any, ...]]]]:
         after = build.backfill_seq
@@ -65,7 +66,7 @@ def backfill(
                 BACKFILL,
                 {**params, "ct": 0, "cs": after},
                 n=batch_size,
-                paths=flow.attribute_paths,
+                paths=paths,
             )
             yield batch, memberships([flow], batch.rows)
             if batch.exhausted:

@@ -187,10 +187,5 @@ def _committed_range(
     bounds: Range,
 ) -> int:
     """`_range` in a transaction of its own on a pooled connection, committed."""
-    try:
-        staged_rows = _range(conn, build_id, flow, statements, bounds)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    return staged_rows
+    with conn.transaction():
+        return _range(conn, build_id, flow, statements, bounds)
