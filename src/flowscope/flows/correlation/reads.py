@@ -39,6 +39,8 @@ from typing import Any
 import orjson
 import psycopg
 
+from flowscope.attributes import sql_parameters, value_sql
+
 # Events of the given transactions (finished since the build's snapshot).
 FINISHED = """
 select seq, provider, type, "timestamp", attributes, txid::text::bigint as tx, txid
@@ -132,22 +134,14 @@ order by {order}
 
 
 def project(paths: Sequence[str]) -> tuple[str, dict[str, str]]:
-    """SQL columns of `b.attributes` at each of `paths`, as JSON text (SQL NULL: missing),
-    following `flowscope.attributes`' rule: the top-level key spelled like the whole path,
-    else the nested objects. `->` with a text key yields NULL on anything but an object, so
-    arrays are never indexed, as in `get_path`. Keys are bound parameters (`a<i>_<j>`)."""
+    """SQL columns of `b.attributes` at each of `paths`, as JSON text (SQL NULL: missing), by
+    the attribute-path rule's SQL form (`flowscope.attributes.value_sql`); its key and JSON
+    path are bound parameters (`k<i>`, `j<i>`)."""
     columns = []
     params: dict[str, str] = {}
     for i, path in enumerate(paths):
-        parts = path.split(".")
-        params[f"a{i}"] = path
-        params.update({f"a{i}_{j}": part for j, part in enumerate(parts)})
-        flat = f"b.attributes -> %(a{i})s::text"
-        if len(parts) == 1:
-            columns.append(f"({flat})::text")
-            continue
-        nested = "".join(f" -> %(a{i}_{j})s::text" for j in range(len(parts)))
-        columns.append(f"coalesce({flat}, b.attributes{nested})::text")
+        params[f"k{i}"], params[f"j{i}"] = sql_parameters(path)
+        columns.append(f"{value_sql('b.attributes', f'%(k{i})s::text', f'%(j{i})s')}::text")
     return ", ".join(columns) or "null::text", params
 
 
